@@ -1,0 +1,36 @@
+# Darter — common tasks. `make run` builds a release binary and serves on port 6379;
+# `make test` runs every test (unit, integration, differential against redis-server).
+
+CARGO ?= cargo
+PORT ?= 6379
+ARGS ?=
+
+.PHONY: run build release test unit bench fuzz perf clean
+
+run: release
+	./target/release/darter --port $(PORT) --logtostderr $(ARGS)
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+test:
+	$(CARGO) build --release --bins
+	$(CARGO) test --release -- --test-threads=2
+
+unit:
+	$(CARGO) test --lib
+
+bench:
+	$(CARGO) bench
+
+fuzz:
+	cd fuzz && $(CARGO) +nightly fuzz run resp_parse -- -max_total_time=120
+
+perf: release
+	./perf/bench_strings.sh
+
+clean:
+	$(CARGO) clean

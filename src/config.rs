@@ -1,0 +1,163 @@
+//! Start-up flags.
+//!
+//! Darter takes Redis-style flag names (`--port 6379`, `--port=6379`) and, for booleans,
+//! `--flag`, `--flag=true|false` and `--noflag`. An unknown flag or a bad value stops the
+//! process at start-up with a clear message (clap's error).
+//!
+//! The parsed [`Config`] is shared read-only by every thread; values that `CONFIG SET`
+//! can change at run time live in [`crate::cmd::config`]'s per-thread copy instead.
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "darter", version, about = "Darter: a Redis- and Memcached-compatible in-memory datastore")]
+pub struct Config {
+    /// TCP port to listen on.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: String,
+
+    /// Password clients must give with AUTH before any other command.
+    #[arg(long, default_value = "")]
+    pub requirepass: String,
+
+    /// Memory limit in bytes; accepts Redis units (100mb, 4gb, 1k...). 0 means no limit.
+    #[arg(long, default_value = "0", value_parser = parse_memory)]
+    pub maxmemory: u64,
+
+    /// Directory for snapshots.
+    #[arg(long, default_value = ".")]
+    pub dir: String,
+
+    /// Snapshot file name.
+    #[arg(long, default_value = "dump.rdb")]
+    pub dbfilename: String,
+
+    /// Number of logical databases (SELECT 0..dbnum-1).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub dbnum: u32,
+
+    /// Maximum number of keys KEYS returns.
+    #[arg(long = "keys_output_limit", default_value_t = 8192)]
+    pub keys_output_limit: usize,
+
+    /// Number of threads (each owns one shard); 0 means one per core.
+    #[arg(long = "proactor_threads", default_value_t = 0)]
+    pub proactor_threads: usize,
+
+    /// Maximum number of connected clients.
+    #[arg(long, default_value_t = 10000)]
+    pub maxclients: usize,
+
+    /// Evict instead of refusing writes when over maxmemory.
+    #[arg(long = "cache_mode", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub cache_mode: bool,
+
+    /// Log to standard error.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub logtostderr: bool,
+
+    /// Log to standard error as well as to the log file.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub alsologtostderr: bool,
+
+    /// Log level: debug, verbose, notice or warning (Redis names).
+    #[arg(long, default_value = "notice", value_parser = ["debug", "verbose", "notice", "warning"])]
+    pub loglevel: String,
+}
+
+/// Boolean flags that accept the `--noflag` spelling.
+const BOOL_FLAGS: &[&str] = &["cache_mode", "logtostderr", "alsologtostderr"];
+
+impl Config {
+    /// Parses the process arguments, rewriting `--noflag` to `--flag=false` first.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, clap::Error> {
+        let rewritten = args.into_iter().map(|a| {
+            if let Some(name) = a.strip_prefix("--no") {
+                if BOOL_FLAGS.contains(&name) {
+                    return format!("--{name}=false");
+                }
+            }
+            a
+        });
+        Config::try_parse_from(rewritten)
+    }
+
+    /// Number of threads to run: the flag, or one per core.
+    pub fn threads(&self) -> usize {
+        if self.proactor_threads > 0 {
+            return self.proactor_threads;
+        }
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+}
+
+/// Parses a Redis memory size: a plain number of bytes or a number with one of the
+/// units k, kb, m, mb, g, gb (case-insensitive; `k` is 1000, `kb` is 1024).
+pub fn parse_memory(s: &str) -> Result<u64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("invalid memory unit in '{s}'")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("invalid memory size '{s}'"))?;
+    n.checked_mul(mul).ok_or_else(|| format!("memory size '{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::from_args(std::iter::once("darter".to_string()).chain(args.iter().map(|s| s.to_string())))
+    }
+
+    // Both `--flag value` and `--flag=value` spellings are accepted.
+    #[test]
+    fn both_spellings() {
+        let c = parse(&["--port", "7000", "--dbnum=4"]).unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.dbnum, 4);
+    }
+
+    // `--noflag` turns a boolean off, `--flag` turns it on.
+    #[test]
+    fn noflag() {
+        let c = parse(&["--cache_mode", "--nologtostderr"]).unwrap();
+        assert!(c.cache_mode);
+        assert!(!c.logtostderr);
+        let c = parse(&["--cache_mode=false"]).unwrap();
+        assert!(!c.cache_mode);
+    }
+
+    // Unknown flags and bad values are start-up errors.
+    #[test]
+    fn bad_flags() {
+        assert!(parse(&["--no_such_flag"]).is_err());
+        assert!(parse(&["--port", "abc"]).is_err());
+        assert!(parse(&["--maxmemory", "4zb"]).is_err());
+        assert!(parse(&["--dbnum", "0"]).is_err());
+    }
+
+    // Redis memory units: k=1000, kb=1024, and so on.
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100").unwrap(), 100);
+        assert_eq!(parse_memory("1k").unwrap(), 1000);
+        assert_eq!(parse_memory("1kb").unwrap(), 1024);
+        assert_eq!(parse_memory("4GB").unwrap(), 4 << 30);
+        assert!(parse_memory("-1").is_err());
+        assert!(parse_memory("99999999999999gb").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Darter: a Redis- and Memcached-compatible in-memory datastore.
+//!
+//! See DESIGN.md for the thread model, the connection state machine, VLL transactions
+//! and the key → shard rule.
+
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod net;
+pub mod reply;
+pub mod resp;
+pub mod server;
+pub mod shard;
+pub mod spsc;
+pub mod store;
+pub mod util;
+pub mod vll;

@@ -1,0 +1,247 @@
+//! Thread-local state of one shard thread, and the read-only state all threads share.
+//!
+//! ```text
+//!   Globals (Arc, read-only after start + atomics)      Shard (one per thread, !Sync)
+//!   ├── config, thread count                             ├── dbs[dbnum]: Db
+//!   ├── txid counter (multi-shard tx ids)                ├── conns: Slab<ConnSlot>
+//!   ├── ring fds + "notified" flags (wake-ups)           ├── stats, per-command stats
+//!   └── client id counter, start time                    └── runtime config (CONFIG SET)
+//! ```
+//!
+//! Everything in a [`Shard`] is touched only by its own thread. Work for another shard
+//! travels as a [`crate::server::Job`] through the SPSC rings and runs on the owner.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::conn::ConnSlot;
+use crate::store::Db;
+
+/// An `AtomicBool` alone on its cache line.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct PaddedFlag(pub AtomicBool);
+
+/// State shared by all threads. Only atomics change after start-up.
+pub struct Globals {
+    pub cfg: Config,
+    pub nthreads: usize,
+    /// Next global transaction id for multi-shard transactions.
+    pub next_txid: AtomicU64,
+    /// Next client id (CLIENT ID).
+    pub next_client_id: AtomicU64,
+    /// Each thread's io_uring fd, the target of MSG_RING wake-ups.
+    pub ring_fds: Vec<i32>,
+    /// Set by a producer that woke thread i; cleared by thread i before it drains.
+    pub notified: Vec<PaddedFlag>,
+    pub started: Instant,
+    pub started_unix_ms: i64,
+    pub shutdown: AtomicBool,
+    pub run_id: String,
+}
+
+impl Globals {
+    pub fn new(cfg: Config, ring_fds: Vec<i32>) -> Globals {
+        let nthreads = ring_fds.len();
+        let started_unix_ms = unix_ms();
+        let run_id = {
+            let mut x = started_unix_ms as u64 ^ ((std::process::id() as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+            let mut s = String::with_capacity(40);
+            for _ in 0..40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(char::from_digit((x % 16) as u32, 16).expect("digit < 16"));
+            }
+            s
+        };
+        Globals {
+            cfg,
+            nthreads,
+            next_txid: AtomicU64::new(1),
+            next_client_id: AtomicU64::new(1),
+            notified: (0..nthreads).map(|_| PaddedFlag::default()).collect(),
+            ring_fds,
+            started: Instant::now(),
+            started_unix_ms,
+            shutdown: AtomicBool::new(false),
+            run_id,
+        }
+    }
+
+    pub fn new_txid(&self) -> u64 {
+        self.next_txid.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Wall-clock time in unix milliseconds.
+pub fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Wall-clock time in unix microseconds.
+pub fn unix_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+/// Counters a thread keeps; INFO sums them over all threads.
+#[derive(Default, Clone, Debug)]
+pub struct ThreadStats {
+    pub connections_received: u64,
+    pub commands_processed: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub expired_keys_active: u64,
+    pub evicted_keys: u64,
+    pub tx_schedule_refusals: u64,
+    pub cmd: Vec<CmdStat>,
+}
+
+/// Values CONFIG SET can change. Every thread keeps its own copy; CONFIG SET updates all.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Every parameter by Redis name, as CONFIG GET shows it.
+    pub params: Vec<(String, String)>,
+    pub maxmemory: u64,
+    pub requirepass: String,
+    pub keys_output_limit: usize,
+}
+
+/// The state one shard thread owns.
+pub struct Shard {
+    pub id: usize,
+    pub nshards: usize,
+    pub dbs: Vec<Db>,
+    pub conns: slab::Slab<ConnSlot>,
+    pub stats: ThreadStats,
+    pub cfg: RuntimeConfig,
+    pub g: Arc<Globals>,
+    /// Number of connections of this thread (connected_clients).
+    pub nconns: usize,
+    rng: u64,
+}
+
+impl Shard {
+    pub fn new(id: usize, g: Arc<Globals>, cfg: RuntimeConfig, ncommands: usize) -> Shard {
+        let dbnum = g.cfg.dbnum as usize;
+        Shard {
+            id,
+            nshards: g.nthreads,
+            dbs: (0..dbnum).map(|_| Db::default()).collect(),
+            conns: slab::Slab::with_capacity(64),
+            stats: ThreadStats { cmd: vec![CmdStat::default(); ncommands], ..Default::default() },
+            cfg,
+            g,
+            nconns: 0,
+            rng: 0x2545_f491_4f6c_dd1d ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+
+    /// A cheap pseudo-random number (xorshift), for sampling.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+}
+
+/// What a shard-side command handler works on: the shard, the selected db, and the
+/// command's clock reading (one per command, as Redis does).
+pub struct ShardCtx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    pub now_ms: i64,
+}
+
+impl ShardCtx<'_> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+}
+
+/// The shard that owns `key`: a hash of the key, or of its `{hashtag}` when it has a
+/// non-empty one (Redis Cluster's rule), modulo the number of shards.
+pub fn shard_of(key: &[u8], nshards: usize) -> usize {
+    if nshards == 1 {
+        return 0;
+    }
+    let tagged = hashtag(key);
+    (hash_bytes(tagged) % nshards as u64) as usize
+}
+
+/// The part of a key that decides its shard: the text between the first `{` and the
+/// next `}` if non-empty, else the whole key.
+pub fn hashtag(key: &[u8]) -> &[u8] {
+    if let Some(open) = memchr::memchr(b'{', key) {
+        if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// A fast 64-bit hash of bytes (FNV-1a folded with a final avalanche), used only to
+/// pick a shard. Tables use their own hash so shard bits don't bias bucket choice.
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("chunk of 8"));
+        h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    }
+    for &x in chunks.remainder() {
+        h = (h ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= b.len() as u64;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Keys with the same non-empty {tag} land on the same shard; `{}` is not a tag.
+    #[test]
+    fn hashtags() {
+        assert_eq!(hashtag(b"user:{42}:name"), b"42");
+        assert_eq!(hashtag(b"{}x"), b"{}x");
+        assert_eq!(hashtag(b"a{b"), b"a{b");
+        assert_eq!(hashtag(b"{a}{b}"), b"a");
+        for n in 2..8 {
+            assert_eq!(shard_of(b"{t}1", n), shard_of(b"x{t}2", n));
+        }
+    }
+
+    // Keys spread over shards roughly evenly (worked example for DESIGN.md: 4 shards).
+    #[test]
+    fn spread() {
+        let mut counts = [0usize; 4];
+        for i in 0..40_000 {
+            counts[shard_of(format!("key:{i}").as_bytes(), 4)] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Shard-local keyspace: one [`Db`] per logical database, owned by one shard thread.
+//!
+//! ```text
+//!   Shard ── dbs[0..dbnum] ── Db { map: key -> Entry{value, expire_at_ms}, deadlines }
+//! ```
+//!
+//! Only the owning thread touches a `Db`. Expiry is exact to the millisecond: every read
+//! goes through [`Db::lookup`], which deletes a key whose deadline has passed (passive
+//! expiry); [`Db::expire_some`] removes keys nobody touches, a bounded number per call
+//! (active expiry, driven by the thread's timer).
+//!
+//! Non-goals here: compact encodings and the Dash table (the storage-engine issue replaces
+//! `map` and the `deadlines` index).
+
+use std::collections::{BTreeSet, HashMap};
+
+pub type Key = Box<[u8]>;
+
+/// A stored value. Later data types add variants here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string value. `raw` records Redis's encoding choice for OBJECT ENCODING:
+    /// strings modified in place (APPEND, SETRANGE) are `raw`.
+    Str { bytes: Vec<u8>, raw: bool },
+    /// A string that holds a canonical 64-bit integer (encoding `int`).
+    Int(i64),
+}
+
+impl Value {
+    /// Builds a string value the way Redis's `tryObjectEncoding` would store it.
+    pub fn from_bytes(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = crate::util::parse_i64(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str { bytes: bytes.to_vec(), raw: false }
+    }
+
+    /// The Redis TYPE name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str { .. } | Value::Int(_) => "string",
+        }
+    }
+
+    /// The OBJECT ENCODING name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str { bytes, raw } => {
+                if !*raw && bytes.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+        }
+    }
+
+    /// The bytes of a string value (integers are formatted), or None for other types.
+    pub fn string_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Value::Str { bytes, .. } => Some(std::borrow::Cow::Borrowed(bytes)),
+            Value::Int(n) => {
+                let mut v = Vec::with_capacity(20);
+                crate::util::write_i64(&mut v, *n);
+                Some(std::borrow::Cow::Owned(v))
+            }
+        }
+    }
+
+    /// Approximate bytes this value owns on the heap, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str { bytes, .. } => bytes.capacity(),
+            Value::Int(_) => 0,
+        }
+    }
+}
+
+/// One key's slot: the value and its absolute deadline in unix milliseconds (0 = none).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    pub expire_at_ms: i64,
+}
+
+/// Counters a shard keeps for INFO stats.
+#[derive(Debug, Default, Clone)]
+pub struct KeyStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+/// One logical database in one shard.
+#[derive(Default)]
+pub struct Db {
+    map: HashMap<Key, Entry>,
+    /// (deadline, key) for every key with a deadline, for active expiry.
+    deadlines: BTreeSet<(i64, Key)>,
+    pub stats: KeyStats,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a deadline.
+    pub fn expires_len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Deletes `key` if its deadline has passed. Returns true if it was deleted.
+    fn expire_if_due(&mut self, key: &[u8], now_ms: i64) -> bool {
+        let due = match self.map.get(key) {
+            Some(e) => e.expire_at_ms != 0 && e.expire_at_ms <= now_ms,
+            None => false,
+        };
+        if due {
+            self.remove(key);
+            self.stats.expired_keys += 1;
+        }
+        due
+    }
+
+    /// Looks a key up for reading or writing, applying passive expiry. Does not count
+    /// hits or misses (see [`Db::lookup_read`]).
+    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now_ms);
+        self.map.get_mut(key)
+    }
+
+    /// Like [`Db::lookup`], and counts a keyspace hit or miss.
+    pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
+        self.expire_if_due(key, now_ms);
+        match self.map.get_mut(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// True if the key exists (after passive expiry).
+    pub fn contains(&mut self, key: &[u8], now_ms: i64) -> bool {
+        self.lookup(key, now_ms).is_some()
+    }
+
+    /// Stores a value with a deadline (0 = none), replacing any previous entry.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: i64) {
+        if let Some(e) = self.map.get_mut(key) {
+            let old = e.expire_at_ms;
+            e.value = value;
+            e.expire_at_ms = expire_at_ms;
+            if old != expire_at_ms {
+                self.reindex(key, old, expire_at_ms);
+            }
+            return;
+        }
+        self.map.insert(key.into(), Entry { value, expire_at_ms });
+        if expire_at_ms != 0 {
+            self.deadlines.insert((expire_at_ms, key.into()));
+        }
+    }
+
+    /// Replaces the value and keeps the deadline (SET KEEPTTL, APPEND, INCR...).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.value = value;
+        } else {
+            self.map.insert(key.into(), Entry { value, expire_at_ms: 0 });
+        }
+    }
+
+    /// Changes the deadline of an existing key (0 removes it). Returns false if absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: i64) -> bool {
+        let Some(e) = self.map.get_mut(key) else { return false };
+        let old = e.expire_at_ms;
+        e.expire_at_ms = expire_at_ms;
+        if old != expire_at_ms {
+            self.reindex(key, old, expire_at_ms);
+        }
+        true
+    }
+
+    fn reindex(&mut self, key: &[u8], old: i64, new: i64) {
+        if old != 0 {
+            self.deadlines.remove(&(old, Box::<[u8]>::from(key)));
+        }
+        if new != 0 {
+            self.deadlines.insert((new, key.into()));
+        }
+    }
+
+    /// Removes a key (no expiry check). Returns the removed entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        if e.expire_at_ms != 0 {
+            self.deadlines.remove(&(e.expire_at_ms, Box::<[u8]>::from(key)));
+        }
+        Some(e)
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.deadlines.clear();
+    }
+
+    /// Visits every live key (expired-but-not-yet-removed keys are skipped).
+    pub fn for_each_key(&self, now_ms: i64, mut f: impl FnMut(&[u8], &Entry)) {
+        for (k, e) in &self.map {
+            if e.expire_at_ms == 0 || e.expire_at_ms > now_ms {
+                f(k, e);
+            }
+        }
+    }
+
+    /// Some live key, or None if the db is empty. Not uniform; good enough for RANDOMKEY.
+    pub fn random_key(&mut self, now_ms: i64, seed: u64) -> Option<Key> {
+        // Drop expired keys first so an all-expired db answers nil.
+        for _ in 0..self.map.len().min(64) {
+            let n = self.map.len();
+            if n == 0 {
+                return None;
+            }
+            let skip = (seed as usize) % n.min(128);
+            let (k, e) = self.map.iter().nth(skip)?;
+            if e.expire_at_ms != 0 && e.expire_at_ms <= now_ms {
+                let k = k.clone();
+                self.remove(&k);
+                self.stats.expired_keys += 1;
+                continue;
+            }
+            return Some(k.clone());
+        }
+        self.map.iter().find(|(_, e)| e.expire_at_ms == 0 || e.expire_at_ms > now_ms).map(|(k, _)| k.clone())
+    }
+
+    /// Active expiry: removes at most `budget` keys whose deadline has passed. Returns the
+    /// number removed; fewer than `budget` means nothing else is due.
+    pub fn expire_some(&mut self, now_ms: i64, budget: usize) -> usize {
+        let mut removed = 0;
+        while removed < budget {
+            let Some((deadline, _)) = self.deadlines.first() else { break };
+            if *deadline > now_ms {
+                break;
+            }
+            let (_, key) = self.deadlines.pop_first().expect("checked non-empty");
+            self.map.remove(&key);
+            self.stats.expired_keys += 1;
+            removed += 1;
+        }
+        removed
+    }
+
+    /// Moves every key out (SWAPDB, FLUSHDB ASYNC).
+    pub fn take(&mut self) -> Db {
+        std::mem::take(self)
+    }
+
+    /// Approximate bytes used by keys and values.
+    pub fn approx_bytes(&self) -> usize {
+        // A rough estimate: slot + key + value payload.
+        self.map.iter().map(|(k, e)| 48 + k.len() + e.value.heap_bytes()).sum::<usize>() + self.deadlines.len() * 40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A key whose deadline has passed is gone on the next lookup and counted as expired.
+    #[test]
+    fn passive_expiry() {
+        let mut db = Db::default();
+        db.set(b"k", Value::from_bytes(b"v"), 1000);
+        assert!(db.lookup(b"k", 999).is_some());
+        assert!(db.lookup(b"k", 1000).is_none());
+        assert_eq!(db.stats.expired_keys, 1);
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    // Active expiry removes due keys only, oldest deadline first, within the budget.
+    #[test]
+    fn active_expiry_budget() {
+        let mut db = Db::default();
+        for i in 0..10i64 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 100 + i);
+        }
+        db.set(b"forever", Value::Int(1), 0);
+        assert_eq!(db.expire_some(104, 3), 3);
+        assert_eq!(db.expire_some(104, 100), 2);
+        assert_eq!(db.len(), 6);
+        assert_eq!(db.expire_some(10_000, 100), 5);
+        assert_eq!(db.len(), 1);
+    }
+
+    // Changing or clearing a deadline keeps the deadline index in step.
+    #[test]
+    fn reindex_on_change() {
+        let mut db = Db::default();
+        db.set(b"k", Value::Int(1), 50);
+        db.set_expire(b"k", 0);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.expire_some(100, 10), 0);
+        assert!(db.lookup(b"k", 100).is_some());
+    }
+
+    // Values pick Redis's encodings: canonical integers are int, short strings embstr.
+    #[test]
+    fn encodings() {
+        assert_eq!(Value::from_bytes(b"123").encoding(), "int");
+        assert_eq!(Value::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding(), "raw");
+    }
+}
