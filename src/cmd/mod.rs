@@ -381,6 +381,52 @@ impl Program for SplitProgram {
     }
 }
 
+/// A program that runs one job on each of a set of shards, without locks, then builds
+/// the reply from their results (in the order of `shards`).
+struct Gather<F, D> {
+    shards: Vec<usize>,
+    make: F,
+    done: Option<D>,
+}
+
+impl<F, D> Program for Gather<F, D>
+where
+    F: FnMut(usize) -> Job + Send,
+    D: FnOnce(Vec<Out>, &mut ReplyBuf) + Send,
+{
+    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+        if hop == 0 {
+            let jobs = self.shards.iter().map(|&s| (s, (self.make)(s))).collect();
+            return Plan::Jobs { jobs, last: true };
+        }
+        let outs = self.shards.iter().map(|&s| results[s].take().expect("every shard answers")).collect();
+        (self.done.take().expect("done runs once"))(outs, out);
+        Plan::Done
+    }
+}
+
+/// Runs `make(shard)`'s job on every shard (no locks), then `done` with the results in
+/// shard order. The connection waits meanwhile. For DBSIZE, KEYS, INFO, FLUSHALL...
+pub fn broadcast<F, D>(w: &mut Worker, c: &mut Conn, origin: Origin, make: F, done: D)
+where
+    F: FnMut(usize) -> Job + Send + 'static,
+    D: FnOnce(Vec<Out>, &mut ReplyBuf) + Send + 'static,
+{
+    let shards = (0..w.shard.nshards).collect();
+    w.start_broadcast(c, origin, Box::new(Gather { shards, make, done: Some(done) }));
+}
+
+/// Runs one job on one shard (no locks), then `done` with its result.
+pub fn on_shard<D>(w: &mut Worker, c: &mut Conn, origin: Origin, shard: usize, job: Job, done: D)
+where
+    D: FnOnce(Out, &mut ReplyBuf) + Send + 'static,
+{
+    let mut job = Some(job);
+    let make = move |_s: usize| job.take().expect("one job");
+    let done = move |mut outs: Vec<Out>, out: &mut ReplyBuf| done(outs.pop().expect("one result"), out);
+    w.start_broadcast(c, origin, Box::new(Gather { shards: vec![shard], make, done: Some(done) }));
+}
+
 /// The value of an integer reply (`:N\r\n`).
 fn parse_int_reply(r: &[u8]) -> Option<i64> {
     let body = r.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
