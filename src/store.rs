@@ -270,11 +270,72 @@ impl Db {
         std::mem::take(self)
     }
 
+    /// Moves every key out into a new `Db` and leaves this one empty, keeping the
+    /// keyspace counters here (FLUSHDB/FLUSHALL ASYNC: the caller drops the result
+    /// elsewhere).
+    pub fn take_data(&mut self) -> Db {
+        Db { map: std::mem::take(&mut self.map), deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
+    }
+
+    /// One step of a SCAN over this db, in [`scan_hash`] order. Visits every key whose
+    /// scan hash is at least `from`, up to the `count` lowest such hashes (all keys
+    /// sharing the last visited hash are visited too, so a hash is never split between
+    /// two steps), expired keys included. Returns the position to continue from, or
+    /// None when no key with a higher hash remains.
+    ///
+    /// A key present for the whole scan is visited exactly once: positions only move
+    /// past hashes already visited. Cost: two passes over the whole db per call, so a
+    /// full scan is O(n²/count).
+    // TODO(dash): the Dash table's traverse cursor replaces this ordering.
+    pub fn scan_from(&self, from: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> Option<u64> {
+        let count = count.max(1);
+        // Pass 1: the count-th lowest hash >= from (a max-heap of the lowest seen).
+        let mut heap: std::collections::BinaryHeap<u64> = std::collections::BinaryHeap::new();
+        for k in self.map.keys() {
+            let h = scan_hash(k);
+            if h < from {
+                continue;
+            }
+            if heap.len() < count {
+                heap.push(h);
+            } else if h < *heap.peek().expect("heap is full") {
+                heap.pop();
+                heap.push(h);
+            }
+        }
+        let full = heap.len() >= count;
+        let limit = if full { *heap.peek().expect("heap is full") } else { u64::MAX };
+        // Pass 2: visit [from, limit]; anything above means more to come.
+        let mut more = false;
+        for (k, e) in &self.map {
+            let h = scan_hash(k);
+            if h < from {
+                continue;
+            }
+            if h <= limit {
+                f(k, e);
+            } else {
+                more = true;
+            }
+        }
+        if more { Some(limit + 1) } else { None }
+    }
+
     /// Approximate bytes used by keys and values.
     pub fn approx_bytes(&self) -> usize {
         // A rough estimate: slot + key + value payload.
         self.map.iter().map(|(k, e)| 48 + k.len() + e.value.heap_bytes()).sum::<usize>() + self.deadlines.len() * 40
     }
+}
+
+/// Bits of a SCAN cursor left for the shard index (see `cmd::generic`): scan hashes
+/// use the other 52.
+pub const SCAN_SHARD_BITS: u32 = 12;
+
+/// The order [`Db::scan_from`] visits keys in: a 52-bit hash of the key, stable for the
+/// life of the process.
+pub fn scan_hash(key: &[u8]) -> u64 {
+    crate::shard::hash_bytes(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> SCAN_SHARD_BITS
 }
 
 #[cfg(test)]
@@ -316,6 +377,65 @@ mod tests {
         assert_eq!(db.expires_len(), 0);
         assert_eq!(db.expire_some(100, 10), 0);
         assert!(db.lookup(b"k", 100).is_some());
+    }
+
+    // A full scan in small steps visits every key once, in hash order, and keys that
+    // stay for the whole scan are never missed while others come and go.
+    #[test]
+    fn scan_steps() {
+        let mut db = Db::default();
+        for i in 0..1000 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut pos = 0;
+        let mut step = 0;
+        loop {
+            let mut batch = Vec::new();
+            let next = db.scan_from(pos, 7, |k, _| batch.push(k.to_vec()));
+            assert!(batch.len() <= 7 || batch.iter().all(|k| scan_hash(k) == scan_hash(&batch[6])));
+            assert!(batch.iter().all(|k| scan_hash(k) >= pos));
+            seen.extend(batch);
+            // Churn: add and remove other keys between steps.
+            db.set(format!("new{step}").as_bytes(), Value::Int(0), 0);
+            db.remove(format!("new{}", step / 2).as_bytes());
+            step += 1;
+            match next {
+                Some(p) => {
+                    assert!(p > pos);
+                    pos = p;
+                }
+                None => break,
+            }
+        }
+        let stable: Vec<&Vec<u8>> = seen.iter().filter(|k| k.starts_with(b"k")).collect();
+        let unique: std::collections::HashSet<&Vec<u8>> = stable.iter().copied().collect();
+        assert_eq!(stable.len(), 1000, "each stable key once");
+        assert_eq!(unique.len(), 1000);
+        assert!(step >= 1000 / 7);
+    }
+
+    // An empty db or a position past every hash ends the scan at once.
+    #[test]
+    fn scan_edges() {
+        let mut db = Db::default();
+        assert_eq!(db.scan_from(0, 10, |_, _| panic!("empty")), None);
+        db.set(b"a", Value::Int(1), 0);
+        let mut n = 0;
+        assert_eq!(db.scan_from(0, 10, |_, _| n += 1), None);
+        assert_eq!(n, 1);
+        assert_eq!(db.scan_from(scan_hash(b"a") + 1, 10, |_, _| panic!("past a")), None);
+    }
+
+    // take_data empties the db but leaves its counters.
+    #[test]
+    fn take_data_keeps_stats() {
+        let mut db = Db::default();
+        db.set(b"a", Value::Int(1), 5);
+        db.lookup_read(b"a", 0);
+        let old = db.take_data();
+        assert_eq!((old.len(), old.expires_len()), (1, 1));
+        assert_eq!((db.len(), db.expires_len(), db.stats.keyspace_hits), (0, 0, 1));
     }
 
     // Values pick Redis's encodings: canonical integers are int, short strings embstr.

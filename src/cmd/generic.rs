@@ -1,16 +1,90 @@
-//! Keyspace commands (placeholder slice: DEL, EXISTS; the full family follows).
+//! Keyspace ("generic") commands, with Redis 7.0's replies and errors.
+//!
+//! ```text
+//!   per key, one shard      EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
+//!                           PEXPIRETIME PERSIST TYPE MOVE
+//!   keys split over shards  DEL UNLINK EXISTS TOUCH          (sum of the parts)
+//!   two keys                RENAME RENAMENX COPY: one shard ─▶ shard handler
+//!                                                 two shards ─▶ two-hop program under
+//!                                                 VLL locks (read src │ move/copy)
+//!   every shard             KEYS RANDOMKEY FLUSHDB FLUSHALL SWAPDB (broadcasts)
+//!   shard after shard       SCAN: cursor = position << 12 | shard index
+//! ```
+//!
+//! SCAN's cursor walks the shards one after the other; within a shard the position is
+//! a `scan_hash` threshold (see [`crate::store::Db::scan_from`]), so a key present for
+//! the whole iteration is returned exactly once.
+//!
+//! Non-goals here: keyspace notifications, LRU/LFU touching, lazy-free thresholds.
+//! FLUSHDB/FLUSHALL/SWAPDB run on each shard without locks, so a multi-shard
+//! transaction in flight may see one shard before and another after them.
 
-use super::{Command, Handler, Merge, Multi, READONLY, WRITE, FAST};
+use std::sync::Arc;
+
+use super::{
+    broadcast, Command, Handler, Merge, Multi, DENYOOM, FAST, READONLY, WRITE,
+};
+use crate::conn::Conn;
 use crate::reply::ReplyBuf;
-use crate::shard::ShardCtx;
+use crate::server::{Job, Origin, Out, Plan, Program, Worker};
+use crate::shard::{shard_of, unix_ms, Shard, ShardCtx};
+use crate::store::{Entry, Key, SCAN_SHARD_BITS};
+use crate::util::{glob_match, parse_i64};
+use crate::vll::LockKey;
 
 pub fn commands() -> Vec<Command> {
+    let w1 = Handler::Shard;
     vec![
-        Command::new("del", -2, WRITE, (1, -1, 1), Handler::Shard(del, Multi::Split(Merge::SumInts)), "@keyspace @write @slow"),
-        Command::new("exists", -2, READONLY | FAST, (1, -1, 1), Handler::Shard(exists, Multi::Split(Merge::SumInts)), "@keyspace @read @fast"),
+        Command::new("del", -2, WRITE, (1, -1, 1), w1(del, Multi::Split(Merge::SumInts)), "@keyspace @write @slow"),
+        Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), w1(del, Multi::Split(Merge::SumInts)), "@keyspace @write @fast"),
+        Command::new("exists", -2, READONLY | FAST, (1, -1, 1), w1(exists, Multi::Split(Merge::SumInts)), "@keyspace @read @fast"),
+        Command::new("touch", -2, READONLY | FAST, (1, -1, 1), w1(touch, Multi::Split(Merge::SumInts)), "@keyspace @read @fast"),
+        Command::new("expire", -3, WRITE | FAST, (1, 1, 1), w1(expire, Multi::None), "@keyspace @write @fast"),
+        Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), w1(pexpire, Multi::None), "@keyspace @write @fast"),
+        Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), w1(expireat, Multi::None), "@keyspace @write @fast"),
+        Command::new("pexpireat", -3, WRITE | FAST, (1, 1, 1), w1(pexpireat, Multi::None), "@keyspace @write @fast"),
+        Command::new("ttl", 2, READONLY | FAST, (1, 1, 1), w1(ttl, Multi::None), "@keyspace @read @fast"),
+        Command::new("pttl", 2, READONLY | FAST, (1, 1, 1), w1(pttl, Multi::None), "@keyspace @read @fast"),
+        Command::new("expiretime", 2, READONLY | FAST, (1, 1, 1), w1(expiretime, Multi::None), "@keyspace @read @fast"),
+        Command::new("pexpiretime", 2, READONLY | FAST, (1, 1, 1), w1(pexpiretime, Multi::None), "@keyspace @read @fast"),
+        Command::new("persist", 2, WRITE | FAST, (1, 1, 1), w1(persist, Multi::None), "@keyspace @write @fast"),
+        Command::new("type", 2, READONLY | FAST, (1, 1, 1), w1(type_, Multi::None), "@keyspace @read @fast"),
+        Command::new("rename", 3, WRITE, (1, 2, 1), w1(rename, Multi::Custom(rename_program)), "@keyspace @write @slow"),
+        Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), w1(renamenx, Multi::Custom(rename_program)), "@keyspace @write @fast"),
+        Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), w1(copy, Multi::Custom(copy_program)), "@keyspace @write @slow"),
+        Command::new("move", 3, WRITE | FAST, (1, 1, 1), w1(move_, Multi::None), "@keyspace @write @fast"),
+        Command::new("keys", 2, READONLY, (0, 0, 0), Handler::Conn(keys), "@keyspace @read @slow @dangerous"),
+        Command::new("randomkey", 1, READONLY, (0, 0, 0), Handler::Conn(randomkey), "@keyspace @read @slow"),
+        Command::new("scan", -2, READONLY, (0, 0, 0), Handler::Conn(scan), "@keyspace @read @slow"),
+        Command::new("flushdb", -1, WRITE, (0, 0, 0), Handler::Conn(flushdb), "@keyspace @write @slow @dangerous"),
+        Command::new("flushall", -1, WRITE, (0, 0, 0), Handler::Conn(flushall), "@keyspace @write @slow @dangerous"),
+        Command::new("swapdb", 3, WRITE | FAST, (0, 0, 0), Handler::Conn(swapdb), "@keyspace @write @fast @dangerous"),
     ]
 }
 
+const SYNTAX_ERR: &str = "ERR syntax error";
+const NOT_INT: &str = "ERR value is not an integer or out of range";
+const NO_SUCH_KEY: &str = "ERR no such key";
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+const DB_RANGE: &str = "ERR DB index is out of range";
+
+/// Parses an integer that must fit a C `int` (Redis's `getIntFromObject`).
+fn parse_i32(s: &[u8]) -> Option<i32> {
+    parse_i64(s).and_then(|n| i32::try_from(n).ok())
+}
+
+/// A db index for COPY/MOVE: an int, then in range.
+fn parse_db_index(s: &[u8], dbnum: usize) -> Result<usize, &'static str> {
+    let n = parse_i32(s).ok_or(NOT_INT)?;
+    if n < 0 || n as usize >= dbnum {
+        return Err(DB_RANGE);
+    }
+    Ok(n as usize)
+}
+
+// ------------------------------------------------------------------ DEL EXISTS TOUCH
+
+/// DEL and UNLINK (values are freed at once either way).
 fn del(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let mut n = 0;
@@ -23,6 +97,7 @@ fn del(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(n);
 }
 
+/// EXISTS: repeated keys count every time.
 fn exists(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let mut n = 0;
@@ -32,4 +107,895 @@ fn exists(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         }
     }
     out.int(n);
+}
+
+/// TOUCH: like EXISTS, as a read (counts hits and misses).
+fn touch(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let now = ctx.now_ms;
+    let mut n = 0;
+    for k in &args[1..] {
+        if ctx.db().lookup_read(k, now).is_some() {
+            n += 1;
+        }
+    }
+    out.int(n);
+}
+
+// ------------------------------------------------------------------------- EXPIRE
+
+const EXPIRE_NX: u8 = 1;
+const EXPIRE_XX: u8 = 2;
+const EXPIRE_GT: u8 = 4;
+const EXPIRE_LT: u8 = 8;
+
+/// The NX/XX/GT/LT options of the EXPIRE family (Redis's
+/// `parseExtendedExpireArgumentsOrReply`), or the error reply.
+fn parse_expire_flags(opts: &[&[u8]]) -> Result<u8, Vec<u8>> {
+    let mut flags = 0;
+    for o in opts {
+        flags |= match o.to_ascii_lowercase().as_slice() {
+            b"nx" => EXPIRE_NX,
+            b"xx" => EXPIRE_XX,
+            b"gt" => EXPIRE_GT,
+            b"lt" => EXPIRE_LT,
+            _ => {
+                let mut e = b"ERR Unsupported option ".to_vec();
+                e.extend_from_slice(o);
+                return Err(e);
+            }
+        };
+    }
+    if flags & EXPIRE_NX != 0 && flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT) != 0 {
+        return Err(b"ERR NX and XX, GT or LT options at the same time are not compatible".to_vec());
+    }
+    if flags & EXPIRE_GT != 0 && flags & EXPIRE_LT != 0 {
+        return Err(b"ERR GT and LT options at the same time are not compatible".to_vec());
+    }
+    Ok(flags)
+}
+
+/// The absolute deadline in ms for an EXPIRE-family argument, or None on overflow
+/// (Redis: "invalid expire time"). `basetime` is 0 for the *AT variants.
+fn expire_deadline(when: i64, seconds: bool, basetime: i64) -> Option<i64> {
+    let when = if seconds { when.checked_mul(1000)? } else { when };
+    if when > i64::MAX - basetime {
+        return None;
+    }
+    Some(when + basetime)
+}
+
+/// Whether the NX/XX/GT/LT conditions let a deadline `when` replace `current`
+/// (0 = the key has none).
+fn expire_allowed(flags: u8, current: i64, when: i64) -> bool {
+    let has = current != 0;
+    if flags & EXPIRE_NX != 0 && has {
+        return false;
+    }
+    if flags & EXPIRE_XX != 0 && !has {
+        return false;
+    }
+    // No deadline counts as an infinite one: GT always fails, LT always passes.
+    if flags & EXPIRE_GT != 0 && (!has || when <= current) {
+        return false;
+    }
+    if flags & EXPIRE_LT != 0 && has && when >= current {
+        return false;
+    }
+    true
+}
+
+fn expire_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, relative: bool, seconds: bool, name: &str) {
+    let flags = match parse_expire_flags(&args[3..]) {
+        Ok(f) => f,
+        Err(e) => return out.error_bytes(&e),
+    };
+    let Some(when) = parse_i64(args[2]) else { return out.error(NOT_INT) };
+    let now = ctx.now_ms;
+    let Some(when) = expire_deadline(when, seconds, if relative { now } else { 0 }) else {
+        return out.error(&format!("ERR invalid expire time in '{name}' command"));
+    };
+    let key = args[1];
+    let db = ctx.db();
+    let Some(e) = db.lookup(key, now) else { return out.int(0) };
+    if !expire_allowed(flags, e.expire_at_ms, when) {
+        return out.int(0);
+    }
+    if when <= now {
+        // A deadline in the past deletes the key (as a DEL, not an expiry).
+        db.remove(key);
+    } else {
+        db.set_expire(key, when);
+    }
+    out.int(1);
+}
+
+fn expire(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    expire_generic(ctx, args, out, true, true, "expire");
+}
+
+fn pexpire(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    expire_generic(ctx, args, out, true, false, "pexpire");
+}
+
+fn expireat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    expire_generic(ctx, args, out, false, true, "expireat");
+}
+
+fn pexpireat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    expire_generic(ctx, args, out, false, false, "pexpireat");
+}
+
+/// The TTL family's reply for a live key with deadline `deadline` (0 = none): -1, or the
+/// remaining (or absolute) time, in ms or rounded to seconds.
+fn ttl_value(deadline: i64, now: i64, ms: bool, absolute: bool) -> i64 {
+    if deadline == 0 {
+        return -1;
+    }
+    let t = if absolute { deadline } else { deadline - now }.max(0);
+    if ms { t } else { ((t as i128 + 500) / 1000) as i64 }
+}
+
+fn ttl_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, ms: bool, absolute: bool) {
+    let now = ctx.now_ms;
+    match ctx.db().lookup_read(args[1], now) {
+        None => out.int(-2),
+        Some(e) => out.int(ttl_value(e.expire_at_ms, now, ms, absolute)),
+    }
+}
+
+fn ttl(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    ttl_generic(ctx, args, out, false, false);
+}
+
+fn pttl(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    ttl_generic(ctx, args, out, true, false);
+}
+
+fn expiretime(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    ttl_generic(ctx, args, out, false, true);
+}
+
+fn pexpiretime(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    ttl_generic(ctx, args, out, true, true);
+}
+
+fn persist(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let had = matches!(db.lookup(args[1], now), Some(e) if e.expire_at_ms != 0);
+    if had {
+        db.set_expire(args[1], 0);
+    }
+    out.int(had as i64);
+}
+
+fn type_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let now = ctx.now_ms;
+    match ctx.db().lookup_read(args[1], now) {
+        None => out.simple("none"),
+        Some(e) => out.simple(e.value.type_name()),
+    }
+}
+
+// ------------------------------------------------------------------------- RENAME
+
+/// RENAME / RENAMENX with both keys in this shard.
+fn rename_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, nx: bool) {
+    let (src, dst) = (args[1], args[2]);
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    if db.lookup(src, now).is_none() {
+        return out.error(NO_SUCH_KEY);
+    }
+    if src == dst {
+        return if nx { out.int(0) } else { out.ok() };
+    }
+    if nx && db.lookup(dst, now).is_some() {
+        return out.int(0);
+    }
+    let e = db.remove(src).expect("looked up above");
+    db.set(dst, e.value, e.expire_at_ms);
+    if nx { out.int(1) } else { out.ok() }
+}
+
+fn rename(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    rename_generic(ctx, args, out, false);
+}
+
+fn renamenx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    rename_generic(ctx, args, out, true);
+}
+
+/// Takes a typed job result out of a hop's results.
+fn result<T: 'static>(results: &mut [Option<Out>], shard: usize) -> T {
+    *results[shard].take().expect("the shard answered").downcast::<T>().expect("result type")
+}
+
+/// RENAME / RENAMENX across two shards, under exclusive locks on both keys:
+/// hop 0 copies the source entry (and, for NX, checks the destination); hop 1 deletes
+/// the source and writes the destination with the source's deadline.
+struct RenameProgram {
+    src: Key,
+    dst: Key,
+    src_shard: usize,
+    dst_shard: usize,
+    db: usize,
+    nx: bool,
+}
+
+fn rename_program(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>) {
+    let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
+    let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
+    debug_assert_ne!(src_shard, dst_shard, "same-shard renames run the shard handler");
+    let locks = vec![
+        (src_shard, vec![LockKey { key: src.clone(), exclusive: true }]),
+        (dst_shard, vec![LockKey { key: dst.clone(), exclusive: true }]),
+    ];
+    let nx = cmd.name == "renamenx";
+    (locks, Box::new(RenameProgram { src, dst, src_shard, dst_shard, db, nx }))
+}
+
+impl Program for RenameProgram {
+    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+        let db = self.db;
+        match hop {
+            0 => {
+                let src = self.src.clone();
+                let mut jobs: Vec<(usize, Job)> =
+                    vec![(self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].lookup(&src, unix_ms()).cloned()) as Out))];
+                if self.nx {
+                    let dst = self.dst.clone();
+                    jobs.push((self.dst_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].contains(&dst, unix_ms())) as Out)));
+                }
+                Plan::Jobs { jobs, last: false }
+            }
+            1 => {
+                let Some(entry) = result::<Option<Entry>>(results, self.src_shard) else {
+                    out.error(NO_SUCH_KEY);
+                    return Plan::Done;
+                };
+                if self.nx && result::<bool>(results, self.dst_shard) {
+                    out.int(0);
+                    return Plan::Done;
+                }
+                let (src, dst) = (self.src.clone(), self.dst.clone());
+                let jobs: Vec<(usize, Job)> = vec![
+                    (self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].remove(&src).is_some()) as Out)),
+                    (
+                        self.dst_shard,
+                        Box::new(move |s: &mut Shard| {
+                            s.dbs[db].set(&dst, entry.value, entry.expire_at_ms);
+                            Box::new(()) as Out
+                        }),
+                    ),
+                ];
+                Plan::Jobs { jobs, last: true }
+            }
+            _ => {
+                if self.nx {
+                    out.int(1);
+                } else {
+                    out.ok();
+                }
+                Plan::Done
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------------------- COPY
+
+struct CopyOpts {
+    replace: bool,
+    dst_db: usize,
+}
+
+/// COPY's options after the two keys, checked left to right as Redis does.
+fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> Result<CopyOpts, &'static str> {
+    let mut o = CopyOpts { replace: false, dst_db: src_db };
+    let mut i = 0;
+    while i < opts.len() {
+        if opts[i].eq_ignore_ascii_case(b"replace") {
+            o.replace = true;
+        } else if opts[i].eq_ignore_ascii_case(b"db") && i + 1 < opts.len() {
+            o.dst_db = parse_db_index(opts[i + 1], dbnum)?;
+            i += 1;
+        } else {
+            return Err(SYNTAX_ERR);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+/// COPY with both keys in this shard (any dbs).
+fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let opts = match parse_copy_opts(&args[3..], ctx.db, ctx.shard.dbs.len()) {
+        Ok(o) => o,
+        Err(e) => return out.error(e),
+    };
+    let (src, dst) = (args[1], args[2]);
+    if opts.dst_db == ctx.db && src == dst {
+        return out.error(SAME_OBJECT);
+    }
+    let now = ctx.now_ms;
+    let Some(e) = ctx.db().lookup_read(src, now).cloned() else { return out.int(0) };
+    let target = &mut ctx.shard.dbs[opts.dst_db];
+    if !opts.replace && target.lookup(dst, now).is_some() {
+        return out.int(0);
+    }
+    target.set(dst, e.value, e.expire_at_ms);
+    out.int(1);
+}
+
+/// COPY across two shards: hop 0 parses the options on the shards (they know the
+/// number of dbs), copies the source entry and checks the destination; hop 1 writes
+/// the destination. The source is locked shared, the destination exclusive.
+struct CopyProgram {
+    src: Key,
+    dst: Key,
+    opts: Vec<Vec<u8>>,
+    src_shard: usize,
+    dst_shard: usize,
+    db: usize,
+}
+
+fn copy_program(_cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>) {
+    let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
+    let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
+    let locks = vec![
+        (src_shard, vec![LockKey { key: src.clone(), exclusive: false }]),
+        (dst_shard, vec![LockKey { key: dst.clone(), exclusive: true }]),
+    ];
+    let opts = args[3..].iter().map(|a| a.to_vec()).collect();
+    (locks, Box::new(CopyProgram { src, dst, opts, src_shard, dst_shard, db }))
+}
+
+type CopyRead = Result<(bool, Option<Entry>), &'static str>;
+
+impl Program for CopyProgram {
+    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+        let db = self.db;
+        match hop {
+            0 => {
+                let (src, opts) = (self.src.clone(), self.opts.clone());
+                let read: Job = Box::new(move |s: &mut Shard| {
+                    let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
+                    let r: CopyRead = parse_copy_opts(&opts, db, s.dbs.len())
+                        .map(|o| (o.replace, s.dbs[db].lookup_read(&src, unix_ms()).cloned()));
+                    Box::new(r) as Out
+                });
+                let (dst, opts) = (self.dst.clone(), self.opts.clone());
+                let check: Job = Box::new(move |s: &mut Shard| {
+                    let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
+                    let r = parse_copy_opts(&opts, db, s.dbs.len()).map(|o| (o.dst_db, s.dbs[o.dst_db].contains(&dst, unix_ms())));
+                    Box::new(r.ok()) as Out
+                });
+                Plan::Jobs { jobs: vec![(self.src_shard, read), (self.dst_shard, check)], last: false }
+            }
+            1 => {
+                let read = result::<CopyRead>(results, self.src_shard);
+                let check = result::<Option<(usize, bool)>>(results, self.dst_shard);
+                let (replace, entry) = match read {
+                    Err(e) => {
+                        out.error(e);
+                        return Plan::Done;
+                    }
+                    Ok(r) => r,
+                };
+                let (dst_db, dst_exists) = check.expect("both shards parse the same options");
+                let Some(entry) = entry else {
+                    out.int(0);
+                    return Plan::Done;
+                };
+                if dst_exists && !replace {
+                    out.int(0);
+                    return Plan::Done;
+                }
+                let dst = self.dst.clone();
+                let write: Job = Box::new(move |s: &mut Shard| {
+                    s.dbs[dst_db].set(&dst, entry.value, entry.expire_at_ms);
+                    Box::new(()) as Out
+                });
+                Plan::Jobs { jobs: vec![(self.dst_shard, write)], last: true }
+            }
+            _ => {
+                out.int(1);
+                Plan::Done
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------------------- MOVE
+
+fn move_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let dst_db = match parse_db_index(args[2], ctx.shard.dbs.len()) {
+        Ok(d) => d,
+        Err(e) => return out.error(e),
+    };
+    if dst_db == ctx.db {
+        return out.error(SAME_OBJECT);
+    }
+    let (key, now) = (args[1], ctx.now_ms);
+    if ctx.db().lookup(key, now).is_none() {
+        return out.int(0);
+    }
+    if ctx.shard.dbs[dst_db].lookup(key, now).is_some() {
+        return out.int(0);
+    }
+    let e = ctx.db().remove(key).expect("looked up above");
+    ctx.shard.dbs[dst_db].set(key, e.value, e.expire_at_ms);
+    out.int(1);
+}
+
+// --------------------------------------------------------------------------- KEYS
+
+/// KEYS: every shard's matches, at most `keys_output_limit` in all.
+fn keys(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let db = c.db;
+    let pattern = args[1].to_vec();
+    let limit = w.shard.cfg.keys_output_limit;
+    broadcast(
+        w,
+        c,
+        o,
+        move |_| -> Job {
+            let pattern = pattern.clone();
+            Box::new(move |s: &mut Shard| {
+                let all = pattern == b"*";
+                let limit = s.cfg.keys_output_limit;
+                let mut v: Vec<Key> = Vec::new();
+                s.dbs[db].for_each_key(unix_ms(), |k, _| {
+                    if v.len() < limit && (all || glob_match(&pattern, k, false)) {
+                        v.push(k.into());
+                    }
+                });
+                Box::new(v) as Out
+            })
+        },
+        move |outs, out| {
+            let parts: Vec<Vec<Key>> = outs.into_iter().map(|o| *o.downcast::<Vec<Key>>().expect("keys")).collect();
+            let n = parts.iter().map(|p| p.len()).sum::<usize>().min(limit);
+            out.array(n);
+            for k in parts.iter().flatten().take(n) {
+                out.bulk(k);
+            }
+        },
+    );
+}
+
+// ---------------------------------------------------------------------- RANDOMKEY
+
+/// RANDOMKEY: every shard proposes a key; one is picked with odds by shard size.
+fn randomkey(w: &mut Worker, c: &mut Conn, o: Origin, _args: &[&[u8]]) {
+    let db = c.db;
+    let seed = w.shard.random();
+    broadcast(
+        w,
+        c,
+        o,
+        move |_| -> Job {
+            Box::new(move |s: &mut Shard| {
+                let seed = s.random();
+                let k = s.dbs[db].random_key(unix_ms(), seed);
+                let n = s.dbs[db].len();
+                Box::new((n, k)) as Out
+            })
+        },
+        move |outs, out| {
+            let props: Vec<(usize, Key)> = outs
+                .into_iter()
+                .filter_map(|o| {
+                    let (n, k) = *o.downcast::<(usize, Option<Key>)>().expect("(len, key)");
+                    k.map(|k| (n.max(1), k))
+                })
+                .collect();
+            match pick_weighted(&props, seed) {
+                Some(k) => out.bulk(k),
+                None => out.null(),
+            }
+        },
+    );
+}
+
+/// Picks one key, each with odds proportional to its weight.
+fn pick_weighted(props: &[(usize, Key)], seed: u64) -> Option<&Key> {
+    let total: u64 = props.iter().map(|p| p.0 as u64).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = seed % total;
+    for (n, k) in props {
+        if r < *n as u64 {
+            return Some(k);
+        }
+        r -= *n as u64;
+    }
+    None
+}
+
+// --------------------------------------------------------------------------- SCAN
+
+/// A SCAN cursor, parsed like Redis's `strtoul` check: optional sign (a minus negates
+/// modulo 2^64), decimal digits (none means 0), nothing else, no overflow.
+fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        // strtoul consumes nothing: valid (0) only if nothing was there at all.
+        return if s.is_empty() { Some(0) } else { None };
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+const SHARD_MASK: u64 = (1 << SCAN_SHARD_BITS) - 1;
+
+/// The cursor for `position` within `shard`.
+fn encode_cursor(shard: usize, position: u64) -> u64 {
+    position << SCAN_SHARD_BITS | shard as u64
+}
+
+/// (shard, position) of a cursor.
+fn decode_cursor(cursor: u64) -> (usize, u64) {
+    ((cursor & SHARD_MASK) as usize, cursor >> SCAN_SHARD_BITS)
+}
+
+/// The cursor after a step on `shard` that ended at `next` (None: shard finished).
+fn next_cursor(shard: usize, next: Option<u64>, nshards: usize) -> u64 {
+    match next {
+        Some(p) => encode_cursor(shard, p),
+        None if shard + 1 < nshards => encode_cursor(shard + 1, 0),
+        None => 0,
+    }
+}
+
+struct ScanOpts {
+    count: usize,
+    pattern: Option<Vec<u8>>,
+    type_name: Option<Vec<u8>>,
+}
+
+fn parse_scan_opts(opts: &[&[u8]]) -> Result<ScanOpts, &'static str> {
+    let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
+    let mut i = 0;
+    while i < opts.len() {
+        let has_value = i + 1 < opts.len();
+        if opts[i].eq_ignore_ascii_case(b"count") && has_value {
+            let n = parse_i64(opts[i + 1]).ok_or(NOT_INT)?;
+            if n < 1 {
+                return Err(SYNTAX_ERR);
+            }
+            o.count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if opts[i].eq_ignore_ascii_case(b"match") && has_value {
+            o.pattern = if opts[i + 1] == b"*" { None } else { Some(opts[i + 1].to_vec()) };
+        } else if opts[i].eq_ignore_ascii_case(b"type") && has_value {
+            o.type_name = Some(opts[i + 1].to_vec());
+        } else {
+            return Err(SYNTAX_ERR);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: steps through the cursor's shard,
+/// and on into the next shards while fewer than COUNT keys were visited.
+fn scan(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let Some(cursor) = parse_scan_cursor(args[1]) else { return c.out.error("ERR invalid cursor") };
+    let opts = match parse_scan_opts(&args[2..]) {
+        Ok(o) => o,
+        Err(e) => return c.out.error(e),
+    };
+    let nshards = w.shard.nshards;
+    let (shard, pos) = decode_cursor(cursor);
+    if shard >= nshards {
+        // Not a cursor we handed out: nothing there.
+        c.out.array(2);
+        c.out.bulk(b"0");
+        c.out.array(0);
+        return;
+    }
+    let remaining = opts.count;
+    let prog = ScanProgram { db: c.db, shard, pos, remaining, nshards, opts: Arc::new(opts), keys: Vec::new() };
+    w.start_broadcast(c, o, Box::new(prog));
+}
+
+/// One SCAN call: a step per shard, shard after shard (no locks).
+struct ScanProgram {
+    db: usize,
+    shard: usize,
+    pos: u64,
+    /// Keys still to visit in this call (COUNT minus the keys visited so far).
+    remaining: usize,
+    nshards: usize,
+    opts: Arc<ScanOpts>,
+    keys: Vec<Key>,
+}
+
+/// What a shard's SCAN step gives back: matching keys, where to go on, keys visited.
+type ScanStep = (Vec<Key>, Option<u64>, usize);
+
+/// One SCAN step over `db` of a shard, from `pos`, visiting about `count` keys.
+fn scan_step(s: &mut Shard, db: usize, pos: u64, count: usize, opts: &ScanOpts) -> ScanStep {
+    let now = unix_ms();
+    let mut keys: Vec<Key> = Vec::new();
+    let mut expired: Vec<Key> = Vec::new();
+    let mut visited = 0;
+    let next = s.dbs[db].scan_from(pos, count, |k, e| {
+        visited += 1;
+        if opts.pattern.as_ref().is_some_and(|p| !glob_match(p, k, false)) {
+            return;
+        }
+        if e.expire_at_ms != 0 && e.expire_at_ms <= now {
+            expired.push(k.into());
+            return;
+        }
+        if opts.type_name.as_ref().is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
+            return;
+        }
+        keys.push(k.into());
+    });
+    for k in expired {
+        s.dbs[db].lookup(&k, now); // passive expiry deletes it
+    }
+    (keys, next, visited)
+}
+
+impl Program for ScanProgram {
+    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+        if hop > 0 {
+            let (keys, next, visited) = result::<ScanStep>(results, self.shard);
+            self.keys.extend(keys);
+            self.remaining = self.remaining.saturating_sub(visited);
+            let cursor = match next {
+                None if self.remaining > 0 && self.shard + 1 < self.nshards => {
+                    self.shard += 1;
+                    self.pos = 0;
+                    None
+                }
+                next => Some(next_cursor(self.shard, next, self.nshards)),
+            };
+            if let Some(cursor) = cursor {
+                let mut cur = Vec::with_capacity(20);
+                crate::util::write_u64(&mut cur, cursor);
+                out.array(2);
+                out.bulk(&cur);
+                out.array(self.keys.len());
+                for k in &self.keys {
+                    out.bulk(k);
+                }
+                return Plan::Done;
+            }
+        }
+        let (db, pos, count, opts) = (self.db, self.pos, self.remaining, self.opts.clone());
+        let job: Job = Box::new(move |s: &mut Shard| Box::new(scan_step(s, db, pos, count, &opts)) as Out);
+        Plan::Jobs { jobs: vec![(self.shard, job)], last: true }
+    }
+}
+
+// ------------------------------------------------------- FLUSHDB FLUSHALL SWAPDB
+
+/// FLUSHDB/FLUSHALL's optional ASYNC|SYNC: true for ASYNC.
+fn parse_flush_mode(args: &[&[u8]]) -> Result<bool, &'static str> {
+    match args {
+        [_] => Ok(false),
+        [_, m] if m.eq_ignore_ascii_case(b"sync") => Ok(false),
+        [_, m] if m.eq_ignore_ascii_case(b"async") => Ok(true),
+        _ => Err(SYNTAX_ERR),
+    }
+}
+
+/// Keys above which FLUSH ... ASYNC frees the old table on a helper thread.
+const LAZY_FREE_KEYS: usize = 64 * 1024;
+
+/// Empties one db of a shard; large ones are freed in the background when `lazy`.
+fn flush_db(s: &mut Shard, db: usize, lazy: bool) {
+    let d = &mut s.dbs[db];
+    if lazy && d.len() > LAZY_FREE_KEYS {
+        let old = d.take_data();
+        let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || drop(old));
+        if let Err(e) = spawned {
+            log::warn!("lazy free thread: {e}; freeing inline");
+        }
+    } else {
+        d.clear();
+    }
+}
+
+fn flushdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let lazy = match parse_flush_mode(args) {
+        Ok(l) => l,
+        Err(e) => return c.out.error(e),
+    };
+    let db = c.db;
+    broadcast(
+        w,
+        c,
+        o,
+        move |_| -> Job {
+            Box::new(move |s: &mut Shard| {
+                flush_db(s, db, lazy);
+                Box::new(()) as Out
+            })
+        },
+        |_, out| out.ok(),
+    );
+}
+
+fn flushall(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let lazy = match parse_flush_mode(args) {
+        Ok(l) => l,
+        Err(e) => return c.out.error(e),
+    };
+    broadcast(
+        w,
+        c,
+        o,
+        move |_| -> Job {
+            Box::new(move |s: &mut Shard| {
+                for db in 0..s.dbs.len() {
+                    flush_db(s, db, lazy);
+                }
+                Box::new(()) as Out
+            })
+        },
+        |_, out| out.ok(),
+    );
+}
+
+fn swapdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let Some(a) = parse_i32(args[1]) else { return c.out.error("ERR invalid first DB index") };
+    let Some(b) = parse_i32(args[2]) else { return c.out.error("ERR invalid second DB index") };
+    let dbnum = w.shard.dbs.len();
+    if a < 0 || b < 0 || a as usize >= dbnum || b as usize >= dbnum {
+        return c.out.error(DB_RANGE);
+    }
+    let (a, b) = (a as usize, b as usize);
+    broadcast(
+        w,
+        c,
+        o,
+        move |_| -> Job {
+            Box::new(move |s: &mut Shard| {
+                s.dbs.swap(a, b);
+                Box::new(()) as Out
+            })
+        },
+        |_, out| out.ok(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Option conflicts and unknown options give Redis's errors, in Redis's order.
+    #[test]
+    fn expire_flags() {
+        assert_eq!(parse_expire_flags(&[b"NX"]), Ok(EXPIRE_NX));
+        assert_eq!(parse_expire_flags(&[b"gt", b"xx"]), Ok(EXPIRE_GT | EXPIRE_XX));
+        let err = |o: &[&[u8]]| String::from_utf8(parse_expire_flags(o).unwrap_err()).unwrap();
+        assert_eq!(err(&[b"nx", b"xx"]), "ERR NX and XX, GT or LT options at the same time are not compatible");
+        assert_eq!(err(&[b"nx", b"lt"]), "ERR NX and XX, GT or LT options at the same time are not compatible");
+        assert_eq!(err(&[b"xx", b"gt", b"lt"]), "ERR GT and LT options at the same time are not compatible");
+        // An unknown option wins even after a conflict.
+        assert_eq!(err(&[b"nx", b"xx", b"foo"]), "ERR Unsupported option foo");
+    }
+
+    // Unit conversion and the base time overflow like Redis's checks.
+    #[test]
+    fn deadlines() {
+        assert_eq!(expire_deadline(10, true, 1000), Some(11_000));
+        assert_eq!(expire_deadline(-5, false, 1000), Some(995));
+        assert_eq!(expire_deadline(i64::MAX / 1000 + 1, true, 0), None);
+        assert_eq!(expire_deadline(i64::MIN / 1000, true, 0), Some(i64::MIN / 1000 * 1000));
+        assert_eq!(expire_deadline(i64::MAX, false, 0), Some(i64::MAX));
+        assert_eq!(expire_deadline(i64::MAX, false, 1), None);
+        assert_eq!(expire_deadline(i64::MIN, false, 1_700_000_000_000), Some(i64::MIN + 1_700_000_000_000));
+    }
+
+    // NX/XX/GT/LT treat "no deadline" as infinite.
+    #[test]
+    fn expire_conditions() {
+        assert!(expire_allowed(EXPIRE_NX, 0, 5));
+        assert!(!expire_allowed(EXPIRE_NX, 7, 5));
+        assert!(!expire_allowed(EXPIRE_XX, 0, 5));
+        assert!(!expire_allowed(EXPIRE_GT, 0, 5));
+        assert!(expire_allowed(EXPIRE_GT, 4, 5));
+        assert!(!expire_allowed(EXPIRE_GT, 5, 5));
+        assert!(expire_allowed(EXPIRE_LT, 0, 5));
+        assert!(!expire_allowed(EXPIRE_LT, 5, 5));
+        assert!(expire_allowed(EXPIRE_LT | EXPIRE_XX, 6, 5));
+    }
+
+    // TTL rounds to the nearest second, never goes negative, and -1 means no deadline.
+    #[test]
+    fn ttl_rounding() {
+        assert_eq!(ttl_value(0, 100, false, false), -1);
+        assert_eq!(ttl_value(1_600, 100, false, false), 2);
+        assert_eq!(ttl_value(1_599, 100, false, false), 1);
+        assert_eq!(ttl_value(50, 100, true, false), 0);
+        assert_eq!(ttl_value(2_000_000, 100, false, true), 2_000);
+        assert_eq!(ttl_value(i64::MAX, 0, false, true), 9_223_372_036_854_776);
+    }
+
+    // Cursors parse like strtoul: sign, no spaces, no junk, no overflow.
+    #[test]
+    fn scan_cursors() {
+        assert_eq!(parse_scan_cursor(b"0"), Some(0));
+        assert_eq!(parse_scan_cursor(b""), Some(0));
+        assert_eq!(parse_scan_cursor(b"+7"), Some(7));
+        assert_eq!(parse_scan_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"18446744073709551616"), None);
+        for bad in [&b"-"[..], b"+", b" 1", b"1x", b"0x1", b"abc"] {
+            assert_eq!(parse_scan_cursor(bad), None, "{bad:?}");
+        }
+    }
+
+    // A cursor walks shard 0..n in order and ends at 0.
+    #[test]
+    fn cursor_walk() {
+        assert_eq!(decode_cursor(0), (0, 0));
+        let c = next_cursor(0, Some(5), 3);
+        assert_eq!(decode_cursor(c), (0, 5));
+        assert_eq!(decode_cursor(next_cursor(0, None, 3)), (1, 0));
+        assert_eq!(next_cursor(2, None, 3), 0);
+        let max = (1u64 << (64 - SCAN_SHARD_BITS)) - 1;
+        assert_eq!(decode_cursor(encode_cursor(4095, max)), (4095, max));
+    }
+
+    // SCAN's options: COUNT must be a positive integer; unknown words are syntax errors.
+    #[test]
+    fn scan_options() {
+        let o = parse_scan_opts(&[b"MATCH", b"k*", b"count", b"5", b"TYPE", b"string"]).unwrap();
+        assert_eq!((o.count, o.pattern.as_deref(), o.type_name.as_deref()), (5, Some(&b"k*"[..]), Some(&b"string"[..])));
+        assert!(parse_scan_opts(&[b"match", b"*"]).unwrap().pattern.is_none());
+        assert_eq!(parse_scan_opts(&[b"count", b"0"]).err(), Some(SYNTAX_ERR));
+        assert_eq!(parse_scan_opts(&[b"count", b"x"]).err(), Some(NOT_INT));
+        assert_eq!(parse_scan_opts(&[b"count"]).err(), Some(SYNTAX_ERR));
+        assert_eq!(parse_scan_opts(&[b"foo", b"1"]).err(), Some(SYNTAX_ERR));
+    }
+
+    // COPY's options are checked left to right: a bad DB before junk wins.
+    #[test]
+    fn copy_options() {
+        let o = parse_copy_opts(&[b"db", b"3", b"REPLACE"], 0, 16).unwrap();
+        assert_eq!((o.dst_db, o.replace), (3, true));
+        assert_eq!(parse_copy_opts(&[b"db", b"99", b"foo"], 0, 16).err(), Some(DB_RANGE));
+        assert_eq!(parse_copy_opts(&[b"foo", b"db", b"99"], 0, 16).err(), Some(SYNTAX_ERR));
+        assert_eq!(parse_copy_opts(&[b"db"], 0, 16).err(), Some(SYNTAX_ERR));
+        assert_eq!(parse_copy_opts(&[b"db", b"x"], 0, 16).err(), Some(NOT_INT));
+        assert_eq!(parse_copy_opts(&[b"db", b"-1"], 0, 16).err(), Some(DB_RANGE));
+    }
+
+    // RANDOMKEY's pick covers every proposal and respects weights.
+    #[test]
+    fn weighted_pick() {
+        let props: Vec<(usize, Key)> = vec![(1, b"a"[..].into()), (3, b"b"[..].into())];
+        let picks: Vec<&[u8]> = (0..4).map(|s| &**pick_weighted(&props, s).unwrap()).collect();
+        assert_eq!(picks, vec![&b"a"[..], b"b", b"b", b"b"]);
+        assert!(pick_weighted(&[], 1).is_none());
+    }
+
+    // FLUSH modes: none, SYNC or ASYNC in any case; anything else is a syntax error.
+    #[test]
+    fn flush_modes() {
+        assert_eq!(parse_flush_mode(&[b"flushdb"]), Ok(false));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"ASYNC"]), Ok(true));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"sync"]), Ok(false));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"foo"]), Err(SYNTAX_ERR));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"async", b"x"]), Err(SYNTAX_ERR));
+    }
 }
