@@ -62,6 +62,9 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
+/// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
+type Locks = Vec<(usize, Vec<LockKey>)>;
+
 const SYNTAX_ERR: &str = "ERR syntax error";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const NO_SUCH_KEY: &str = "ERR no such key";
@@ -323,7 +326,7 @@ struct RenameProgram {
     nx: bool,
 }
 
-fn rename_program(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>) {
+fn rename_program(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Locks, Box<dyn Program>) {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     debug_assert_ne!(src_shard, dst_shard, "same-shard renames run the shard handler");
@@ -440,7 +443,7 @@ struct CopyProgram {
     db: usize,
 }
 
-fn copy_program(_cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>) {
+fn copy_program(_cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Locks, Box<dyn Program>) {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     let locks = vec![
