@@ -13,9 +13,12 @@
 //!
 //! SCAN's cursor walks the shards one after the other; within a shard the position is
 //! a `scan_hash` threshold (see [`crate::store::Db::scan_from`]), so a key present for
-//! the whole iteration is returned exactly once.
+//! the whole iteration is returned exactly once. One SCAN call continues into the next
+//! shards while it has visited fewer than COUNT keys, so an empty db answers cursor 0.
+//! Cost: each call hashes every key of the shard it visits (O(n) per call, a full scan
+//! O(n²/COUNT)); the Dash table's traverse cursor will replace this (TODO(dash)).
 //!
-//! Non-goals here: keyspace notifications, LRU/LFU touching, lazy-free thresholds.
+//! Non-goals here: keyspace notifications, LRU/LFU touching, replication rewrites.
 //! FLUSHDB/FLUSHALL/SWAPDB run on each shard without locks, so a multi-shard
 //! transaction in flight may see one shard before and another after them.
 
