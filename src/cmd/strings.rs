@@ -13,7 +13,7 @@
 //! Error order follows Redis: option syntax, then argument values, then the key's type,
 //! except where Redis does otherwise (GETEX validates the expire time after the lookup;
 //! SET GET checks the type only after the expire time). Values of another type give
-//! WRONGTYPE through [`str_bytes`] / [`str_len`], the only places that look at a value's
+//! WRONGTYPE through [`str_bytes`] / [`reply_str`] / [`str_len`], the only places that look at a value's
 //! type; MGET answers nil for them, LCS its own error.
 //!
 //! Encodings (OBJECT ENCODING) follow Redis: values stored from arguments take
@@ -79,6 +79,18 @@ struct WrongType;
 /// A string value's bytes (integers formatted); `Err(WrongType)` for other types.
 fn str_bytes(v: &Value) -> Result<Cow<'_, [u8]>, WrongType> {
     v.string_bytes().ok_or(WrongType)
+}
+
+/// Replies with a string value as a bulk string (integers without an allocation);
+/// `Err(WrongType)` (nothing written) for other types.
+fn reply_str(v: &Value, out: &mut ReplyBuf) -> Result<(), WrongType> {
+    match v {
+        Value::Str { bytes, .. } => out.bulk(bytes),
+        Value::Int(n) => out.bulk_int(*n),
+        #[allow(unreachable_patterns)]
+        _ => return Err(WrongType),
+    }
+    Ok(())
 }
 
 /// A string value's length, without formatting integers; `Err(WrongType)` for other types.
@@ -199,11 +211,8 @@ fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> Result<boo
             out.null();
             Ok(false)
         }
-        Some(e) => match str_bytes(&e.value) {
-            Ok(b) => {
-                out.bulk(&b);
-                Ok(true)
-            }
+        Some(e) => match reply_str(&e.value, out) {
+            Ok(()) => Ok(true),
             Err(w) => {
                 out.error(WRONGTYPE);
                 Err(w)
@@ -341,9 +350,9 @@ fn mget(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.array(args.len() - 1);
     for k in &args[1..] {
         // Values of other types read as nil here, not WRONGTYPE.
-        match ctx.db().lookup_read(k, now).map(|e| str_bytes(&e.value)) {
-            Some(Ok(b)) => out.bulk(&b),
-            _ => out.null(),
+        let shown = ctx.db().lookup_read(k, now).is_some_and(|e| reply_str(&e.value, out).is_ok());
+        if !shown {
+            out.null();
         }
     }
 }
@@ -351,7 +360,7 @@ fn mget(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 // ------------------------------------------------------------------ MSET / MSETNX
 
 fn mset(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return out.error(&super::arity_error("mset"));
     }
     for kv in args[1..].chunks(2) {
@@ -361,7 +370,7 @@ fn mset(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 }
 
 fn msetnx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return out.error(&super::arity_error("msetnx"));
     }
     let now = ctx.now_ms;
@@ -460,7 +469,7 @@ impl Program for ErrorProgram {
 type Built = (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>);
 
 fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, nx: bool) -> Built {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         // An odd number of key/value arguments: no locks, just the arity error.
         return (Vec::new(), Box::new(ErrorProgram(super::arity_error(cmd.name))));
     }
@@ -1136,7 +1145,10 @@ mod tests {
         assert_eq!(getrange_bounds(0, 0, 0), None);
     }
 
-    fn lcs_ranges(a: &str, b: &str) -> (String, Vec<(u32, u32, u32, u32, u32)>) {
+    /// (a start, a end, b start, b end, length) of one match.
+    type Range = (u32, u32, u32, u32, u32);
+
+    fn lcs_ranges(a: &str, b: &str) -> (String, Vec<Range>) {
         let r = lcs_compute(a.as_bytes(), b.as_bytes()).unwrap();
         (String::from_utf8(r.lcs).unwrap(), r.matches.iter().map(|m| (m.a.0, m.a.1, m.b.0, m.b.1, m.len)).collect())
     }
@@ -1160,7 +1172,7 @@ mod tests {
         // the refusal is run here; the accepted size would allocate 512MB.
         let a = vec![b'a'; 11_585];
         assert_eq!(lcs_compute(&a, &a), Err(LcsErr::TableTooBig));
-        assert!((11_585u64 * 11_585 * 4) <= MAX_STRING);
+        const _: () = assert!(11_585u64 * 11_585 * 4 <= MAX_STRING);
     }
 
     // Replies in RESP2 and RESP3 have Redis's shapes.
