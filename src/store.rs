@@ -70,6 +70,24 @@ impl Value {
         }
     }
 
+    /// The bytes of a string value for changing in place (APPEND, SETRANGE), as Redis's
+    /// `dbUnshareStringValue` gives them: an integer becomes its decimal text, and the
+    /// string is `raw` from then on. None for other types.
+    pub fn str_mut_raw(&mut self) -> Option<&mut Vec<u8>> {
+        if let Value::Int(n) = *self {
+            let mut v = Vec::with_capacity(20);
+            crate::util::write_i64(&mut v, n);
+            *self = Value::Str { bytes: v, raw: true };
+        }
+        match self {
+            Value::Str { bytes, raw } => {
+                *raw = true;
+                Some(bytes)
+            }
+            _ => None,
+        }
+    }
+
     /// Approximate bytes this value owns on the heap, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         match self {
@@ -469,5 +487,17 @@ mod tests {
         assert_eq!(Value::from_bytes(b"123").encoding(), "int");
         assert_eq!(Value::from_bytes(b"0123").encoding(), "embstr");
         assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding(), "raw");
+    }
+
+    // Changing a string in place turns integers into text and the encoding into raw.
+    #[test]
+    fn str_mut_raw_unshares() {
+        let mut v = Value::from_bytes(b"-12");
+        v.str_mut_raw().unwrap().push(b'3');
+        assert_eq!(v, Value::Str { bytes: b"-123".to_vec(), raw: true });
+        assert_eq!(v.encoding(), "raw");
+        let mut v = Value::from_bytes(b"ab");
+        assert_eq!(v.str_mut_raw().unwrap(), b"ab");
+        assert_eq!(v.encoding(), "raw");
     }
 }
