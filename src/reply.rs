@@ -100,6 +100,13 @@ pub fn write_double(out: &mut Vec<u8>, value: f64) {
         out.push(b'0');
         return;
     }
+    // Whole numbers below 1e17 (scores, counters) print all their digits in
+    // fixed form, and have at most 17 of them, so `%.17g` is exact: skip the
+    // float formatter. Below 2^63, so the conversion is exact too.
+    if value.abs() < 1e17 && value.fract() == 0.0 {
+        write_i64(out, value.abs() as i64);
+        return;
+    }
     // Rust's `{:.16e}` is exact: the 17 significant digits of the correctly
     // rounded decimal value, then the exponent after rounding, as `%.17g`
     // needs. Longest output: "d." + 16 digits + "e-324" = 23 bytes.
@@ -708,11 +715,25 @@ mod tests {
             f64::MIN,
             f64::MIN_POSITIVE,
             f64::EPSILON,
+            f64::NAN,
+            -f64::NAN,
             0.5,
             2.5,
             1e300,
             123.456,
         ];
+        // Whole numbers around the fast path's bound and digit counts.
+        for exponent in 0..=17 {
+            let power = 10f64.powi(exponent);
+            values.extend([
+                power,
+                power - 1.0,
+                power + 1.0,
+                -power,
+                3.0 * power,
+                99999999999999984.0,
+            ]);
+        }
         // Ties at the 18th significant digit: k/4 with k odd near 2^52.
         for k in (4_000_000_000_000_001u64..4_000_000_000_000_201).step_by(2) {
             values.push(k as f64 / 4.0);
@@ -723,6 +744,8 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let value = f64::from_bits(seed);
+            // Random NaN payloads: glibc prints them all as "nan"/"-nan" too,
+            // but one of each (above) is enough.
             if !value.is_nan() {
                 values.push(value);
             }

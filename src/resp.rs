@@ -10,9 +10,9 @@
 //!  ┌──────────────────────────────────────────────┬─────────────────┐
 //!  │ *3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n    │ *2\r\n$3\r\nGE… │
 //!  └──────────────────────────────────────────────┴─────────────────┘
-//!  parse(buf) ─► Complete { args: [SET, k, v], consumed: 33 }
+//!  parse(buf) ─► Complete { args: [SET, k, v], consumed: 27 }
 //!                      args are slices of buf (multibulk) or of the arena
-//!  parse(&buf[33..]) ─► Incomplete { need: 0 }     read more, call again
+//!  parse(&buf[27..]) ─► Incomplete { need: 0 }     read more, call again
 //! ```
 //!
 //! The caller keeps calling [`parse`] on the unconsumed tail: `Complete` hands
@@ -47,11 +47,15 @@
 //!
 //! # Cost
 //!
-//! Each call re-parses the current command from its first byte; that is only
-//! the headers (a few bytes per argument) since payloads are skipped by length,
-//! so a large argument arriving in many reads costs O(headers) per read, not
-//! O(bytes so far). The `need` of [`Parsed::Incomplete`] tells how big the buffer must
-//! grow for the argument being read, so the caller can size it once.
+//! Each call re-parses the current command from its first byte, but only its
+//! headers: payloads are skipped by length, never scanned. A large argument
+//! arriving in many reads therefore costs a few header bytes per read, not
+//! O(bytes so far), and the `need` of [`Parsed::Incomplete`] tells how big the
+//! buffer must grow for the argument being read, so the caller can size it
+//! once. The one case that grows with input is a command with a great many
+//! arguments split over many reads: each retry walks all headers received so
+//! far (O(arguments) per read); a caller that meets it can retry only after
+//! the buffer has grown by a good fraction.
 //!
 //! # Goals and non-goals
 //!
@@ -87,6 +91,8 @@ pub const UNAUTHENTICATED_MAX_MULTIBULK_LEN: i64 = 10;
 pub const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16384;
 /// Most argument slots allocated before the arguments are actually seen.
 pub const ARGV_PREALLOC_MAX: usize = 1024;
+/// Argument slots an inline command starts with (it grows past them).
+const INLINE_ARGS_PREALLOC: usize = 4;
 /// What precedes [`ProtocolError`]'s text in the error reply.
 pub const ERROR_REPLY_PREFIX: &str = "ERR Protocol error: ";
 
@@ -131,7 +137,8 @@ pub enum Parsed<'a> {
     /// The command is not all there yet; nothing is consumed. `need` is a
     /// lower bound of the total bytes (from the start of the input) required,
     /// known once the length of the argument being read is known, else 0. It
-    /// never exceeds what the limits allow one argument to claim.
+    /// is at most the bytes before that argument + `max_bulk_len` + 2, so a
+    /// client can make the caller reserve no more than the limits allow.
     Incomplete { need: usize },
     /// The input violates the protocol; reply with the error and close.
     Error(ProtocolError),
@@ -163,19 +170,20 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// The fixed text of every variant but [`ProtocolError::ExpectedDollar`].
-    fn fixed_text(self) -> Option<&'static str> {
-        Some(match self {
+    /// Redis's text, except for the byte and closing quote that follow
+    /// `expected '$', got '`.
+    fn text_head(self) -> &'static str {
+        match self {
             ProtocolError::InvalidMultibulkLength => "invalid multibulk length",
             ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
             ProtocolError::InvalidBulkLength => "invalid bulk length",
             ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
+            ProtocolError::ExpectedDollar(_) => "expected '$', got '",
             ProtocolError::TooBigMbulkCountString => "too big mbulk count string",
             ProtocolError::TooBigBulkCountString => "too big bulk count string",
             ProtocolError::TooBigInlineRequest => "too big inline request",
             ProtocolError::UnbalancedQuotes => "unbalanced quotes in request",
-            ProtocolError::ExpectedDollar(_) => return None,
-        })
+        }
     }
 
     /// Appends the complete error reply exactly as Redis 7.0 sends it:
@@ -185,21 +193,14 @@ impl ProtocolError {
     pub fn write_reply(&self, out: &mut Vec<u8>) {
         out.push(b'-');
         out.extend_from_slice(ERROR_REPLY_PREFIX.as_bytes());
-        match self.fixed_text() {
-            Some(text) => out.extend_from_slice(text.as_bytes()),
-            None => {
-                let ProtocolError::ExpectedDollar(byte) = *self else {
-                    unreachable!("only ExpectedDollar has no fixed text")
-                };
-                let byte = if byte == b'\r' || byte == b'\n' {
-                    b' '
-                } else {
-                    byte
-                };
-                out.extend_from_slice(b"expected '$', got '");
-                out.push(byte);
-                out.push(b'\'');
-            }
+        out.extend_from_slice(self.text_head().as_bytes());
+        if let ProtocolError::ExpectedDollar(byte) = *self {
+            out.push(if byte == b'\r' || byte == b'\n' {
+                b' '
+            } else {
+                byte
+            });
+            out.push(b'\'');
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -210,13 +211,11 @@ impl fmt::Display for ProtocolError {
     /// shown as the Latin-1 character (Redis sends the raw byte, as
     /// [`ProtocolError::write_reply`] does).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.fixed_text(), self) {
-            (Some(text), _) => f.write_str(text),
-            (None, ProtocolError::ExpectedDollar(byte)) => {
-                write!(f, "expected '$', got '{}'", char::from(*byte))
-            }
-            (None, _) => unreachable!("only ExpectedDollar has no fixed text"),
+        f.write_str(self.text_head())?;
+        if let ProtocolError::ExpectedDollar(byte) = *self {
+            write!(f, "{}'", char::from(byte))?;
         }
+        Ok(())
     }
 }
 
@@ -300,16 +299,67 @@ fn header_line(buf: &[u8], start: usize, max_inline_len: usize) -> Line {
     }
 }
 
+/// Fast path for the usual header: `kind`, 1 to 18 digits forming a valid
+/// string2ll number, `\r`, and at least one byte after it. Returns the value
+/// and where the next line starts. When it answers, the answer is the one the
+/// general path would give: no `\r` can come before the one found, because
+/// only `kind` and digits precede it. Anything else (a sign, too many digits,
+/// an incomplete line) returns `None` and takes the general path.
+#[inline]
+fn quick_header(buf: &[u8], start: usize, kind: u8) -> Option<(i64, usize)> {
+    let line = buf.get(start..)?;
+    // kind, a digit, '\r' and the skipped byte: the shortest complete header.
+    if line.len() < 4 || line[0] != kind {
+        return None;
+    }
+    let first = line[1].wrapping_sub(b'0');
+    if first > 9 {
+        return None;
+    }
+    if line[2] == b'\r' {
+        return Some((i64::from(first), start + 4));
+    }
+    if first == 0 {
+        return None; // a leading zero: string2ll refuses it
+    }
+    let mut value = i64::from(first);
+    let mut end = 2;
+    // Digits at line[1..=18] at most: 18 digits cannot overflow i64, and a
+    // 19th digit fails the '\r' test below.
+    while end <= 18 && end < line.len() {
+        let digit = line[end].wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value * 10 + i64::from(digit);
+        end += 1;
+    }
+    // The '\r' and the byte Redis skips after it must both be there.
+    if line.get(end) == Some(&b'\r') && line.len() > end + 1 {
+        Some((value, start + end + 2))
+    } else {
+        None
+    }
+}
+
 fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parsed<'a> {
-    let (count_end, mut pos) = match header_line(buf, 0, limits.max_inline_len) {
-        Line::Found { content_end, next } => (content_end, next),
-        Line::Incomplete => return Parsed::Incomplete { need: 0 },
-        Line::TooBig => return Parsed::Error(ProtocolError::TooBigMbulkCountString),
+    let (count, mut pos) = match quick_header(buf, 0, b'*') {
+        Some(header) => header,
+        None => {
+            let (count_end, next) = match header_line(buf, 0, limits.max_inline_len) {
+                Line::Found { content_end, next } => (content_end, next),
+                Line::Incomplete => return Parsed::Incomplete { need: 0 },
+                Line::TooBig => return Parsed::Error(ProtocolError::TooBigMbulkCountString),
+            };
+            match parse_strict_i64(&buf[1..count_end]) {
+                Some(count) => (count, next),
+                None => return Parsed::Error(ProtocolError::InvalidMultibulkLength),
+            }
+        }
     };
-    let count = match parse_strict_i64(&buf[1..count_end]) {
-        Some(count) if !exceeds(count, limits.max_multibulk_len) => count,
-        _ => return Parsed::Error(ProtocolError::InvalidMultibulkLength),
-    };
+    if exceeds(count, limits.max_multibulk_len) {
+        return Parsed::Error(ProtocolError::InvalidMultibulkLength);
+    }
     if count > UNAUTHENTICATED_MAX_MULTIBULK_LEN && !limits.authenticated {
         return Parsed::Error(ProtocolError::UnauthenticatedMultibulkLength);
     }
@@ -326,18 +376,26 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
     // pile up in the arena.
     let mut args = BumpVec::with_capacity_in(count.min(ARGV_PREALLOC_MAX), arena);
     for _ in 0..count {
-        let (len_end, payload_start) = match header_line(buf, pos, limits.max_inline_len) {
-            Line::Found { content_end, next } => (content_end, next),
-            Line::Incomplete => return Parsed::Incomplete { need: 0 },
-            Line::TooBig => return Parsed::Error(ProtocolError::TooBigBulkCountString),
+        let (len, payload_start) = match quick_header(buf, pos, b'$') {
+            Some(header) => header,
+            None => {
+                let (len_end, next) = match header_line(buf, pos, limits.max_inline_len) {
+                    Line::Found { content_end, next } => (content_end, next),
+                    Line::Incomplete => return Parsed::Incomplete { need: 0 },
+                    Line::TooBig => return Parsed::Error(ProtocolError::TooBigBulkCountString),
+                };
+                if buf[pos] != b'$' {
+                    return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
+                }
+                match parse_strict_i64(&buf[pos + 1..len_end]) {
+                    Some(len) => (len, next),
+                    None => return Parsed::Error(ProtocolError::InvalidBulkLength),
+                }
+            }
         };
-        if buf[pos] != b'$' {
-            return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
+        if len < 0 || exceeds(len, limits.max_bulk_len) {
+            return Parsed::Error(ProtocolError::InvalidBulkLength);
         }
-        let len = match parse_strict_i64(&buf[pos + 1..len_end]) {
-            Some(len) if len >= 0 && !exceeds(len, limits.max_bulk_len) => len,
-            _ => return Parsed::Error(ProtocolError::InvalidBulkLength),
-        };
         if len > UNAUTHENTICATED_MAX_BULK_LEN && !limits.authenticated {
             return Parsed::Error(ProtocolError::UnauthenticatedBulkLength);
         }
@@ -388,10 +446,18 @@ fn is_c_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Ends an unquoted word in `sdssplitargs` (NUL is handled by truncation).
-fn ends_word(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
-}
+/// Bytes that stop a plain word in `sdssplitargs`: its blanks (not `\v` or
+/// `\f`), NUL, and the quotes that start a quoted section.
+const STOPS_PLAIN_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let stops = [b' ', b'\n', b'\r', b'\t', 0, b'"', b'\''];
+    let mut index = 0;
+    while index < stops.len() {
+        table[stops[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
 
 fn hex_value(byte: u8) -> Option<u8> {
     match byte {
@@ -404,30 +470,28 @@ fn hex_value(byte: u8) -> Option<u8> {
 
 /// Redis's `sdssplitargs` over one inline line (without its line ending).
 fn split_args<'a>(line: &'a [u8], arena: &'a Bump) -> Result<BumpVec<'a, &'a [u8]>, ProtocolError> {
-    // sdssplitargs reads a C string: the line ends at its first NUL.
-    let line = match memchr::memchr(0, line) {
-        Some(nul) => &line[..nul],
-        None => line,
-    };
-    // A byte past the end reads as NUL, like the C terminator.
+    // sdssplitargs reads a C string: the line's content ends at its first
+    // NUL. A byte past the end reads as NUL too, like the C terminator, so
+    // every test below treats an embedded NUL as the end.
     let at = |index: usize| line.get(index).copied().unwrap_or(0);
-    let mut args = BumpVec::new_in(arena);
+    // Most commands have few words: start with room for some.
+    let mut args = BumpVec::with_capacity_in(INLINE_ARGS_PREALLOC, arena);
     let mut pos = 0;
     loop {
-        while pos < line.len() && is_c_space(line[pos]) {
+        while is_c_space(at(pos)) {
             pos += 1;
         }
-        if pos == line.len() {
+        if at(pos) == 0 {
             return Ok(args);
         }
         let word_start = pos;
-        while pos < line.len() && !ends_word(line[pos]) && line[pos] != b'"' && line[pos] != b'\'' {
+        while pos < line.len() && !STOPS_PLAIN_WORD[usize::from(line[pos])] {
             pos += 1;
         }
         let quote = at(pos);
         if quote != b'"' && quote != b'\'' {
-            // Plain word: a slice of the input. Its terminator is a blank (or
-            // the end) and is skipped by the next round.
+            // Plain word: a slice of the input. What stopped it (a blank, a
+            // NUL or the end) is dealt with by the next round.
             args.push(&line[word_start..pos]);
             continue;
         }
@@ -772,6 +836,50 @@ mod tests {
         assert_eq!(parse_strict_i64(b"5 "), None);
         // 21 bytes is rejected by length alone, even with leading '-'.
         assert_eq!(parse_strict_i64(b"-92233720368547758080"), None);
+    }
+
+    // The header fast path, whenever it answers, answers exactly as the
+    // general path (first '\r' anywhere, then string2ll) does.
+    #[test]
+    fn quick_header_agrees_with_general_path() {
+        let alphabet = b"$*0123456789-+\r\nx";
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut answered = 0;
+        for _ in 0..300_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 26) as usize;
+            let mut state = seed;
+            let mut header: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(state >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            // Bias towards well-formed headers so the fast path answers often.
+            if seed & 1 == 0 && !header.is_empty() {
+                header[0] = b'$';
+            }
+            if let Some((value, next)) = quick_header(&header, 0, b'$') {
+                answered += 1;
+                let Line::Found {
+                    content_end,
+                    next: general_next,
+                } = header_line(&header, 0, usize::MAX)
+                else {
+                    panic!(
+                        "general path finds no line in {:?}",
+                        String::from_utf8_lossy(&header)
+                    );
+                };
+                assert_eq!(next, general_next);
+                assert_eq!(parse_strict_i64(&header[1..content_end]), Some(value));
+            }
+        }
+        assert!(answered > 1000, "fast path answered only {answered} times");
     }
 
     // Count above max_multibulk_len (default INT_MAX) is invalid.

@@ -271,7 +271,9 @@ impl<T> Consumer<T> {
     /// True when no item is available right now.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.head == self.ring.tail.0.load(Ordering::Acquire)
+        // `cached_tail` never exceeds the real tail, so items known to be
+        // there answer without touching the producer's cache line.
+        self.head == self.cached_tail && self.head == self.ring.tail.0.load(Ordering::Acquire)
     }
 
     /// Items available right now (the producer may add more concurrently).
@@ -383,7 +385,11 @@ mod tests {
         assert_eq!(tx.len(), 4);
         let back = tx.push(DropCounter(&drops, 99)).unwrap_err();
         assert_eq!(back.1, 99);
-        assert_eq!(drops.load(Ordering::Relaxed), 0, "rejected value not dropped by push");
+        assert_eq!(
+            drops.load(Ordering::Relaxed),
+            0,
+            "rejected value not dropped by push"
+        );
         drop(back);
         assert_eq!(rx.pop().map(|d| d.1), Some(0));
         assert!(tx.push(DropCounter(&drops, 4)).is_ok());

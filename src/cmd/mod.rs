@@ -187,23 +187,28 @@ pub fn lock_keys(cmd: &Command, args: &[&[u8]]) -> Vec<LockKey> {
     v
 }
 
-/// Redis's "unknown command" error text.
-pub fn unknown_command_error(args: &[&[u8]]) -> String {
-    let mut tail = String::new();
+/// Redis's "unknown command" error text (bytes: arguments are quoted as they came,
+/// each cut at a NUL byte like C's `%.*s`, at most 128 bytes of them in all).
+pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
+    fn c_str(b: &[u8], max: usize) -> &[u8] {
+        let b = &b[..memchr::memchr(0, b).unwrap_or(b.len())];
+        &b[..b.len().min(max)]
+    }
+    let mut tail: Vec<u8> = Vec::new();
     for a in &args[1..] {
         if tail.len() >= 128 {
             break;
         }
         let room = 128 - tail.len();
-        let s = String::from_utf8_lossy(a);
-        let cut: String = s.chars().take(room).collect();
-        tail.push('\'');
-        tail.push_str(&cut);
-        tail.push_str("' ");
+        tail.push(b'\'');
+        tail.extend_from_slice(c_str(a, room));
+        tail.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(args[0]);
-    let name: String = name.chars().take(128).collect();
-    format!("ERR unknown command '{name}', with args beginning with: {tail}")
+    let mut e = b"ERR unknown command '".to_vec();
+    e.extend_from_slice(c_str(args[0], 128));
+    e.extend_from_slice(b"', with args beginning with: ");
+    e.extend_from_slice(&tail);
+    e
 }
 
 /// Redis's wrong-arity error text.
@@ -227,7 +232,7 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
         if !c.authed {
             c.out.error("NOAUTH Authentication required.");
         } else {
-            c.out.error(&unknown_command_error(args));
+            c.out.error_bytes(&unknown_command_error(args));
         }
         return;
     };
@@ -324,7 +329,7 @@ fn split_program(
         }
         let mut sub: Vec<&[u8]> = vec![args[0]];
         for &i in &by_shard[s] {
-            sub.extend_from_slice(&args[i..i + step]);
+            sub.extend_from_slice(&args[i..(i + step).min(args.len())]);
         }
         locks.push((s, lock_keys(cmd, &sub)));
         parts.push(Part { shard: s, ordinals: std::mem::take(&mut ordinal_of[s]), cmd: Some(OwnedCmd::new(cmd, &sub, db, resp3)) });
@@ -479,8 +484,9 @@ mod tests {
     fn unknown_command_text() {
         assert_eq!(
             unknown_command_error(&[b"foo", b"a", b"b"]),
-            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
-        assert_eq!(unknown_command_error(&[b"foo"]), "ERR unknown command 'foo', with args beginning with: ");
+        assert_eq!(unknown_command_error(&[b"foo"]), b"ERR unknown command 'foo', with args beginning with: ");
+        assert_eq!(unknown_command_error(&[b"x", b"\xb2\0z"]), b"ERR unknown command 'x', with args beginning with: '\xb2' ");
     }
 }
