@@ -531,7 +531,7 @@ impl Worker {
                     need_grow = need.max(1);
                 }
                 crate::resp::Parsed::Error(e) => {
-                    c.out.error(&format!("ERR Protocol error: {e}"));
+                    e.write_reply(&mut c.out.buf);
                     c.close_after_reply = true;
                     c.rpos = c.rlen;
                 }

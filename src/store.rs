@@ -137,6 +137,10 @@ impl Db {
 
     /// Deletes `key` if its deadline has passed. Returns true if it was deleted.
     fn expire_if_due(&mut self, key: &[u8], now_ms: i64) -> bool {
+        // Most dbs hold no key with a deadline: skip the extra hash lookup then.
+        if self.deadlines.is_empty() {
+            return false;
+        }
         let due = match self.map.get(key) {
             Some(e) => e.expire_at_ms != 0 && e.expire_at_ms <= now_ms,
             None => false,
