@@ -588,12 +588,21 @@ impl Worker {
         for (_, s) in self.shard.conns.iter_mut() {
             if let Some(c) = &s.conn {
                 // SAFETY: closing our own sockets at shutdown; the process is exiting.
-                unsafe { libc::close(c.fd) };
+                // shutdown() first: in-flight io_uring requests keep the file open until
+                // the ring is torn down, and clients should see EOF now.
+                unsafe {
+                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+                    libc::close(c.fd)
+                };
             }
         }
         for &fd in &self.listen_fds {
-            // SAFETY: our listening socket, closed once.
-            unsafe { libc::close(fd) };
+            // SAFETY: our listening socket, closed once; shutdown() stops it listening
+            // even while the pending multishot accept still holds a reference.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+                libc::close(fd)
+            };
         }
     }
 
