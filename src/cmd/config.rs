@@ -55,12 +55,13 @@ enum NumFmt {
 }
 
 type SpecialFn = fn(&[&str]) -> Result<String, String>;
+type Validator = fn(&str) -> Result<(), &'static str>;
 
 #[derive(Clone, Copy)]
 enum Kind {
     Bool(bool),
     /// A string, with an optional validity check.
-    Str(&'static str, Option<fn(&str) -> Result<(), &'static str>>),
+    Str(&'static str, Option<Validator>),
     /// (accepted names, value id) and the default name. Names that share an id show as
     /// the first of them.
     Enum(&'static [(&'static str, u8)], &'static str),
@@ -427,27 +428,19 @@ fn format_num(v: i128, fmt: NumFmt) -> String {
 }
 
 fn parse_num(s: &str, fmt: NumFmt) -> Result<i128, &'static str> {
-    if matches!(fmt, NumFmt::Memory | NumFmt::MemoryPercent) {
-        if let Some(v) = memtoull(s) {
-            return Ok(v as i128);
-        }
+    let memory = matches!(fmt, NumFmt::Memory | NumFmt::MemoryPercent);
+    if let Some(v) = memtoull(s).filter(|_| memory) {
+        return Ok(v as i128);
     }
-    if fmt == NumFmt::MemoryPercent && s.len() > 1 && s.ends_with('%') {
-        if let Some(v) = crate::util::parse_i64(&s.as_bytes()[..s.len() - 1]) {
-            if v >= 0 {
-                return Ok(-(v as i128));
-            }
-        }
+    let percent = s.strip_suffix('%').filter(|d| fmt == NumFmt::MemoryPercent && !d.is_empty());
+    if let Some(v) = percent.and_then(|d| crate::util::parse_i64(d.as_bytes())).filter(|v| *v >= 0) {
+        return Ok(-(v as i128));
     }
-    if fmt == NumFmt::Octal {
-        if let Ok(v) = i64::from_str_radix(s, 8) {
-            return Ok(v as i128);
-        }
+    if let Some(v) = i64::from_str_radix(s, 8).ok().filter(|_| fmt == NumFmt::Octal) {
+        return Ok(v as i128);
     }
-    if fmt == NumFmt::Plain {
-        if let Some(v) = crate::util::parse_i64(s.as_bytes()) {
-            return Ok(v as i128);
-        }
+    if let Some(v) = crate::util::parse_i64(s.as_bytes()).filter(|_| fmt == NumFmt::Plain) {
+        return Ok(v as i128);
     }
     Err(match fmt {
         NumFmt::MemoryPercent => "argument must be a memory or percent value",
@@ -560,7 +553,7 @@ fn set_save(args: &[&str]) -> Result<String, String> {
 const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
 
 fn set_client_output_buffer_limit(args: &[&str]) -> Result<String, String> {
-    if args.len() % 4 != 0 {
+    if !args.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut updates: Vec<(usize, u64, u64, i64)> = Vec::new();
@@ -593,10 +586,8 @@ fn merge_obuf(current: &str, update: &str) -> String {
     for (src, _) in [(current, 0), (update, 1)] {
         let t: Vec<&str> = src.split_whitespace().collect();
         for c in t.chunks(4) {
-            if c.len() == 4 {
-                if let Some(i) = OBUF_CLASSES.iter().position(|n| *n == c[0]) {
-                    classes[i] = [c[1].to_string(), c[2].to_string(), c[3].to_string()];
-                }
+            if let Some(i) = OBUF_CLASSES.iter().position(|n| c.len() == 4 && *n == c[0]) {
+                classes[i] = [c[1].to_string(), c[2].to_string(), c[3].to_string()];
             }
         }
     }

@@ -694,6 +694,7 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
 }
 
 /// DEBUG PROTOCOL <type>: one value of each RESP type, as Redis sends it.
+#[allow(clippy::approx_constant)] // Redis's test double is 3.141
 fn debug_protocol(out: &mut ReplyBuf, name: &[u8]) {
     match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
         "string" => out.bulk(b"Hello World"),

@@ -200,10 +200,8 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                     if is_caller(s, o, idx) || conn.closing {
                         continue;
                     }
-                    if let Some(w) = &wanted {
-                        if !w.contains(&(conn.id as i64)) {
-                            continue;
-                        }
+                    if wanted.as_ref().is_some_and(|w| !w.contains(&(conn.id as i64))) {
+                        continue;
                     }
                     lines.push((conn.id, conn.info_line(now)));
                 }

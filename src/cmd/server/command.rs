@@ -411,7 +411,7 @@ fn movable_keys(name: &str, args: &[&[u8]]) -> Option<Vec<usize>> {
         "xread" | "xreadgroup" => {
             let pos = args.iter().position(|a| a.eq_ignore_ascii_case(b"streams"))?;
             let rest = args.len() - pos - 1;
-            if rest == 0 || rest % 2 != 0 {
+            if rest == 0 || !rest.is_multiple_of(2) {
                 return None;
             }
             Some((pos + 1..pos + 1 + rest / 2).collect())
