@@ -724,7 +724,12 @@ fn object_memory_debug() {
     assert_eq!(c.cmd(&["OBJECT", "FREQ", "nokey"]), R::Nil);
     assert!(c.cmd(&["OBJECT", "FREQ", "str0"]).err().starts_with("ERR An LFU maxmemory policy is not selected, access frequency not tracked."));
     ok(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]));
-    assert_eq!(c.cmd(&["OBJECT", "FREQ", "str0"]), R::Int(0));
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "str0"]), R::Int(5));
+    assert!(c.cmd(&["OBJECT", "IDLETIME", "str0"]).err().starts_with("ERR An LFU maxmemory policy is selected, idle time not tracked."));
+    // Shared integers stay shared without a memory limit, whatever the policy.
+    assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", "int0"]), R::Int(2147483647));
+    ok(c.cmd(&["CONFIG", "SET", "maxmemory", "1gb"]));
+    assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", "int0"]), R::Int(1));
     assert_eq!(c.cmd(&["OBJECT", "foo", "str0"]).err(), "ERR unknown subcommand 'foo'. Try OBJECT HELP.");
     assert_eq!(c.cmd(&["OBJECT", "ENCODING"]).err(), "ERR wrong number of arguments for 'object|encoding' command");
     assert_eq!(c.cmd(&["OBJECT"]).err(), "ERR wrong number of arguments for 'object' command");

@@ -439,7 +439,8 @@ const OBJ_SHARED_INTEGERS: i64 = 10000;
 
 /// OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ <key>, on the key's shard.
 ///
-/// IDLETIME answers 0: Darter does not track access times yet.
+/// IDLETIME answers 0 and FREQ (under an LFU policy) 5, a new key's counter: Darter
+/// does not track access times or frequencies yet.
 fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(s) = find_sub(out, "object", args) else { return };
     let sub = &s.name[7..];
@@ -449,6 +450,8 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     }
     let now = ctx.now_ms;
     let policy = ctx.shard.cfg.maxmemory_policy;
+    // Redis shares integers unless a maxmemory LRU/LFU policy needs per-key data.
+    let shared_ok = ctx.shard.cfg.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
     let Some(e) = ctx.db().lookup(args[2], now) else {
         out.null();
         return;
@@ -456,14 +459,13 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     match sub {
         "encoding" => out.bulk(e.value.encoding().as_bytes()),
         "refcount" => {
-            let shared_ok = !(policy.contains("lru") || policy.contains("lfu"));
             let shared = matches!(e.value, Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n)) && shared_ok;
             out.int(if shared { i32::MAX as i64 } else { 1 });
         }
         "idletime" => {
             if policy.contains("lfu") {
                 out.error(
-                    "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
                 );
             } else {
                 out.int(0);
@@ -471,7 +473,8 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         }
         _ => {
             if policy.contains("lfu") {
-                out.int(0);
+                // Darter keeps no LFU counter yet: a new key's LFU_INIT_VAL.
+                out.int(5);
             } else {
                 out.error(
                     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
