@@ -352,7 +352,7 @@ impl Worker {
     }
 
     fn on_accept(&mut self, fd: i32) {
-        if self.shard.nconns >= self.shard.g.cfg.maxclients / self.shard.nshards.max(1) + 1 {
+        if self.shard.nconns >= self.shard.cfg.maxclients / self.shard.nshards.max(1) + 1 {
             let msg = b"-ERR max number of clients reached\r\n";
             // SAFETY: fd is a socket we own; msg outlives the call.
             unsafe {
@@ -562,6 +562,9 @@ impl Worker {
 
     /// Periodic work: active expiry, in a time box of about a millisecond.
     fn on_tick(&mut self) {
+        if !self.shard.cfg.active_expire {
+            return;
+        }
         let start = std::time::Instant::now();
         let now = unix_ms();
         let ndb = self.shard.dbs.len();
@@ -585,12 +588,21 @@ impl Worker {
         for (_, s) in self.shard.conns.iter_mut() {
             if let Some(c) = &s.conn {
                 // SAFETY: closing our own sockets at shutdown; the process is exiting.
-                unsafe { libc::close(c.fd) };
+                // shutdown() first: in-flight io_uring requests keep the file open until
+                // the ring is torn down, and clients should see EOF now.
+                unsafe {
+                    libc::shutdown(c.fd, libc::SHUT_RDWR);
+                    libc::close(c.fd)
+                };
             }
         }
         for &fd in &self.listen_fds {
-            // SAFETY: our listening socket, closed once.
-            unsafe { libc::close(fd) };
+            // SAFETY: our listening socket, closed once; shutdown() stops it listening
+            // even while the pending multishot accept still holds a reference.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+                libc::close(fd)
+            };
         }
     }
 
@@ -930,4 +942,37 @@ impl Coord {
 /// Runtime config for a new thread (re-exported for tests).
 pub fn runtime_config(cfg: &crate::config::Config) -> RuntimeConfig {
     cmd::config::initial(cfg)
+}
+
+/// Asks every thread to stop (SHUTDOWN). Each sees the flag at the top of its loop,
+/// which turns at least once per timer tick (`TICK_MS`), closes its sockets and ends;
+/// `run` then returns and the process exits 0.
+pub fn request_shutdown(g: &Globals) {
+    g.shutdown.store(true, Ordering::SeqCst);
+}
+
+/// Kills connection `idx` of this shard (CLIENT KILL, possibly from another thread's
+/// request): marks it closing and shuts its socket down, so its pending recv/send
+/// completes and the loop frees it; frees it at once if nothing is in flight.
+/// Returns false if there is no such live connection.
+pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
+    let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else {
+        return false;
+    };
+    if c.closing {
+        return false;
+    }
+    c.closing = true;
+    if !c.shutdown_done {
+        c.shutdown_done = true;
+        // SAFETY: c.fd is this connection's open socket.
+        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+    }
+    if !c.recv_inflight && !c.send_inflight && !c.is_waiting() {
+        // SAFETY: nothing refers to the fd any more; it is closed exactly once.
+        unsafe { libc::close(c.fd) };
+        shard.conns.remove(idx);
+        shard.nconns -= 1;
+    }
+    true
 }

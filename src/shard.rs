@@ -109,14 +109,27 @@ pub struct ThreadStats {
     pub cmd: Vec<CmdStat>,
 }
 
-/// Values CONFIG SET can change. Every thread keeps its own copy; CONFIG SET updates all.
+/// Values CONFIG SET can change. Every thread keeps its own copy; CONFIG SET updates all
+/// (see `cmd::config`).
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
-    /// Every parameter by Redis name, as CONFIG GET shows it.
-    pub params: Vec<(String, String)>,
+    /// Every parameter's value as CONFIG GET shows it, indexed like `cmd::config::PARAMS`.
+    pub values: Vec<String>,
+    /// The CONFIG SET sequence number that last wrote each value.
+    pub seq: Vec<u64>,
     pub maxmemory: u64,
     pub requirepass: String,
     pub keys_output_limit: usize,
+    /// maxmemory-policy, e.g. "noeviction", "allkeys-lru".
+    pub maxmemory_policy: &'static str,
+    pub maxclients: usize,
+    pub cache_mode: bool,
+    /// Configured hz (1..=500).
+    pub hz: u32,
+    /// notify-keyspace-events as `cmd::config::NOTIFY_*` flags.
+    pub notify_keyspace_events: u32,
+    /// Background expiry on (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire: bool,
 }
 
 /// The state one shard thread owns.

@@ -1,21 +1,200 @@
-//! Connection and server commands (placeholder slice: PING, ECHO, QUIT, SELECT; the
-//! full family follows).
+//! Connection and server commands: PING, ECHO, QUIT, RESET, HELLO, AUTH, SELECT,
+//! DBSIZE, TIME, LASTSAVE, SAVE/BGSAVE, SHUTDOWN, OBJECT, MEMORY, DEBUG, FUNCTION, and
+//! (in submodules) CLIENT, COMMAND and INFO. CONFIG lives in `cmd::config`.
+//!
+//! ```text
+//!   connection state (db, name, resp3, authed)  ── changed in place on the
+//!                                                  connection's thread
+//!   server-wide views (DBSIZE, INFO, CLIENT LIST/KILL, CONFIG SET)
+//!                                               ── broadcast a job to every shard,
+//!                                                  merge the results
+//!   keyed introspection (OBJECT, MEMORY USAGE, DEBUG OBJECT)
+//!                                               ── run on the key's shard
+//! ```
+//!
+//! Containers (CLIENT, CONFIG, COMMAND, OBJECT, MEMORY, FUNCTION) check their
+//! subcommand's arity themselves against [`Sub`] tables, which COMMAND also prints.
 
-use super::{Command, Handler, FAST, LOADING, NO_AUTH, READONLY, STALE};
-use crate::server::{Job, Out};
-use crate::shard::Shard;
+mod client;
+mod command;
+mod info;
+
+use super::{
+    ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, READONLY, STALE, WRITE,
+};
 use crate::conn::Conn;
-use crate::server::{Origin, Worker};
+use crate::reply::ReplyBuf;
+use crate::server::{Job, Origin, Out, Worker};
+use crate::shard::{Shard, ShardCtx};
+use crate::store::Value;
+
+/// The Redis version Darter reports (HELLO, INFO): clients gate features on it.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const CONN_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY;
 
 pub fn commands() -> Vec<Command> {
     vec![
-        Command::new("ping", -1, FAST | STALE, (0, 0, 0), Handler::Conn(ping), "@fast @connection"),
-        Command::new("echo", 2, FAST | STALE, (0, 0, 0), Handler::Conn(echo), "@fast @connection"),
-        Command::new("quit", -1, NO_AUTH | FAST | STALE | LOADING, (0, 0, 0), Handler::Conn(quit), "@fast @connection"),
+        Command::new("ping", -1, FAST, (0, 0, 0), Handler::Conn(ping), "@fast @connection"),
+        Command::new("echo", 2, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(echo), "@fast @connection"),
+        Command::new("quit", -1, CONN_FLAGS, (0, 0, 0), Handler::Conn(quit), "@fast @connection"),
+        Command::new("reset", 1, CONN_FLAGS, (0, 0, 0), Handler::Conn(reset), "@fast @connection"),
+        Command::new("hello", -1, CONN_FLAGS, (0, 0, 0), Handler::Conn(hello), "@fast @connection"),
+        Command::new("auth", -2, CONN_FLAGS, (0, 0, 0), Handler::Conn(auth), "@fast @connection"),
         Command::new("dbsize", 1, READONLY | FAST, (0, 0, 0), Handler::Conn(dbsize), "@keyspace @read @fast"),
-        Command::new("select", 2, FAST | STALE | LOADING, (0, 0, 0), Handler::Conn(select), "@fast @connection"),
+        Command::new("select", 2, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(select), "@fast @connection"),
+        Command::new("client", -2, 0, (0, 0, 0), Handler::Conn(client::client), "@slow"),
+        super::config::command(),
+        Command::new("command", -1, LOADING | STALE, (0, 0, 0), Handler::Conn(command::command), "@slow @connection"),
+        Command::new("info", -1, LOADING | STALE, (0, 0, 0), Handler::Conn(info::info), "@slow @dangerous"),
+        Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(time), "@fast"),
+        Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(lastsave), "@admin @fast @dangerous"),
+        Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), Handler::Conn(save), "@admin @slow @dangerous"),
+        Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), Handler::Conn(save), "@admin @slow @dangerous"),
+        Command::new(
+            "shutdown",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+            (0, 0, 0),
+            Handler::Conn(shutdown),
+            "@admin @slow @dangerous",
+        ),
+        // Keyed containers: the key (argument 2) picks the shard they run on.
+        Command::new("object", -2, 0, (2, 2, 1), Handler::Shard(object, Multi::None), "@slow"),
+        Command::new("memory", -2, 0, (2, 2, 1), Handler::Shard(memory, Multi::None), "@slow"),
+        Command::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Handler::Conn(debug), "@admin @slow @dangerous"),
+        Command::new("function", -2, 0, (0, 0, 0), Handler::Conn(function), "@slow"),
     ]
 }
+
+// ------------------------------------------------------------------ subcommands
+
+/// A container's subcommand, as COMMAND prints it and as arity checks use it.
+pub struct Sub {
+    /// `container|sub`, lower-case.
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: (i32, i32, i32),
+    pub acl: &'static str,
+    /// Command tips, space separated.
+    pub tips: &'static str,
+}
+
+const fn sub(name: &'static str, arity: i32, flags: u32, acl: &'static str) -> Sub {
+    Sub { name, arity, flags, keys: (0, 0, 0), acl, tips: "" }
+}
+const fn tips(mut s: Sub, tips: &'static str) -> Sub {
+    s.tips = tips;
+    s
+}
+const fn keyed(mut s: Sub) -> Sub {
+    s.keys = (2, 2, 1);
+    s
+}
+
+const CNS: u32 = NOSCRIPT | LOADING | STALE;
+const ACNS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const CONN_ACL: &str = "@slow @connection";
+const ADMIN_CONN_ACL: &str = "@admin @slow @dangerous @connection";
+
+static CLIENT_SUBS: &[Sub] = &[
+    tips(sub("client|list", -2, ACNS, ADMIN_CONN_ACL), "nondeterministic_output"),
+    tips(sub("client|info", 2, CNS, CONN_ACL), "nondeterministic_output"),
+    sub("client|kill", -3, ACNS, ADMIN_CONN_ACL),
+    sub("client|getredir", 2, CNS, CONN_ACL),
+    sub("client|setname", 3, CNS, CONN_ACL),
+    sub("client|id", 2, CNS, CONN_ACL),
+    sub("client|getname", 2, CNS, CONN_ACL),
+    sub("client|no-evict", 3, ACNS, ADMIN_CONN_ACL),
+    sub("client|no-touch", 3, CNS | FAST, "@fast @connection"),
+    sub("client|setinfo", 4, CNS, CONN_ACL),
+    sub("client|help", 2, LOADING | STALE, CONN_ACL),
+];
+
+static COMMAND_SUBS: &[Sub] = &[
+    tips(sub("command|list", -2, LOADING | STALE, CONN_ACL), "nondeterministic_output_order"),
+    tips(sub("command|docs", -2, LOADING | STALE, CONN_ACL), "nondeterministic_output_order"),
+    sub("command|getkeys", -4, LOADING | STALE, CONN_ACL),
+    tips(sub("command|info", -2, LOADING | STALE, CONN_ACL), "nondeterministic_output_order"),
+    sub("command|help", 2, LOADING | STALE, CONN_ACL),
+    sub("command|count", 2, LOADING | STALE, CONN_ACL),
+];
+
+const OBJ_ACL: &str = "@keyspace @read @slow";
+static OBJECT_SUBS: &[Sub] = &[
+    tips(keyed(sub("object|encoding", 3, READONLY, OBJ_ACL)), "nondeterministic_output"),
+    tips(keyed(sub("object|freq", 3, READONLY, OBJ_ACL)), "nondeterministic_output"),
+    tips(keyed(sub("object|refcount", 3, READONLY, OBJ_ACL)), "nondeterministic_output"),
+    tips(keyed(sub("object|idletime", 3, READONLY, OBJ_ACL)), "nondeterministic_output"),
+    sub("object|help", 2, LOADING | STALE, "@keyspace @slow"),
+];
+
+static MEMORY_SUBS: &[Sub] = &[
+    keyed(sub("memory|usage", -3, READONLY, "@read @slow")),
+    tips(sub("memory|doctor", 2, 0, "@slow"), "nondeterministic_output request_policy:all_shards response_policy:special"),
+    sub("memory|help", 2, LOADING | STALE, "@slow"),
+    tips(sub("memory|malloc-stats", 2, 0, "@slow"), "nondeterministic_output request_policy:all_shards response_policy:special"),
+    tips(sub("memory|purge", 2, 0, "@slow"), "request_policy:all_shards response_policy:all_succeeded"),
+];
+
+static FUNCTION_SUBS: &[Sub] = &[
+    tips(sub("function|flush", -2, WRITE | NOSCRIPT, "@write @slow @scripting"), "request_policy:all_shards response_policy:all_succeeded"),
+    tips(sub("function|list", -2, NOSCRIPT, "@slow @scripting"), "nondeterministic_output_order"),
+    sub("function|help", 2, LOADING | STALE, "@slow @scripting"),
+];
+
+static CONFIG_SUBS: &[Sub] = &[
+    tips(sub("config|set", -4, ACNS, "@admin @slow @dangerous"), "request_policy:all_nodes response_policy:all_succeeded"),
+    sub("config|get", -3, ACNS, "@admin @slow @dangerous"),
+    sub("config|resetstat", 2, ACNS, "@admin @slow @dangerous"),
+    sub("config|help", 2, LOADING | STALE, "@slow"),
+    sub("config|rewrite", 2, ACNS, "@admin @slow @dangerous"),
+];
+
+/// The subcommands of a container command (empty for plain commands).
+pub fn subcommands(container: &str) -> &'static [Sub] {
+    match container {
+        "client" => CLIENT_SUBS,
+        "command" => COMMAND_SUBS,
+        "object" => OBJECT_SUBS,
+        "memory" => MEMORY_SUBS,
+        "function" => FUNCTION_SUBS,
+        "config" => CONFIG_SUBS,
+        _ => &[],
+    }
+}
+
+/// Finds `args[1]` among `container`'s subcommands and checks its arity, answering
+/// Redis's error otherwise.
+pub fn find_sub(out: &mut ReplyBuf, container: &str, args: &[&[u8]]) -> Option<&'static Sub> {
+    let name = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
+    let prefix = container.len() + 1;
+    let Some(s) = subcommands(container).iter().find(|s| s.name[prefix..] == *name) else {
+        let given: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
+        out.error(&format!("ERR unknown subcommand '{given}'. Try {} HELP.", container.to_ascii_uppercase()));
+        return None;
+    };
+    let argc = args.len() as i32;
+    if (s.arity > 0 && argc != s.arity) || argc < -s.arity {
+        out.error(&super::arity_error(s.name));
+        return None;
+    }
+    Some(s)
+}
+
+/// A help reply: the header line, then `lines`, then HELP (Redis's `addReplyHelp`).
+pub fn help_reply(out: &mut ReplyBuf, container: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(format!("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", container.to_ascii_uppercase()));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Prints this help.");
+}
+
+// ------------------------------------------------------------------ connection
 
 fn ping(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     match args.len() {
@@ -32,6 +211,133 @@ fn echo(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
 fn quit(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
     c.out.ok();
     c.close_after_reply = true;
+}
+
+/// RESET: back to db 0, no name, RESP2, and unauthenticated if a password is set.
+fn reset(w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
+    c.db = 0;
+    c.out.resp3 = false;
+    c.name.clear();
+    c.authed = w.shard.cfg.requirepass.is_empty();
+    c.out.simple("RESET");
+}
+
+/// Checks a user/password pair: only the "default" user exists; without requirepass it
+/// takes any password ("nopass").
+fn check_credentials(w: &Worker, user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    let required = &w.shard.cfg.requirepass;
+    required.is_empty() || required.as_bytes() == pass
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+fn auth(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+    if args.len() > 3 {
+        c.out.error("ERR syntax error");
+        return;
+    }
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
+        if w.shard.cfg.requirepass.is_empty() {
+            c.out.error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            );
+            return;
+        }
+        (b"default", args[1])
+    } else {
+        (args[1], args[2])
+    };
+    if check_credentials(w, user, pass) {
+        c.authed = true;
+        c.out.ok();
+    } else {
+        c.out.error(WRONGPASS);
+    }
+}
+
+/// Redis's client-name check: printable ASCII without spaces.
+pub fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+pub const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+    let mut ver = 0;
+    let mut next = 1;
+    if args.len() >= 2 {
+        match crate::util::parse_i64(args[1]) {
+            None => {
+                c.out.error("ERR Protocol version is not an integer or out of range");
+                return;
+            }
+            Some(v) if !(2..=3).contains(&v) => {
+                c.out.error("NOPROTO unsupported protocol version");
+                return;
+            }
+            Some(v) => ver = v,
+        }
+        next = 2;
+    }
+    let mut creds: Option<(&[u8], &[u8])> = None;
+    let mut name: Option<&[u8]> = None;
+    let mut j = next;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = args[j];
+        if opt.eq_ignore_ascii_case(b"auth") && more >= 2 {
+            creds = Some((args[j + 1], args[j + 2]));
+            j += 3;
+        } else if opt.eq_ignore_ascii_case(b"setname") && more >= 1 {
+            name = Some(args[j + 1]);
+            j += 2;
+        } else {
+            c.out.error(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)));
+            return;
+        }
+    }
+    if let Some((user, pass)) = creds {
+        if !check_credentials(w, user, pass) {
+            c.out.error(WRONGPASS);
+            return;
+        }
+        c.authed = true;
+    }
+    if !c.authed {
+        c.out.error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        );
+        return;
+    }
+    if let Some(n) = name {
+        if !valid_name(n) {
+            c.out.error(BAD_NAME);
+            return;
+        }
+        c.name = n.to_vec();
+    }
+    if ver != 0 {
+        c.out.resp3 = ver == 3;
+    }
+    let out = &mut c.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(if out.resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(c.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
 }
 
 fn select(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
@@ -55,4 +361,456 @@ fn dbsize(w: &mut Worker, c: &mut Conn, o: Origin, _args: &[&[u8]]) {
         move |_| -> Job { Box::new(move |s: &mut Shard| Box::new(s.dbs[db].len()) as Out) },
         |outs, out| out.int(outs.into_iter().map(|o| *o.downcast::<usize>().expect("usize")).sum::<usize>() as i64),
     );
+}
+
+// ------------------------------------------------------------------ server
+
+fn time(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
+    let us = crate::shard::unix_us();
+    c.out.array(2);
+    c.out.bulk_int(us / 1_000_000);
+    c.out.bulk_int(us % 1_000_000);
+}
+
+/// LASTSAVE: Darter has not saved yet, so the start time (as Redis reports before its
+/// first save).
+fn lastsave(w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
+    c.out.int(w.shard.g.started_unix_ms / 1000);
+}
+
+fn save(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
+    c.out.error("ERR snapshots are not supported yet");
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: raises the shutdown flag; every thread
+/// sees it at its next loop turn (at most one timer tick away), closes its sockets and
+/// ends, and the process exits 0. No reply on success, as in Redis.
+fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+    let (mut nosave, mut save, mut abort, mut flags) = (false, false, false, false);
+    for a in &args[1..] {
+        if a.eq_ignore_ascii_case(b"nosave") {
+            nosave = true;
+            flags = true;
+        } else if a.eq_ignore_ascii_case(b"save") {
+            save = true;
+            flags = true;
+        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
+            flags = true;
+        } else if a.eq_ignore_ascii_case(b"abort") {
+            abort = true;
+        } else {
+            c.out.error("ERR syntax error");
+            return;
+        }
+    }
+    if (abort && flags) || (nosave && save) {
+        c.out.error("ERR syntax error");
+        return;
+    }
+    if abort {
+        c.out.error("ERR No shutdown in progress.");
+        return;
+    }
+    log::warn!("user requested shutdown (client id {})", c.id);
+    crate::server::request_shutdown(&w.shard.g);
+    c.close_after_reply = true;
+}
+
+// ------------------------------------------------------------------ keyed introspection
+
+const OBJECT_HELP: &[&str] = &[
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+];
+
+/// Redis's shared integers: values 0..10000 are one shared object (refcount INT_MAX)
+/// unless the eviction policy needs per-key LRU/LFU data.
+const OBJ_SHARED_INTEGERS: i64 = 10000;
+
+/// OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ <key>, on the key's shard.
+///
+/// IDLETIME answers 0 and FREQ (under an LFU policy) 5, a new key's counter: Darter
+/// does not track access times or frequencies yet.
+fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let Some(s) = find_sub(out, "object", args) else { return };
+    let sub = &s.name[7..];
+    if sub == "help" {
+        help_reply(out, "object", OBJECT_HELP);
+        return;
+    }
+    let now = ctx.now_ms;
+    let policy = ctx.shard.cfg.maxmemory_policy;
+    // Redis shares integers unless a maxmemory LRU/LFU policy needs per-key data.
+    let shared_ok = ctx.shard.cfg.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
+    let Some(e) = ctx.db().lookup(args[2], now) else {
+        out.null();
+        return;
+    };
+    match sub {
+        "encoding" => out.bulk(e.value.encoding().as_bytes()),
+        "refcount" => {
+            let shared = matches!(e.value, Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n)) && shared_ok;
+            out.int(if shared { i32::MAX as i64 } else { 1 });
+        }
+        "idletime" => {
+            if policy.contains("lfu") {
+                out.error(
+                    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                );
+            } else {
+                out.int(0);
+            }
+        }
+        _ => {
+            if policy.contains("lfu") {
+                // Darter keeps no LFU counter yet: a new key's LFU_INIT_VAL.
+                out.int(5);
+            } else {
+                out.error(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                );
+            }
+        }
+    }
+}
+
+/// jemalloc's size class for an allocation of `n` bytes (what zmalloc_size reports).
+fn malloc_size(n: usize) -> usize {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.div_ceil(16) * 16;
+    }
+    // Four classes per doubling above 128.
+    let pow = usize::BITS - (n - 1).leading_zeros(); // 2^pow >= n
+    let step = 1usize << (pow - 3);
+    n.div_ceil(step) * step
+}
+
+/// Bytes of an sds string of `len` bytes (header + data + NUL), as allocated.
+fn sds_size(len: usize) -> usize {
+    let hdr = match len {
+        0..32 => 1,
+        32..256 => 3,
+        256..65536 => 5,
+        _ => 9,
+    };
+    malloc_size(hdr + len + 1)
+}
+
+/// An estimate of the bytes a key and its value take, computed like Redis's
+/// MEMORY USAGE (dict entry + key sds + value object).
+pub fn memory_usage(key: &[u8], value: &Value) -> usize {
+    const ROBJ: usize = 16;
+    const DICT_ENTRY: usize = 24;
+    let val = match value {
+        Value::Int(_) => ROBJ,
+        Value::Str { bytes, raw } => {
+            if !*raw && bytes.len() <= 44 {
+                malloc_size(ROBJ + 3 + bytes.len() + 1)
+            } else {
+                ROBJ + sds_size(bytes.len())
+            }
+        }
+        #[allow(unreachable_patterns)]
+        other => ROBJ + other.heap_bytes(),
+    };
+    val + sds_size(key.len()) + DICT_ENTRY
+}
+
+const MEMORY_HELP: &[&str] = &[
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+];
+
+/// MEMORY USAGE <key> [SAMPLES n] (on the key's shard), DOCTOR, MALLOC-STATS, PURGE.
+fn memory(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let Some(s) = find_sub(out, "memory", args) else { return };
+    match &s.name[7..] {
+        "usage" => {
+            let mut j = 3;
+            while j < args.len() {
+                if args[j].eq_ignore_ascii_case(b"samples") && j + 1 < args.len() {
+                    match crate::util::parse_i64(args[j + 1]) {
+                        Some(n) if n >= 0 => {}
+                        Some(_) => {
+                            out.error("ERR syntax error");
+                            return;
+                        }
+                        None => {
+                            out.error("ERR value is not an integer or out of range");
+                            return;
+                        }
+                    }
+                    j += 2;
+                } else {
+                    out.error("ERR syntax error");
+                    return;
+                }
+            }
+            let now = ctx.now_ms;
+            match ctx.db().lookup(args[2], now) {
+                None => out.null(),
+                Some(e) => out.int(memory_usage(args[2], &e.value) as i64),
+            }
+        }
+        "doctor" => out.verbatim(
+            "txt",
+            b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+        ),
+        "malloc-stats" => out.verbatim("txt", b"Stats not supported for the current allocator"),
+        "purge" => out.ok(),
+        _ => help_reply(out, "memory", MEMORY_HELP),
+    }
+}
+
+// ------------------------------------------------------------------ DEBUG / FUNCTION
+
+const DEBUG_HELP: &[&str] = &[
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "JMAP",
+    "    Accepted for compatibility; does nothing.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD [option ...]",
+    "    Not supported by Darter.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+];
+
+/// C `atoi`: optional blanks and sign, then leading digits; 0 if none.
+fn atoi(s: &[u8]) -> i64 {
+    let t = std::str::from_utf8(s).unwrap_or("").trim_start();
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).take(18).collect();
+    let v: i64 = digits.parse().unwrap_or(0);
+    if neg { -v } else { v }
+}
+
+/// C `strtod` on a whole argument, 0 when it does not parse (DEBUG SLEEP's leniency).
+fn strtod_lenient(s: &[u8]) -> f64 {
+    std::str::from_utf8(s).ok().and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(0.0)
+}
+
+fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+    let sub = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
+    let argc = args.len();
+    match (sub.as_str(), argc) {
+        ("help", 2) => help_reply(&mut c.out, "debug", DEBUG_HELP),
+        ("sleep", 3) => {
+            // Redis blocks the whole server; Darter blocks this thread.
+            let secs = strtod_lenient(args[2]);
+            if secs > 0.0 && secs.is_finite() {
+                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(86_400.0)));
+            }
+            c.out.ok();
+        }
+        ("set-active-expire", 3) => {
+            let on = atoi(args[2]) != 0;
+            super::broadcast(
+                w,
+                c,
+                o,
+                move |_| -> Job {
+                    Box::new(move |s: &mut Shard| {
+                        s.cfg.active_expire = on;
+                        Box::new(()) as Out
+                    })
+                },
+                |_, out| out.ok(),
+            );
+        }
+        ("jmap", _) | ("change-repl-id", 2) => c.out.ok(),
+        ("log", 3) => {
+            log::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args[2]));
+            c.out.ok();
+        }
+        ("reload", _) => c.out.error("ERR DEBUG RELOAD not supported"),
+        ("object", 3) => {
+            let key = args[2].to_vec();
+            let db = c.db;
+            let shard = crate::shard::shard_of(&key, w.shard.nshards);
+            let job: Job = Box::new(move |s: &mut Shard| {
+                let now = crate::shard::unix_ms();
+                let r: Option<String> = s.dbs[db].lookup(&key, now).map(|e| {
+                    let len = e.value.string_bytes().map(|b| b.len()).unwrap_or(0);
+                    let refcount = if matches!(e.value, Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n)) {
+                        i32::MAX as i64
+                    } else {
+                        1
+                    };
+                    format!(
+                        "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
+                        e as *const _,
+                        e.value.encoding(),
+                        len + 1,
+                        (now / 1000) & ((1 << 24) - 1),
+                    )
+                });
+                Box::new(r) as Out
+            });
+            super::on_shard(w, c, o, shard, job, |r, out| match *r.downcast::<Option<String>>().expect("debug object") {
+                Some(line) => out.simple(line),
+                None => out.error("ERR no such key"),
+            });
+        }
+        ("protocol", 3) => debug_protocol(&mut c.out, args[2]),
+        _ => c.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(args[1])
+        )),
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one value of each RESP type, as Redis sends it.
+#[allow(clippy::approx_constant)] // Redis's test double is 3.141
+fn debug_protocol(out: &mut ReplyBuf, name: &[u8]) {
+    match String::from_utf8_lossy(name).to_ascii_lowercase().as_str() {
+        "string" => out.bulk(b"Hello World"),
+        "integer" => out.int(12345),
+        "double" => out.double(3.141),
+        "bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        "null" => out.null(),
+        "array" => {
+            out.array(3);
+            for i in 0..3 {
+                out.int(i);
+            }
+        }
+        "set" => {
+            out.set(3);
+            for i in 0..3 {
+                out.int(i);
+            }
+        }
+        "map" => {
+            out.map(3);
+            for i in 0..3 {
+                out.int(i);
+                out.bool(i == 1);
+            }
+        }
+        "attrib" => {
+            if out.resp3 {
+                out.buf.extend_from_slice(b"|1\r\n");
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        "push" => {
+            if !out.resp3 {
+                out.error("ERR RESP2 is not supported by this command");
+                return;
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        "true" => out.bool(true),
+        "false" => out.bool(false),
+        "verbatim" => out.verbatim("txt", b"This is a verbatim\nstring"),
+        _ => out.error(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
+    }
+}
+
+const FUNCTION_HELP: &[&str] = &[
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "LIST [WITHCODE] [LIBRARYNAME <library_name_pattern>]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+];
+
+/// FUNCTION FLUSH / LIST / HELP: Darter has no functions, so there is nothing to flush
+/// or list.
+fn function(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+    let Some(s) = find_sub(&mut c.out, "function", args) else { return };
+    c.last_cmd = s.name;
+    match &s.name[9..] {
+        "flush" => {
+            if args.len() > 3 {
+                c.out.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.");
+            } else if args.len() == 3 && !args[2].eq_ignore_ascii_case(b"async") && !args[2].eq_ignore_ascii_case(b"sync") {
+                c.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+            } else {
+                c.out.ok();
+            }
+        }
+        "list" => c.out.array(0),
+        _ => help_reply(&mut c.out, "function", FUNCTION_HELP),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Allocation sizes follow jemalloc's classes, so MEMORY USAGE matches Redis's.
+    #[test]
+    fn memory_usage_like_redis() {
+        assert_eq!(malloc_size(25), 32);
+        assert_eq!(malloc_size(129), 160);
+        assert_eq!(malloc_size(4097), 5120);
+        assert_eq!(memory_usage(b"s", &Value::from_bytes(b"hello")), 64);
+        assert_eq!(memory_usage(b"k", &Value::from_bytes(b"123")), 48);
+    }
+
+    // Every container's subcommands are named `container|sub`.
+    #[test]
+    fn subcommand_names() {
+        for c in ["client", "command", "object", "memory", "function", "config"] {
+            for s in subcommands(c) {
+                assert!(s.name.starts_with(c) && s.name.as_bytes()[c.len()] == b'|', "{}", s.name);
+            }
+        }
+    }
 }
