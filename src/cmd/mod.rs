@@ -228,24 +228,20 @@ pub fn run_shard_handler(shard: &mut Shard, cmd: &Command, db: usize, args: &[&[
 /// Parses, checks and routes one command.
 pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
     let t = table();
+    // Redis's order: unknown command, then arity, then authentication.
     let Some(cmd) = t.lookup(args[0]) else {
-        if !c.authed {
-            c.out.error("NOAUTH Authentication required.");
-        } else {
-            c.out.error_bytes(&unknown_command_error(args));
-        }
+        c.out.error_bytes(&unknown_command_error(args));
         return;
     };
-    // SAFETY-free note: `cmd` borrows the static table.
     let cmd: &'static Command = &t.commands[cmd.index];
     c.last_cmd = cmd.name;
-    if !c.authed && cmd.flags & NO_AUTH == 0 {
-        c.out.error("NOAUTH Authentication required.");
-        return;
-    }
     let argc = args.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
         c.out.error(&arity_error(cmd.name));
+        return;
+    }
+    if !c.authed && cmd.flags & NO_AUTH == 0 {
+        c.out.error("NOAUTH Authentication required.");
         return;
     }
     let stats = &mut w.shard.stats;
