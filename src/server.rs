@@ -106,6 +106,11 @@ impl OwnedCmd {
     }
 }
 
+/// Lock sets of a multi-shard transaction, by shard.
+pub type LockSets = Vec<(usize, Vec<LockKey>)>;
+/// What a multi-shard command builder returns: its locks and its program.
+pub type TxPlan = (LockSets, Box<dyn Program>);
+
 /// A multi-step program a coordinator drives over several shards.
 pub trait Program: Send {
     /// Returns the jobs of hop `hop`, given the previous hop's results by shard, or
@@ -128,7 +133,7 @@ enum Phase {
 pub struct Coord {
     prog: Box<dyn Program>,
     /// Lock sets by shard; empty for unlocked programs.
-    locks: Vec<(usize, Vec<LockKey>)>,
+    locks: LockSets,
     txid: u64,
     hop: u32,
     phase: Phase,
@@ -199,11 +204,11 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
     // producers[i][j]: from i to j; consumers[j][i].
     let mut producers: Vec<Vec<Option<spsc::Producer<Msg>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut consumers: Vec<Vec<spsc::Consumer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
-    for i in 0..n {
-        for j in 0..n {
+    for (i, row) in producers.iter_mut().enumerate() {
+        for (j, slot) in row.iter_mut().enumerate() {
             if i != j {
                 let (p, c) = spsc::channel(RING_DEPTH);
-                producers[i][j] = Some(p);
+                *slot = Some(p);
                 consumers[j].push(c);
             }
         }
@@ -352,7 +357,7 @@ impl Worker {
     }
 
     fn on_accept(&mut self, fd: i32) {
-        if self.shard.nconns >= self.shard.cfg.maxclients / self.shard.nshards.max(1) + 1 {
+        if self.shard.nconns > self.shard.cfg.maxclients / self.shard.nshards.max(1) {
             let msg = b"-ERR max number of clients reached\r\n";
             // SAFETY: fd is a socket we own; msg outlives the call.
             unsafe {
@@ -755,7 +760,7 @@ impl Worker {
 
     /// Starts a multi-shard transaction: schedules `locks` in every shard listed, then
     /// drives `prog`'s hops. The connection waits until the program is done.
-    pub fn start_tx(&mut self, c: &mut Conn, origin: Origin, locks: Vec<(usize, Vec<LockKey>)>, prog: Box<dyn Program>) {
+    pub fn start_tx(&mut self, c: &mut Conn, origin: Origin, locks: LockSets, prog: Box<dyn Program>) {
         let n = self.shard.nshards;
         let mut coord = Box::new(Coord {
             prog,
@@ -785,7 +790,7 @@ impl Worker {
         coord.txid = self.shard.g.new_txid();
         coord.phase = Phase::Scheduling { pending: coord.locks.len(), refused: false, accepted: Vec::new() };
         let txid = coord.txid;
-        let locks: Vec<(usize, Vec<LockKey>)> = coord.locks.clone();
+        let locks: LockSets = coord.locks.clone();
         for (shard, keys) in locks {
             self.send_msg(shard, Msg::Schedule { origin, txid, keys });
         }

@@ -200,13 +200,11 @@ pub fn shard_of(key: &[u8], nshards: usize) -> usize {
 /// The part of a key that decides its shard: the text between the first `{` and the
 /// next `}` if non-empty, else the whole key.
 pub fn hashtag(key: &[u8]) -> &[u8] {
-    if let Some(open) = memchr::memchr(b'{', key) {
-        if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
-            if len > 0 {
+    if let Some(open) = memchr::memchr(b'{', key)
+        && let Some(len) = memchr::memchr(b'}', &key[open + 1..])
+            && len > 0 {
                 return &key[open + 1..open + 1 + len];
             }
-        }
-    }
     key
 }
 

@@ -29,11 +29,10 @@ pub enum Value {
 impl Value {
     /// Builds a string value the way Redis's `tryObjectEncoding` would store it.
     pub fn from_bytes(bytes: &[u8]) -> Value {
-        if bytes.len() <= 20 {
-            if let Some(n) = crate::util::parse_i64(bytes) {
+        if bytes.len() <= 20
+            && let Some(n) = crate::util::parse_i64(bytes) {
                 return Value::Int(n);
             }
-        }
         Value::Str { bytes: bytes.to_vec(), raw: false }
     }
 

@@ -66,7 +66,7 @@ pub fn commands() -> Vec<Command> {
 }
 
 /// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
-type Locks = Vec<(usize, Vec<LockKey>)>;
+type Locks = crate::server::LockSets;
 
 const SYNTAX_ERR: &str = "ERR syntax error";
 const NOT_INT: &str = "ERR value is not an integer or out of range";

@@ -68,7 +68,7 @@ pub type ShardFn = fn(&mut ShardCtx, &[&[u8]], &mut ReplyBuf);
 /// A connection-side handler: runs on the connection's thread.
 pub type ConnFn = fn(&mut Worker, &mut Conn, Origin, &[&[u8]]);
 /// Builds the locks and program of a command whose keys span several shards.
-pub type CustomFn = fn(&'static Command, &[&[u8]], usize, bool, usize) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>);
+pub type CustomFn = fn(&'static Command, &[&[u8]], usize, bool, usize) -> crate::server::TxPlan;
 
 /// How replies of a command split over shards are merged.
 #[derive(Clone, Copy, Debug)]
@@ -307,7 +307,7 @@ fn split_program(
     resp3: bool,
     nshards: usize,
     merge: Merge,
-) -> (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>) {
+) -> crate::server::TxPlan {
     let step = cmd.step.max(1) as usize;
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); nshards];
     let mut ordinal_of: Vec<Vec<usize>> = vec![Vec::new(); nshards];

@@ -31,7 +31,6 @@ use crate::server::{Job, Out, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
 use crate::util::{i64_len, incr_by_float, parse_i64};
-use crate::vll::LockKey;
 
 pub fn commands() -> Vec<Command> {
     let w = "@write @string @fast";
@@ -466,7 +465,7 @@ impl Program for ErrorProgram {
     }
 }
 
-type Built = (Vec<(usize, Vec<LockKey>)>, Box<dyn Program>);
+type Built = crate::server::TxPlan;
 
 fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, nx: bool) -> Built {
     if args.len().is_multiple_of(2) {
