@@ -246,7 +246,7 @@ fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &st
         return;
     }
     let db = ctx.db();
-    let found = db.lookup(key, now).is_some();
+    let found = (o.nx || o.xx) && db.lookup(key, now).is_some();
     if (o.nx && found) || (o.xx && !found) {
         if !o.get {
             match reply {
@@ -256,11 +256,10 @@ fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &st
         }
         return;
     }
-    let value = Value::from_bytes(val);
     if o.keepttl {
-        db.set_keep_ttl(key, value);
+        db.set_keep_ttl(key, Value::from_bytes(val));
     } else {
-        db.set(key, value, deadline);
+        db.set_bytes(key, val, deadline);
     }
     if !o.get {
         match reply {
