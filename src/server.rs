@@ -28,7 +28,7 @@ use std::sync::atomic::{Ordering, fence};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use crate::cmd::{self, Command};
-use crate::conn::{self, Conn, ConnSlot, Wait};
+use crate::conn::{self, Conn, ConnSlot, Squash, Wait};
 use crate::reply::ReplyBuf;
 use crate::shard::{Globals, RuntimeConfig, Shard, unix_ms};
 use crate::spsc;
@@ -51,6 +51,8 @@ pub struct Origin {
 pub enum Msg {
     /// A single-shard command: run now if its keys are unlocked, else queue it.
     Exec { origin: Origin, cmd: Box<OwnedCmd> },
+    /// Pipelined single-shard commands, run in order; answered with `Vec<Vec<u8>>`.
+    ExecBatch { origin: Origin, cmds: Vec<OwnedCmd> },
     /// Schedule a multi-shard transaction's locks in this shard.
     Schedule { origin: Origin, txid: u64, keys: Vec<LockKey> },
     /// Run one hop of a scheduled transaction (None: only conclude); `last` releases the locks.
@@ -166,6 +168,8 @@ fn decode(ud: u64) -> (u64, u32, u32) {
 
 /// Timer period for active expiry and housekeeping.
 const TICK_MS: i64 = 10;
+/// Most pipelined commands squashed into one round of per-shard batches.
+const MAX_SQUASH: usize = 1024;
 /// Depth of each cross-thread ring.
 const RING_DEPTH: usize = 4096;
 
@@ -509,7 +513,8 @@ impl Worker {
             return;
         }
         if c.sending.is_empty() {
-            if c.out.buf.is_empty() {
+            // Replies of a squashed batch are spliced into `out` by position: hold it.
+            if c.out.buf.is_empty() || matches!(c.wait, Wait::Squash(_)) {
                 return;
             }
             std::mem::swap(&mut c.sending, &mut c.out.buf);
@@ -531,6 +536,7 @@ impl Worker {
         let limits_authed = c.authed;
         let mut rbuf = std::mem::take(&mut c.rbuf);
         let mut arena = std::mem::take(&mut self.arena);
+        let mut squash: Option<Box<Squash>> = None;
         while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < c.rlen {
             if c.pending_output() > conn::OUTPUT_SOFT_LIMIT && c.send_inflight {
                 break; // resume when the send completes
@@ -539,9 +545,34 @@ impl Worker {
             let mut need_grow = 0usize;
             match crate::resp::parse(&rbuf[c.rpos..c.rlen], &arena, &limits) {
                 crate::resp::Parsed::Complete { args, consumed } => {
-                    c.rpos += consumed;
-                    if !args.is_empty() {
+                    if args.is_empty() {
+                        c.rpos += consumed;
+                    } else if self.shard.nshards == 1 {
+                        c.rpos += consumed;
                         cmd::dispatch(self, c, origin, &args);
+                    } else {
+                        match cmd::route(self, c, &args) {
+                            Some((command, shard)) if shard != self.id => {
+                                c.rpos += consumed;
+                                cmd::count_call(self, c, command);
+                                let sq = squash.get_or_insert_with(|| Box::new(Squash::new(self.shard.nshards)));
+                                sq.add(c.out.buf.len(), shard, OwnedCmd::new(command, &args, c.db, c.out.resp3));
+                                if sq.slots.len() >= MAX_SQUASH {
+                                    break;
+                                }
+                            }
+                            Some((command, shard)) if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, &args)) => {
+                                // Local and uncontended: runs inline even inside a squashed run.
+                                c.rpos += consumed;
+                                cmd::count_call(self, c, command);
+                                self.exec_single(c, origin, command, &args, shard);
+                            }
+                            _ if squash.is_some() => break, // a barrier: send the run first
+                            _ => {
+                                c.rpos += consumed;
+                                cmd::dispatch(self, c, origin, &args);
+                            }
+                        }
                     }
                 }
                 crate::resp::Parsed::Incomplete { need } => {
@@ -570,6 +601,16 @@ impl Worker {
         arena.reset();
         self.arena = arena;
         c.rbuf = rbuf;
+        if let Some(mut sq) = squash {
+            for shard in 0..sq.batches.len() {
+                let cmds = std::mem::take(&mut sq.batches[shard]);
+                if !cmds.is_empty() {
+                    sq.outstanding += 1;
+                    self.send_msg(shard, Msg::ExecBatch { origin, cmds });
+                }
+            }
+            c.wait = Wait::Squash(sq);
+        }
         self.flush(idx, generation, c);
         if c.close_after_reply && !c.send_inflight && !c.is_waiting() {
             c.closing = true;
@@ -710,6 +751,7 @@ impl Worker {
                     self.pump();
                 }
             }
+            Msg::ExecBatch { origin, cmds } => self.exec_batch(origin, cmds),
             Msg::Schedule { origin, txid, keys } => {
                 let ok = self.vll.schedule_global(txid, keys);
                 if !ok {
@@ -743,6 +785,41 @@ impl Worker {
             Msg::Done { origin, shard, out } => self.on_done(origin, shard as usize, out),
             Msg::Scheduled { origin, shard, ok } => self.on_scheduled(origin, shard as usize, ok),
         }
+    }
+
+    /// Runs a squashed batch in order. Commands run at once while their keys are free;
+    /// from the first contended one on, the rest wait in the queue as one transaction
+    /// holding all their keys, so the batch keeps its order.
+    fn exec_batch(&mut self, origin: Origin, cmds: Vec<OwnedCmd>) {
+        let mut replies: Vec<Vec<u8>> = Vec::with_capacity(cmds.len());
+        let mut rest = cmds.into_iter();
+        while let Some(cmd) = rest.next() {
+            if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(cmd.cmd, &cmd.args())) {
+                replies.push(cmd.run(&mut self.shard));
+                continue;
+            }
+            let mut queued = vec![cmd];
+            queued.extend(rest);
+            let mut keys: Vec<LockKey> = Vec::new();
+            for q in &queued {
+                for k in cmd::lock_keys(q.cmd, &q.args()) {
+                    match keys.iter_mut().find(|x| x.key == k.key) {
+                        Some(x) => x.exclusive |= k.exclusive,
+                        None => keys.push(k),
+                    }
+                }
+            }
+            let job: Job = Box::new(move |s: &mut Shard| {
+                for q in queued {
+                    replies.push(q.run(s));
+                }
+                Box::new(replies) as Out
+            });
+            self.vll.schedule_local(keys, QueuedJob { job, origin, last: true });
+            self.pump();
+            return;
+        }
+        self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32, out: Box::new(replies) });
     }
 
     /// Runs every queued hop that has become runnable.
@@ -874,6 +951,19 @@ impl Worker {
                     self.next_hop(&mut c, origin, &mut coord);
                 }
                 self.resume(idx, origin, c, coord);
+            }
+            Wait::Squash(mut sq) => {
+                sq.results[shard] = *out.downcast::<Vec<Vec<u8>>>().expect("batch jobs answer reply lists");
+                sq.outstanding -= 1;
+                if sq.outstanding > 0 {
+                    c.wait = Wait::Squash(sq);
+                } else {
+                    sq.assemble(&mut c.out.buf);
+                    if !c.closing {
+                        self.process(idx, origin.generation, &mut c);
+                    }
+                }
+                self.put(idx, c);
             }
             Wait::None => panic!("job result for a connection that waits for nothing"),
         }

@@ -82,3 +82,38 @@ fn protocol_error_closes_connection() {
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+// Pipelined commands for several shards are squashed into per-shard batches; replies
+// still come back in command order, per-key order holds, and a SELECT in the middle
+// (a barrier) applies only to the commands after it.
+#[test]
+fn pipelined_squash_keeps_order() {
+    let d = start("4");
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", d.1)).unwrap().get_connection().unwrap();
+    let mut p = redis::pipe();
+    let mut want: Vec<redis::Value> = Vec::new();
+    for round in 0..50 {
+        for k in 0..10 {
+            let key = format!("ctr:{k}");
+            p.cmd("INCR").arg(&key);
+            want.push(redis::Value::Int(round + 1));
+            p.cmd("SET").arg(format!("s:{k}")).arg(format!("{round}"));
+            want.push(redis::Value::Okay);
+            p.cmd("GET").arg(format!("s:{k}"));
+            want.push(redis::Value::BulkString(format!("{round}").into_bytes()));
+        }
+        if round == 25 {
+            p.cmd("SELECT").arg(1);
+            want.push(redis::Value::Okay);
+            p.cmd("DBSIZE");
+            want.push(redis::Value::Int(0));
+            p.cmd("SELECT").arg(0);
+            want.push(redis::Value::Okay);
+        }
+    }
+    let got: Vec<redis::Value> = p.query(&mut c).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "reply {i}");
+    }
+}

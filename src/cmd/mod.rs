@@ -225,6 +225,42 @@ pub fn run_shard_handler(shard: &mut Shard, cmd: &Command, db: usize, args: &[&[
     f(&mut ctx, args, out);
 }
 
+/// For a command that would take the single-shard fast path — known, right arity,
+/// allowed, a shard handler, all keys in one shard — the command and its shard. None
+/// for everything else (errors, connection commands, multi-shard commands), which go
+/// through [`dispatch`]. Pure: writes no reply, counts nothing.
+pub fn route(w: &Worker, c: &Conn, args: &[&[u8]]) -> Option<(&'static Command, usize)> {
+    let t = table();
+    let cmd = t.lookup(args[0])?;
+    let cmd: &'static Command = &t.commands[cmd.index];
+    let argc = args.len() as i32;
+    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity || cmd.flags & BLOCKING != 0 {
+        return None;
+    }
+    if !c.authed && cmd.flags & NO_AUTH == 0 {
+        return None;
+    }
+    let Handler::Shard(..) = cmd.handler else { return None };
+    let n = w.shard.nshards;
+    let mut target: Option<usize> = None;
+    for i in cmd.key_indices(args.len()) {
+        let s = shard_of(args[i], n);
+        match target {
+            None => target = Some(s),
+            Some(t) if t != s => return None,
+            _ => {}
+        }
+    }
+    Some((cmd, target.unwrap_or(w.id)))
+}
+
+/// Counts a call of `cmd` (what [`dispatch`] does before running a command).
+pub fn count_call(w: &mut Worker, c: &mut Conn, cmd: &'static Command) {
+    c.last_cmd = cmd.name;
+    w.shard.stats.commands_processed += 1;
+    w.shard.stats.cmd[cmd.index].calls += 1;
+}
+
 /// Parses, checks and routes one command.
 pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
     let t = table();
