@@ -6,6 +6,7 @@
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod dash;
 pub mod net;
 pub mod reply;
 pub mod resp;

@@ -1,0 +1,856 @@
+//! One Dash segment: 56 regular buckets + 4 stash buckets of 14 slots each.
+//!
+//! All `unsafe` of the table lives in this file: slot storage is
+//! `MaybeUninit<(K, V)>` and a slot is initialized iff its busy bit is set.
+//! Only [`Segment::item`], [`Segment::item_mut`], [`Segment::take`],
+//! [`Segment::new_boxed`] and [`Segment::iter_mut`] touch that invariant.
+
+use std::mem::MaybeUninit;
+
+/// Slots per bucket.
+pub const SLOTS: usize = 14;
+/// Regular (addressable) buckets per segment.
+pub const REGULAR_BUCKETS: usize = 56;
+/// Stash buckets per segment.
+pub const STASH_BUCKETS: usize = 4;
+/// All buckets per segment.
+pub const TOTAL_BUCKETS: usize = REGULAR_BUCKETS + STASH_BUCKETS;
+/// Item capacity of one segment.
+pub const SEGMENT_CAPACITY: usize = TOTAL_BUCKETS * SLOTS;
+
+/// Number of stash references ("overflow fingerprints") a regular bucket
+/// keeps for stashed items whose home it is.
+const STASH_REFS: usize = 4;
+
+const SLOT_MASK: u32 = (1 << SLOTS) - 1;
+const PROBE_SHIFT: u32 = SLOTS as u32;
+const STASH_VALID_SHIFT: u32 = 2 * SLOTS as u32;
+
+// Layout facts the bit packing relies on.
+const _: () = assert!(
+    2 * SLOTS + STASH_REFS <= 32,
+    "busy|probe|stash_valid must fit a u32"
+);
+const _: () = assert!(STASH_BUCKETS <= 4, "stash position is stored in 2 bits");
+const _: () = assert!(STASH_REFS * 2 <= 8, "stash positions must fit a u8");
+const _: () = assert!(
+    REGULAR_BUCKETS <= 64,
+    "bucket id must fit the 6-bit cursor field"
+);
+const _: () = assert!(TOTAL_BUCKETS <= u8::MAX as usize);
+const _: () = assert!(
+    SEGMENT_CAPACITY <= u16::MAX as usize,
+    "segment len is a u16"
+);
+const _: () = assert!(
+    REGULAR_BUCKETS <= u8::MAX as usize,
+    "stash_home and overflow are u8"
+);
+const _: () = assert!(
+    std::mem::size_of::<Meta>() == 24,
+    "bucket metadata is 24 bytes"
+);
+const _: () = assert!(std::mem::align_of::<Meta>() == 4);
+/// Fixed part of a segment: 60 x 24 B metadata + 56 B stash_home +
+/// depth/len (padded to 8) + 56 x 8 B versions = 1952 B.
+pub const SEGMENT_HEADER_BYTES: usize =
+    TOTAL_BUCKETS * 24 + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
+const _: () = assert!(SEGMENT_HEADER_BYTES == 1952);
+// (u64, u64): 1952 + 840 slots x 16 B = 15,392 B, i.e. 248 B per bucket.
+const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_392);
+const _: () = assert!(
+    std::mem::size_of::<Segment<u64, u64>>() == SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 16
+);
+// (Box<[u8]>, u64): 1952 + 840 x 24 B = 22,112 B.
+const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 22_112);
+// Metadata comes first, slots last (repr(C)), so misses touch only the front.
+const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, slots) == SEGMENT_HEADER_BYTES);
+
+/// Per-bucket metadata, 24 bytes, `repr(C)` so the layout is fixed:
+///
+/// ```text
+/// offset 0  bits: u32   busy[0..14] | probe[14..28] | stash_valid[28..32]
+/// offset 4  fp: [u8;16]  one-byte fingerprint per slot in fp[0..14];
+///                        fp[14] = stash_pos: 2-bit stash bucket per stash_fp entry
+///                        fp[15] = overflow: stashed items homed here without a
+///                                 stash_fp entry
+/// offset 20 stash_fp: [u8;4]  fingerprints of stashed items homed here
+/// ```
+///
+/// The fingerprints share one 16-byte array with `stash_pos`/`overflow`
+/// so a lookup matches all 14 with one 16-byte compare (SSE2) without
+/// reading across fields.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Meta {
+    bits: u32,
+    fp: [u8; 16],
+    stash_fp: [u8; STASH_REFS],
+}
+
+const STASH_POS_IDX: usize = SLOTS;
+const OVERFLOW_IDX: usize = SLOTS + 1;
+const _: () = assert!(OVERFLOW_IDX == 15);
+
+impl Meta {
+    #[inline(always)]
+    pub(crate) fn busy(&self) -> u32 {
+        self.bits & SLOT_MASK
+    }
+    #[inline(always)]
+    pub(crate) fn probe(&self) -> u32 {
+        (self.bits >> PROBE_SHIFT) & SLOT_MASK
+    }
+    /// Busy slots that hold items homed in this bucket.
+    #[inline(always)]
+    pub(crate) fn owned(&self) -> u32 {
+        self.busy() & !self.probe()
+    }
+    /// Busy slots that hold items displaced from the previous bucket.
+    #[inline(always)]
+    pub(crate) fn probing(&self) -> u32 {
+        self.busy() & self.probe()
+    }
+    #[inline(always)]
+    fn free_slot(&self) -> Option<usize> {
+        let free = !self.bits & SLOT_MASK;
+        if free == 0 {
+            None
+        } else {
+            Some(free.trailing_zeros() as usize)
+        }
+    }
+    #[inline(always)]
+    pub(crate) fn fp(&self, slot: usize) -> u8 {
+        self.fp[slot]
+    }
+
+    #[inline(always)]
+    fn overflow(&self) -> u8 {
+        self.fp[OVERFLOW_IDX]
+    }
+
+    /// Bitmask of slots whose fingerprint equals `fp` (busy or not).
+    #[inline(always)]
+    pub(crate) fn match_fp(&self, fp: u8) -> u32 {
+        let lo = u64::from_le_bytes(self.fp[0..8].try_into().unwrap());
+        let hi = u64::from_le_bytes(self.fp[8..16].try_into().unwrap());
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{
+                _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8,
+            };
+            // SAFETY: these intrinsics only require the `sse2` target
+            // feature, which every x86_64 target has (it is part of the
+            // x86_64 baseline); they take no pointers.
+            let m = unsafe {
+                let v = _mm_set_epi64x(hi as i64, lo as i64);
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(fp as i8)))
+            };
+            m as u32 & SLOT_MASK
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            // SWAR fallback.
+            let pat = 0x0101_0101_0101_0101u64 * fp as u64;
+            (zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8)) & SLOT_MASK
+        }
+    }
+
+    #[inline(always)]
+    fn mark(&mut self, slot: usize, fp: u8, probe: bool) {
+        self.bits |= 1 << slot;
+        if probe {
+            self.bits |= 1 << (PROBE_SHIFT + slot as u32);
+        } else {
+            self.bits &= !(1 << (PROBE_SHIFT + slot as u32));
+        }
+        self.fp[slot] = fp;
+    }
+
+    #[inline(always)]
+    fn unmark(&mut self, slot: usize) {
+        self.bits &= !((1 << slot) | (1 << (PROBE_SHIFT + slot as u32)));
+    }
+
+    #[inline(always)]
+    fn stash_valid(&self) -> u32 {
+        self.bits >> STASH_VALID_SHIFT
+    }
+    #[inline(always)]
+    fn stash_ref_pos(&self, i: usize) -> usize {
+        ((self.fp[STASH_POS_IDX] >> (2 * i)) & 3) as usize
+    }
+
+    /// Record that a stashed item with fingerprint `fp`, homed here, lives
+    /// in stash bucket `pos`.
+    fn add_stash_ref(&mut self, fp: u8, pos: usize) {
+        let free = !self.stash_valid() & ((1 << STASH_REFS) - 1);
+        if free == 0 {
+            self.fp[OVERFLOW_IDX] += 1;
+            return;
+        }
+        let i = free.trailing_zeros() as usize;
+        self.stash_fp[i] = fp;
+        let sp = &mut self.fp[STASH_POS_IDX];
+        *sp = (*sp & !(3 << (2 * i))) | ((pos as u8) << (2 * i));
+        self.bits |= 1 << (STASH_VALID_SHIFT + i as u32);
+    }
+
+    /// Forget one stashed item with fingerprint `fp` in stash bucket `pos`.
+    ///
+    /// Invariant kept: the valid refs are a sub-multiset of the (fp, pos)
+    /// pairs of the stashed items homed here, and `overflow` is the number of
+    /// those items not covered by a ref. Removing any matching ref (not
+    /// necessarily the item's "own") preserves it.
+    fn remove_stash_ref(&mut self, fp: u8, pos: usize) {
+        let mut v = self.stash_valid();
+        while v != 0 {
+            let i = v.trailing_zeros() as usize;
+            if self.stash_fp[i] == fp && self.stash_ref_pos(i) == pos {
+                self.bits &= !(1 << (STASH_VALID_SHIFT + i as u32));
+                return;
+            }
+            v &= v - 1;
+        }
+        debug_assert!(self.overflow() > 0, "stash bookkeeping out of sync");
+        self.fp[OVERFLOW_IDX] -= 1;
+    }
+
+    /// Bitmask of stash buckets that may hold an item homed here with
+    /// fingerprint `fp`.
+    #[inline(always)]
+    fn stash_candidates(&self, fp: u8) -> u32 {
+        if self.overflow() > 0 {
+            return (1 << STASH_BUCKETS) - 1;
+        }
+        let mut m = 0;
+        let mut v = self.stash_valid();
+        while v != 0 {
+            let i = v.trailing_zeros() as usize;
+            if self.stash_fp[i] == fp {
+                m |= 1 << self.stash_ref_pos(i);
+            }
+            v &= v - 1;
+        }
+        m
+    }
+
+    fn clear_stash_refs(&mut self) {
+        self.bits &= !(0xF << STASH_VALID_SHIFT);
+        self.fp[OVERFLOW_IDX] = 0;
+    }
+
+    /// Rotate slots `0..=s` right by one in the metadata (slot `s` moves to
+    /// slot 0, slots `0..s` shift up by one).
+    fn rotate_front(&mut self, s: usize) {
+        let rot = |x: u32| -> u32 {
+            let m = (1u32 << (s + 1)) - 1;
+            (x & !m) | ((x << 1) & m) | ((x >> s) & 1)
+        };
+        let busy = rot(self.busy());
+        let probe = rot(self.probe());
+        self.bits =
+            (self.bits & !(SLOT_MASK | (SLOT_MASK << PROBE_SHIFT))) | busy | (probe << PROBE_SHIFT);
+        self.fp[..=s].rotate_right(1);
+    }
+}
+
+/// High bit of every zero byte of `x`, compressed to one bit per byte
+/// (bit i set iff byte i of `x` is zero). Exact (no false positives).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn zero_bytes(x: u64) -> u32 {
+    const L: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let hi = !(((x & L).wrapping_add(L)) | x | L); // 0x80 in each zero byte
+    // Gather bit 7 of each byte into the top byte, bit i <- byte i.
+    (((hi >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) as u32
+}
+
+/// Position of an item inside a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub(crate) bucket: u8,
+    pub(crate) slot: u8,
+}
+
+impl Pos {
+    #[inline(always)]
+    pub(crate) fn new(bucket: usize, slot: usize) -> Self {
+        Pos {
+            bucket: bucket as u8,
+            slot: slot as u8,
+        }
+    }
+    #[inline(always)]
+    pub(crate) fn b(self) -> usize {
+        self.bucket as usize
+    }
+    #[inline(always)]
+    pub(crate) fn s(self) -> usize {
+        self.slot as usize
+    }
+}
+
+#[inline(always)]
+pub(crate) fn next_bucket(b: usize) -> usize {
+    if b + 1 == REGULAR_BUCKETS { 0 } else { b + 1 }
+}
+
+#[inline(always)]
+pub(crate) fn prev_bucket(b: usize) -> usize {
+    if b == 0 { REGULAR_BUCKETS - 1 } else { b - 1 }
+}
+
+/// A fixed-size open-addressed mini table. See the module docs of
+/// `dash` for the placement rules.
+///
+/// `repr(C)` keeps the hot metadata of all 60 buckets together at the
+/// front (1440 B), so lookups (and all misses) touch one or two cache
+/// lines of metadata before the single slot they compare keys with.
+#[repr(C)]
+pub(crate) struct Segment<K, V> {
+    metas: [Meta; TOTAL_BUCKETS],
+    /// Home bucket of the item in each stash slot (valid where busy).
+    stash_home: [[u8; SLOTS]; STASH_BUCKETS],
+    pub(crate) local_depth: u8,
+    len: u16,
+    /// Version of each logical bucket (items homed in regular bucket i).
+    pub(crate) versions: [u64; REGULAR_BUCKETS],
+    slots: [[MaybeUninit<(K, V)>; SLOTS]; TOTAL_BUCKETS],
+}
+
+impl<K, V> Segment<K, V> {
+    /// Allocate an empty segment directly on the heap (no stack temporary,
+    /// so huge `K`/`V` cannot overflow the stack).
+    pub(crate) fn new_boxed(local_depth: u8) -> Box<Self> {
+        let b = Box::<Self>::new_zeroed();
+        // SAFETY: every field of `Segment` is an integer, an array of
+        // integers, a `repr(C)` struct of integers (`Meta`), or
+        // `MaybeUninit<(K, V)>`; all-zero bytes are a valid value for each.
+        // Zeroed metadata means "all slots free", matching the uninit slots.
+        let mut s = unsafe { b.assume_init() };
+        s.local_depth = local_depth;
+        s
+    }
+
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn meta(&self, b: usize) -> &Meta {
+        &self.metas[b]
+    }
+
+    /// Shared reference to the item at `p`. Panics if the slot is free.
+    #[inline(always)]
+    pub(crate) fn item(&self, p: Pos) -> &(K, V) {
+        assert!(
+            self.metas[p.b()].busy() & (1 << p.s()) != 0,
+            "dash: read of a free slot"
+        );
+        // SAFETY: the busy bit is set, and a slot's busy bit is set only
+        // after `MaybeUninit::write` (in `put`) and cleared before or when
+        // the value is moved out (in `take`), so the slot is initialized.
+        unsafe { self.slots[p.b()][p.s()].assume_init_ref() }
+    }
+
+    /// Mutable reference to the item at `p`. Panics if the slot is free.
+    #[inline(always)]
+    pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
+        assert!(
+            self.metas[p.b()].busy() & (1 << p.s()) != 0,
+            "dash: write to a free slot"
+        );
+        // SAFETY: as in `item`: busy bit set => slot initialized.
+        unsafe { self.slots[p.b()][p.s()].assume_init_mut() }
+    }
+
+    /// Mutable references to all items, in storage order.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (K, V)> + '_ {
+        self.metas
+            .iter()
+            .zip(self.slots.iter_mut())
+            .flat_map(|(meta, slots)| {
+                let busy = meta.busy();
+                slots.iter_mut().enumerate().filter_map(move |(i, slot)| {
+                    if busy & (1 << i) != 0 {
+                        // SAFETY: busy bit set => slot initialized (see `item`).
+                        // Each slot is yielded at most once and the iterator
+                        // holds `&mut self`, so the references are disjoint and
+                        // no slot can be freed while they live.
+                        Some(unsafe { slot.assume_init_mut() })
+                    } else {
+                        None
+                    }
+                })
+            })
+    }
+
+    /// Home bucket of the item at `p`.
+    #[inline(always)]
+    pub(crate) fn home_of(&self, p: Pos) -> usize {
+        if p.b() >= REGULAR_BUCKETS {
+            self.stash_home[p.b() - REGULAR_BUCKETS][p.s()] as usize
+        } else if self.metas[p.b()].probe() & (1 << p.s()) != 0 {
+            prev_bucket(p.b())
+        } else {
+            p.b()
+        }
+    }
+
+    /// Write `item` into a free slot and mark it. Stash bookkeeping is the
+    /// caller's job (see `put_stash`).
+    #[inline(always)]
+    fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
+        debug_assert!(self.metas[b].busy() & (1 << s) == 0, "put into a busy slot");
+        self.slots[b][s].write(item);
+        self.metas[b].mark(s, fp, probe);
+        self.len += 1;
+    }
+
+    /// Move the item out of a busy slot and free the slot. Stash
+    /// bookkeeping is the caller's job. Panics if the slot is free.
+    #[inline(always)]
+    fn take(&mut self, b: usize, s: usize) -> (K, V) {
+        assert!(
+            self.metas[b].busy() & (1 << s) != 0,
+            "dash: take from a free slot"
+        );
+        self.metas[b].unmark(s);
+        self.len -= 1;
+        // SAFETY: the busy bit was set, so the slot is initialized (see
+        // `item`); we just cleared it, so this value is read exactly once
+        // and the slot is never read or dropped again until the next `put`.
+        unsafe { self.slots[b][s].assume_init_read() }
+    }
+
+    fn put_stash(&mut self, p: usize, s: usize, fp: u8, home: usize, item: (K, V)) {
+        self.put(REGULAR_BUCKETS + p, s, fp, false, item);
+        self.stash_home[p][s] = home as u8;
+        self.metas[home].add_stash_ref(fp, p);
+    }
+
+    /// Move an item between two slots of this segment (fingerprint kept).
+    fn relocate(&mut self, from: Pos, to_b: usize, to_s: usize, probe: bool) {
+        let fp = self.metas[from.b()].fp(from.s());
+        let item = self.take(from.b(), from.s());
+        self.put(to_b, to_s, fp, probe, item);
+    }
+
+    /// Look `home`/`fp` up: home bucket (owned slots), neighbour bucket
+    /// (probing slots), then the stash buckets the home's stash refs point
+    /// at (all four if the home overflowed). `eq` is only called on
+    /// fingerprint matches.
+    #[inline]
+    pub(crate) fn find(&self, home: usize, fp: u8, mut eq: impl FnMut(&K) -> bool) -> Option<Pos> {
+        let hm = &self.metas[home];
+        let mut m = hm.match_fp(fp) & hm.owned();
+        while m != 0 {
+            let s = m.trailing_zeros() as usize;
+            let p = Pos::new(home, s);
+            if eq(&self.item(p).0) {
+                return Some(p);
+            }
+            m &= m - 1;
+        }
+        let nb = next_bucket(home);
+        let nm = &self.metas[nb];
+        let mut m = nm.match_fp(fp) & nm.probing();
+        while m != 0 {
+            let s = m.trailing_zeros() as usize;
+            let p = Pos::new(nb, s);
+            if eq(&self.item(p).0) {
+                return Some(p);
+            }
+            m &= m - 1;
+        }
+        let mut sm = hm.stash_candidates(fp);
+        while sm != 0 {
+            let sp = sm.trailing_zeros() as usize;
+            let sb = REGULAR_BUCKETS + sp;
+            let smeta = &self.metas[sb];
+            let mut m = smeta.match_fp(fp) & smeta.busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                let p = Pos::new(sb, s);
+                if self.stash_home[sp][s] as usize == home && eq(&self.item(p).0) {
+                    return Some(p);
+                }
+                m &= m - 1;
+            }
+            sm &= sm - 1;
+        }
+        None
+    }
+
+    /// Place a new item homed at `home`: home bucket, neighbour bucket,
+    /// displacement (neighbour's own item -> its neighbour, or home's
+    /// probing item -> back to its home), then stash. `Err` returns the
+    /// item when all of that fails (the segment must split or evict).
+    pub(crate) fn try_insert(&mut self, home: usize, fp: u8, item: (K, V)) -> Result<Pos, (K, V)> {
+        if let Some(s) = self.metas[home].free_slot() {
+            self.put(home, s, fp, false, item);
+            return Ok(Pos::new(home, s));
+        }
+        let nb = next_bucket(home);
+        if let Some(s) = self.metas[nb].free_slot() {
+            self.put(nb, s, fp, true, item);
+            return Ok(Pos::new(nb, s));
+        }
+        // Displacement 1: an item owned by `nb` moves to `nb + 1` (its
+        // neighbour) and the new item takes its slot as a probing item.
+        let nnb = next_bucket(nb);
+        if let Some(t) = self.metas[nnb].free_slot() {
+            let owned = self.metas[nb].owned();
+            if owned != 0 {
+                let s = (31 - owned.leading_zeros()) as usize;
+                self.relocate(Pos::new(nb, s), nnb, t, true);
+                self.put(nb, s, fp, true, item);
+                return Ok(Pos::new(nb, s));
+            }
+        }
+        // Displacement 2: a probing item in `home` (homed at `home - 1`)
+        // moves back to its home bucket, the new item takes its slot.
+        let pb = prev_bucket(home);
+        if let Some(t) = self.metas[pb].free_slot() {
+            let probing = self.metas[home].probing();
+            if probing != 0 {
+                let s = (31 - probing.leading_zeros()) as usize;
+                self.relocate(Pos::new(home, s), pb, t, false);
+                self.put(home, s, fp, false, item);
+                return Ok(Pos::new(home, s));
+            }
+        }
+        for k in 0..STASH_BUCKETS {
+            let p = (home + k) % STASH_BUCKETS;
+            if let Some(s) = self.metas[REGULAR_BUCKETS + p].free_slot() {
+                self.put_stash(p, s, fp, home, item);
+                return Ok(Pos::new(REGULAR_BUCKETS + p, s));
+            }
+        }
+        Err(item)
+    }
+
+    /// Remove and return the item at `p`, keeping stash refs consistent.
+    pub(crate) fn remove_at(&mut self, p: Pos) -> (K, V) {
+        if p.b() >= REGULAR_BUCKETS {
+            let sp = p.b() - REGULAR_BUCKETS;
+            let home = self.stash_home[sp][p.s()] as usize;
+            let fp = self.metas[p.b()].fp(p.s());
+            let item = self.take(p.b(), p.s());
+            self.metas[home].remove_stash_ref(fp, sp);
+            item
+        } else {
+            self.take(p.b(), p.s())
+        }
+    }
+
+    /// Rotate slots `0..=s` of regular bucket `b` so slot `s` becomes slot 0
+    /// (the others shift one slot towards the back). Returns the new pos.
+    pub(crate) fn rotate_front(&mut self, b: usize, s: usize) -> Pos {
+        debug_assert!(b < REGULAR_BUCKETS);
+        self.slots[b][..=s].rotate_right(1);
+        self.metas[b].rotate_front(s);
+        Pos::new(b, 0)
+    }
+
+    /// Cache-mode promotion, see `DashTable::bump_up`. Returns the new pos.
+    pub(crate) fn bump_up(&mut self, p: Pos) -> Pos {
+        let home = self.home_of(p);
+        if p.b() >= REGULAR_BUCKETS {
+            let sp = p.b() - REGULAR_BUCKETS;
+            let fp = self.metas[p.b()].fp(p.s());
+            if let Some(t) = self.metas[home].free_slot() {
+                // Room at home: leave the stash.
+                let item = self.take(p.b(), p.s());
+                self.metas[home].remove_stash_ref(fp, sp);
+                self.put(home, t, fp, false, item);
+                return self.rotate_front(home, t);
+            }
+            let owned = self.metas[home].owned();
+            if owned != 0 {
+                // Home is full: swap with the last item owned by `home`,
+                // which has the same home and so may live in this stash slot.
+                let t = (31 - owned.leading_zeros()) as usize;
+                let ofp = self.metas[home].fp(t);
+                let stashed = self.take(p.b(), p.s());
+                self.metas[home].remove_stash_ref(fp, sp);
+                let demoted = self.take(home, t);
+                self.put(home, t, fp, false, stashed);
+                self.put_stash(sp, p.s(), ofp, home, demoted);
+                return self.rotate_front(home, t);
+            }
+            return p;
+        }
+        if home != p.b() {
+            // Probing item in the neighbour: go home if there is room.
+            if let Some(t) = self.metas[home].free_slot() {
+                self.relocate(p, home, t, false);
+                return self.rotate_front(home, t);
+            }
+        }
+        self.rotate_front(p.b(), p.s())
+    }
+
+    /// Split support: move the items selected by `mask` (per bucket, bit =
+    /// slot) into `dst` at the same positions, then re-balance the stash of
+    /// both segments (stashed items go to their home or neighbour bucket if
+    /// there is room) and rebuild their stash refs. `dst` must be empty.
+    /// Calls no user code.
+    pub(crate) fn split_into(&mut self, dst: &mut Segment<K, V>, mask: &[u16; TOTAL_BUCKETS]) {
+        debug_assert_eq!(dst.len, 0);
+        for (b, &m) in mask.iter().enumerate() {
+            let mut m = m as u32;
+            let probe = self.metas[b].probe();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                let fp = self.metas[b].fp(s);
+                let item = self.take(b, s);
+                dst.put(b, s, fp, probe & (1 << s) != 0, item);
+                if b >= REGULAR_BUCKETS {
+                    let sp = b - REGULAR_BUCKETS;
+                    dst.stash_home[sp][s] = self.stash_home[sp][s];
+                }
+                m &= m - 1;
+            }
+        }
+        dst.versions = self.versions;
+        self.rebalance_stash();
+        dst.rebalance_stash();
+    }
+
+    /// Recompute all stash refs from scratch, first moving stashed items
+    /// into their home (or neighbour) bucket where there is room.
+    fn rebalance_stash(&mut self) {
+        for b in 0..REGULAR_BUCKETS {
+            self.metas[b].clear_stash_refs();
+        }
+        for sp in 0..STASH_BUCKETS {
+            let sb = REGULAR_BUCKETS + sp;
+            let mut m = self.metas[sb].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let home = self.stash_home[sp][s] as usize;
+                let fp = self.metas[sb].fp(s);
+                if let Some(t) = self.metas[home].free_slot() {
+                    self.relocate(Pos::new(sb, s), home, t, false);
+                } else if let Some(t) = self.metas[next_bucket(home)].free_slot() {
+                    self.relocate(Pos::new(sb, s), next_bucket(home), t, true);
+                } else {
+                    self.metas[home].add_stash_ref(fp, sp);
+                }
+            }
+        }
+    }
+
+    /// Visit (in slot order) every item whose home is regular bucket
+    /// `home`: owned slots of `home`, probing slots of `home + 1`, and
+    /// stashed items with that home.
+    #[inline]
+    pub(crate) fn for_each_in_logical(&self, home: usize, mut f: impl FnMut(Pos)) {
+        let mut m = self.metas[home].owned();
+        while m != 0 {
+            f(Pos::new(home, m.trailing_zeros() as usize));
+            m &= m - 1;
+        }
+        let nb = next_bucket(home);
+        let mut m = self.metas[nb].probing();
+        while m != 0 {
+            f(Pos::new(nb, m.trailing_zeros() as usize));
+            m &= m - 1;
+        }
+        for sp in 0..STASH_BUCKETS {
+            let sb = REGULAR_BUCKETS + sp;
+            let mut m = self.metas[sb].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                if self.stash_home[sp][s] as usize == home {
+                    f(Pos::new(sb, s));
+                }
+                m &= m - 1;
+            }
+        }
+    }
+
+    /// Occupied positions, in storage order.
+    pub(crate) fn positions(&self) -> impl Iterator<Item = Pos> + '_ {
+        (0..TOTAL_BUCKETS).flat_map(move |b| {
+            let mut m = self.metas[b].busy();
+            std::iter::from_fn(move || {
+                if m == 0 {
+                    return None;
+                }
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                Some(Pos::new(b, s))
+            })
+        })
+    }
+
+    /// Check every structural invariant of this segment (tests only).
+    /// `home_fp` returns (home bucket, fingerprint) recomputed from the key.
+    #[cfg(test)]
+    pub(crate) fn check(&self, mut home_fp: impl FnMut(&K) -> (usize, u8)) {
+        let mut n = 0;
+        let mut stash_by_home = vec![Vec::new(); REGULAR_BUCKETS];
+        for p in self.positions().collect::<Vec<_>>() {
+            n += 1;
+            let (home, fp) = home_fp(&self.item(p).0);
+            assert_eq!(self.meta(p.b()).fp(p.s()), fp, "fingerprint at {p:?}");
+            assert_eq!(self.home_of(p), home, "home of {p:?}");
+            if p.b() < REGULAR_BUCKETS {
+                let probing = self.meta(p.b()).probe() & (1 << p.s()) != 0;
+                let expect = if probing { next_bucket(home) } else { home };
+                assert_eq!(p.b(), expect, "placement of {p:?}");
+            } else {
+                stash_by_home[home].push((fp, p.b() - REGULAR_BUCKETS));
+            }
+        }
+        assert_eq!(n, self.len(), "segment len");
+        for (home, items) in stash_by_home.iter().enumerate() {
+            let m = &self.metas[home];
+            let mut refs = Vec::new();
+            let mut v = m.stash_valid();
+            while v != 0 {
+                let i = v.trailing_zeros() as usize;
+                refs.push((m.stash_fp[i], m.stash_ref_pos(i)));
+                v &= v - 1;
+            }
+            assert_eq!(
+                refs.len() + m.overflow() as usize,
+                items.len(),
+                "stash ref count of {home}"
+            );
+            let mut pool = items.clone();
+            for r in refs {
+                let i = pool
+                    .iter()
+                    .position(|x| *x == r)
+                    .expect("stash ref without item");
+                pool.swap_remove(i);
+            }
+        }
+        for b in 0..TOTAL_BUCKETS {
+            let m = &self.metas[b];
+            assert_eq!(m.probe() & !m.busy(), 0, "probe bit on free slot in {b}");
+            if b >= REGULAR_BUCKETS {
+                assert_eq!(m.probe(), 0, "probe bit in stash");
+                assert_eq!(m.stash_valid(), 0);
+                assert_eq!(m.overflow(), 0);
+            }
+        }
+    }
+}
+
+impl<K, V> Drop for Segment<K, V> {
+    fn drop(&mut self) {
+        if !std::mem::needs_drop::<(K, V)>() {
+            return;
+        }
+        for b in 0..TOTAL_BUCKETS {
+            let mut m = self.metas[b].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                drop(self.take(b, s));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins: the SWAR fingerprint matcher agrees with a byte-by-byte scan,
+    // including slots 6 and 7 that both words cover and the value 0x80.
+    #[test]
+    fn match_fp_exact() {
+        let mut m = Meta::default();
+        let vals = [
+            0u8, 1, 0x80, 0x7f, 0xff, 0x80, 3, 0x80, 9, 0, 0x80, 0x81, 0x7f, 0x80,
+        ];
+        m.fp[..SLOTS].copy_from_slice(&vals);
+        m.fp[STASH_POS_IDX] = 0x80; // must never match
+        m.fp[OVERFLOW_IDX] = 0x7f;
+        for fp in 0..=255u8 {
+            let want = vals
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v == fp)
+                .fold(0u32, |a, (i, _)| a | (1 << i));
+            assert_eq!(m.match_fp(fp), want, "fp {fp:#x}");
+        }
+    }
+
+    // Pins: the portable SWAR zero-byte matcher (used on non-x86_64) is
+    // exact, including 0x80/0x7f/0x00 bytes next to matches.
+    #[test]
+    fn swar_zero_bytes_exact() {
+        let words = [
+            0u64,
+            u64::MAX,
+            0x8000_7f00_0100_80ff,
+            0x0080_0000_7f7f_0001,
+            0x0101_0101_0101_0101,
+        ];
+        for &w in &words {
+            for fp in [0u8, 1, 0x7f, 0x80, 0xff] {
+                let pat = 0x0101_0101_0101_0101u64 * fp as u64;
+                let want = (0..8)
+                    .filter(|i| (w >> (8 * i)) as u8 == fp)
+                    .fold(0u32, |a, i| a | (1 << i));
+                assert_eq!(zero_bytes(w ^ pat), want, "w {w:#x} fp {fp:#x}");
+            }
+        }
+    }
+
+    // Pins: stash refs spill into `overflow` after 4 entries and removal of
+    // any matching ref or overflow keeps the counts consistent.
+    #[test]
+    fn stash_refs_overflow() {
+        let mut m = Meta::default();
+        for i in 0..6u8 {
+            m.add_stash_ref(i, (i % 4) as usize);
+        }
+        assert_eq!(m.stash_valid(), 0xF);
+        assert_eq!(m.overflow(), 2);
+        assert_eq!(m.stash_candidates(200), 0xF); // overflow => scan all
+        m.remove_stash_ref(5, 1); // not referenced => overflow--
+        m.remove_stash_ref(4, 0);
+        assert_eq!(m.overflow(), 0);
+        assert_eq!(m.stash_candidates(2), 1 << 2);
+        assert_eq!(m.stash_candidates(200), 0);
+        m.remove_stash_ref(2, 2);
+        assert_eq!(m.stash_candidates(2), 0);
+    }
+
+    // Pins: rotate_front moves slot s to slot 0 together with its busy,
+    // probe and fingerprint, shifting 0..s up and leaving s+1.. alone.
+    #[test]
+    fn meta_rotate() {
+        let mut m = Meta::default();
+        for s in 0..SLOTS {
+            if s != 2 {
+                m.mark(s, s as u8, s % 3 == 0);
+            }
+        }
+        m.rotate_front(5);
+        assert_eq!(m.fp[0], 5);
+        assert_eq!(&m.fp[1..6], &[0, 1, 0, 3, 4]); // slot 2 was never marked
+        assert_eq!(m.fp[6], 6);
+        assert_eq!(m.busy() & (1 << 3), 0, "hole at 2 moved to 3");
+        assert_eq!(m.probe() & 1, 0, "old slot 5 (not probing) is now slot 0");
+        assert_ne!(m.probe() & 0b10, 0, "old slot 0 (probing) is now slot 1");
+        assert_ne!(
+            m.probe() & 0b1_0000,
+            0,
+            "old slot 3 (probing) is now slot 4"
+        );
+        assert_ne!(m.probe() & (1 << 6), 0, "slot 6 untouched");
+    }
+}

@@ -1,0 +1,877 @@
+//! The directory + segments: [`DashTable`].
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::mem;
+
+use super::hash::{DashHash, hash_u64};
+use super::segment::{Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, Segment, TOTAL_BUCKETS};
+
+/// Bits of the cursor holding the hash prefix (bits `0..50`).
+pub const CURSOR_PREFIX_BITS: u32 = 50;
+/// The logical bucket id (0..56) sits in cursor bits `50..56`.
+pub const CURSOR_BUCKET_SHIFT: u32 = CURSOR_PREFIX_BITS;
+/// Cursor bits `56..64` are never set by [`DashTable::traverse`] and are
+/// ignored on input: the caller may store e.g. a shard number there.
+pub const CURSOR_FREE_SHIFT: u32 = 56;
+/// Mask of the cursor bits the table uses (`0..56`).
+pub const CURSOR_USED_MASK: u64 = (1 << CURSOR_FREE_SHIFT) - 1;
+const PREFIX_MASK: u64 = (1 << CURSOR_PREFIX_BITS) - 1;
+const PREFIX_END: u64 = 1 << CURSOR_PREFIX_BITS;
+
+/// Segments cannot be deeper than the cursor's prefix field.
+pub const MAX_DEPTH: u32 = CURSOR_PREFIX_BITS;
+
+/// Empty logical buckets a single `traverse` call may skip before it
+/// returns without having visited anything.
+const TRAVERSE_MAX_EMPTY: usize = 256;
+
+/// A directory doubling that would leave more than this many directory
+/// entries per segment (once the directory has at least
+/// `DEGENERATE_MIN_DIR` entries) means one hash prefix keeps overflowing a
+/// segment: the `DashHash` implementation is degenerate (constant or
+/// heavily colliding). We panic instead of doubling towards OOM. With a
+/// well-mixed hash this needs a segment 5+ levels deeper than average,
+/// i.e. a prefix range ~32x denser than average, which does not happen.
+const DEGENERATE_DIR_PER_SEGMENT: usize = 64;
+const DEGENERATE_MIN_DIR: usize = 1024;
+
+/// Load factor assumed by `with_capacity` when sizing the directory.
+const PRESIZE_FILL_PERCENT: usize = 70;
+
+const _: () = assert!(CURSOR_BUCKET_SHIFT + 6 <= CURSOR_FREE_SHIFT);
+const _: () = assert!(REGULAR_BUCKETS <= 1 << (CURSOR_FREE_SHIFT - CURSOR_BUCKET_SHIFT));
+// The prefix and the fingerprint / bucket bits overlap only beyond depth 24
+// (2^24 segments, ~10^10 items), where it merely weakens fingerprints.
+const _: () = assert!(MAX_DEPTH < 63);
+
+#[inline(always)]
+pub(super) fn home_of_hash(h: u64) -> usize {
+    (((h as u32 as u64) * REGULAR_BUCKETS as u64) >> 32) as usize
+}
+
+#[inline(always)]
+pub(super) fn fp_of_hash(h: u64) -> u8 {
+    (h >> 32) as u8
+}
+
+#[inline(always)]
+fn prefix_of_hash(h: u64) -> u64 {
+    h >> (64 - CURSOR_PREFIX_BITS)
+}
+
+#[inline(always)]
+fn encode_cursor(bucket: usize, prefix: u64) -> u64 {
+    ((bucket as u64) << CURSOR_BUCKET_SHIFT) | prefix
+}
+
+#[inline(always)]
+fn decode_cursor(cursor: u64) -> (usize, u64) {
+    let c = cursor & CURSOR_USED_MASK;
+    ((c >> CURSOR_BUCKET_SHIFT) as usize, c & PREFIX_MASK)
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0x6461_7368_u64)
+}
+
+/// Where an item lives.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    seg: u32,
+    pos: Pos,
+}
+
+/// A Dash extendible hash table. See the [module docs](super) for the
+/// layout and the guarantees.
+pub struct DashTable<K, V> {
+    /// `2^global_depth` segment indices; segment of hash `h` is
+    /// `segs[dir[h >> (64 - global_depth)]]`.
+    dir: Vec<u32>,
+    segs: Vec<Box<Segment<K, V>>>,
+    global_depth: u32,
+    len: usize,
+    seed: u64,
+    version_clock: u64,
+    growth_allowed: bool,
+}
+
+impl<K, V> DashTable<K, V> {
+    /// Empty table (one segment) with a random per-table hash seed.
+    pub fn new() -> Self {
+        Self::with_capacity_and_seed(0, random_seed())
+    }
+
+    /// Empty table with a fixed hash seed (deterministic layout and
+    /// traversal order; use a secret random seed for untrusted keys).
+    pub fn with_seed(seed: u64) -> Self {
+        Self::with_capacity_and_seed(0, seed)
+    }
+
+    /// Table pre-split into enough segments for about `capacity` items
+    /// (sized for a 70% fill, rounded up to a power of two segments).
+    /// Unlike `HashMap`, this cannot promise zero splits: a segment splits
+    /// when one home bucket's neighbourhood fills, which depends on hashes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_capacity_and_seed(capacity, random_seed())
+    }
+
+    /// [`with_capacity`](Self::with_capacity) with a fixed seed.
+    pub fn with_capacity_and_seed(capacity: usize, seed: u64) -> Self {
+        let per_seg = SEGMENT_CAPACITY * PRESIZE_FILL_PERCENT / 100;
+        let need = capacity.div_ceil(per_seg).max(1);
+        let depth = need.next_power_of_two().trailing_zeros().min(MAX_DEPTH);
+        let n = 1usize << depth;
+        DashTable {
+            dir: (0..n as u32).collect(),
+            segs: (0..n).map(|_| Segment::new_boxed(depth as u8)).collect(),
+            global_depth: depth,
+            len: 0,
+            seed,
+            version_clock: 0,
+            growth_allowed: true,
+        }
+    }
+
+    /// Number of items.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no items.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The hash seed passed to [`DashHash::dash_hash`].
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segs.len()
+    }
+
+    /// Directory depth: the directory has `2^global_depth` entries.
+    pub fn global_depth(&self) -> u32 {
+        self.global_depth
+    }
+
+    /// Slots allocated (`segment_count * 840`). Items may need a split
+    /// well before `len == capacity`; see the module docs for typical fill.
+    pub fn capacity(&self) -> usize {
+        self.segs.len() * SEGMENT_CAPACITY
+    }
+
+    /// Bytes used by the table structure itself: directory, segment
+    /// pointers and segments (slots included, full or empty), plus the
+    /// `DashTable` header. Heap memory owned by keys/values is not counted.
+    pub fn mem_usage_bytes(&self) -> usize {
+        mem::size_of::<Self>()
+            + self.dir.capacity() * mem::size_of::<u32>()
+            + self.segs.capacity() * mem::size_of::<Box<Segment<K, V>>>()
+            + self.segs.len() * mem::size_of::<Segment<K, V>>()
+    }
+
+    /// Size in bytes of one segment for this `K`, `V`.
+    pub const fn segment_bytes() -> usize {
+        mem::size_of::<Segment<K, V>>()
+    }
+
+    /// Drop all items and free all segments but one (directory depth 0).
+    /// Keeps the seed, the version clock and the growth flag.
+    pub fn clear(&mut self) {
+        // Reset the structure before dropping items so a panicking Drop
+        // leaves a valid (empty) table behind.
+        let old = mem::replace(&mut self.segs, vec![Segment::new_boxed(0)]);
+        self.dir = vec![0];
+        self.global_depth = 0;
+        self.len = 0;
+        drop(old);
+    }
+
+    /// Iterator over `(&K, &V)` in storage order (segment, bucket, slot).
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            segs: self.segs.iter(),
+            seg: None,
+            bucket: 0,
+            mask: 0,
+            left: self.len,
+        }
+    }
+
+    /// Iterator over `(&K, &mut V)`. Stamps every logical bucket with the
+    /// version clock (see [`set_version_clock`](Self::set_version_clock)).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> + '_ {
+        let clock = self.version_clock;
+        for seg in &mut self.segs {
+            for v in seg.versions.iter_mut() {
+                *v = (*v).max(clock);
+            }
+        }
+        self.segs
+            .iter_mut()
+            .flat_map(|s| s.iter_mut())
+            .map(|(k, v)| (&*k, v))
+    }
+
+    /// Keys in storage order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Values in storage order.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Keep only the items for which `f` returns true (`f` may modify the
+    /// value). Every visited logical bucket is stamped with the version
+    /// clock.
+    pub fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        let clock = self.version_clock;
+        for seg in &mut self.segs {
+            for b in 0..TOTAL_BUCKETS {
+                let mut m = seg.meta(b).busy();
+                while m != 0 {
+                    let p = Pos::new(b, m.trailing_zeros() as usize);
+                    m &= m - 1;
+                    let home = seg.home_of(p);
+                    let v = &mut seg.versions[home];
+                    *v = (*v).max(clock);
+                    let (k, v) = seg.item_mut(p);
+                    if !f(k, v) {
+                        let item = seg.remove_at(p);
+                        self.len -= 1;
+                        drop(item);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A random item, cheap and roughly uniform: picks a segment with
+    /// probability proportional to the hash range it covers, then a uniformly
+    /// random slot of it, retrying on empty slots (expected ~1/fill tries,
+    /// at most 32); a very sparse table falls back to scanning from a
+    /// random point. Deterministic in `seed`.
+    pub fn random_entry(&self, seed: u64) -> Option<(&K, &V)> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = self.dir.len();
+        let mut r = hash_u64(seed, self.seed ^ 0x7261_6e64);
+        for _ in 0..32 {
+            let r2 = hash_u64(r, 0x736c_6f74);
+            let seg = &self.segs[self.dir[(r as usize) & (n - 1)] as usize];
+            let b = (((r2 as u32 as u64) * TOTAL_BUCKETS as u64) >> 32) as usize;
+            let s = (((r2 >> 32) * SLOTS as u64) >> 32) as usize;
+            if seg.meta(b).busy() & (1 << s) != 0 {
+                let (k, v) = seg.item(Pos::new(b, s));
+                return Some((k, v));
+            }
+            r = r2;
+        }
+        // Sparse: first non-empty bucket from a random point.
+        let mut di = (r as usize) & (n - 1);
+        loop {
+            let seg = &self.segs[self.dir[di] as usize];
+            if seg.len() > 0 {
+                let b0 = ((r >> 32) % TOTAL_BUCKETS as u64) as usize;
+                for k in 0..TOTAL_BUCKETS {
+                    let b = (b0 + k) % TOTAL_BUCKETS;
+                    let mut m = seg.meta(b).busy();
+                    if m == 0 {
+                        continue;
+                    }
+                    let j = ((r >> 16) & 0xffff) as u32 % m.count_ones();
+                    for _ in 0..j {
+                        m &= m - 1;
+                    }
+                    let (k, v) = seg.item(Pos::new(b, m.trailing_zeros() as usize));
+                    return Some((k, v));
+                }
+                unreachable!("segment len out of sync");
+            }
+            let span = 1usize << (self.global_depth - seg.local_depth as u32);
+            di = ((di & !(span - 1)) + span) & (n - 1);
+        }
+    }
+
+    /// Growth flag used by [`insert_or_evict`](Self::insert_or_evict)
+    /// (default true). Plain `insert` always grows.
+    pub fn set_growth_allowed(&mut self, allowed: bool) {
+        self.growth_allowed = allowed;
+    }
+
+    /// See [`set_growth_allowed`](Self::set_growth_allowed).
+    pub fn growth_allowed(&self) -> bool {
+        self.growth_allowed
+    }
+
+    /// Version stamped on logical buckets by mutations (default 0).
+    /// Every mutation through the table (insert, replace, remove, get_mut,
+    /// get_or_insert*, retain, iter_mut, eviction) sets the version of the
+    /// mutated item's logical bucket to `max(version, clock)`.
+    pub fn set_version_clock(&mut self, clock: u64) {
+        self.version_clock = clock;
+    }
+
+    /// See [`set_version_clock`](Self::set_version_clock).
+    pub fn version_clock(&self) -> u64 {
+        self.version_clock
+    }
+
+    /// Version of the logical bucket at traversal position `cursor` (a
+    /// cursor returned by [`traverse`](Self::traverse), by
+    /// [`bucket_cursor`](Self::bucket_cursor), or 0). A segment split copies
+    /// the versions into both halves (a split mutates no item).
+    pub fn bucket_version(&self, cursor: u64) -> u64 {
+        let (b, prefix) = decode_cursor(cursor);
+        if b >= REGULAR_BUCKETS {
+            return 0;
+        }
+        let (si, _, _) = self.segment_range(prefix);
+        self.segs[si].versions[b]
+    }
+
+    /// Set the version of the logical bucket at `cursor` (ignored for an
+    /// invalid cursor).
+    pub fn set_bucket_version(&mut self, cursor: u64, version: u64) {
+        let (b, prefix) = decode_cursor(cursor);
+        if b >= REGULAR_BUCKETS {
+            return;
+        }
+        let (si, _, _) = self.segment_range(prefix);
+        self.segs[si].versions[b] = version;
+    }
+
+    /// Segment index and `[start, end)` prefix range of the segment that
+    /// holds hash prefix `prefix` (50-bit cursor space).
+    #[inline]
+    fn segment_range(&self, prefix: u64) -> (usize, u64, u64) {
+        let di = self.dir_index(prefix << (64 - CURSOR_PREFIX_BITS));
+        let si = self.dir[di] as usize;
+        let l = self.segs[si].local_depth as u32;
+        let seg_prefix = (di >> (self.global_depth - l)) as u64;
+        let shift = CURSOR_PREFIX_BITS - l;
+        (si, seg_prefix << shift, (seg_prefix + 1) << shift)
+    }
+
+    #[inline(always)]
+    fn dir_index(&self, h: u64) -> usize {
+        // h >> (64 - depth), also correct for depth == 0.
+        ((h >> 1) >> (63 - self.global_depth)) as usize
+    }
+
+    #[inline(always)]
+    fn stamp(&mut self, seg: u32, home: usize) {
+        // Clock 0 (no snapshot machinery in use) cannot raise anything:
+        // skip touching the versions cache line.
+        if self.version_clock != 0 {
+            let v = &mut self.segs[seg as usize].versions[home];
+            *v = (*v).max(self.version_clock);
+        }
+    }
+
+    #[inline(always)]
+    fn stamp_loc(&mut self, l: Loc) {
+        let home = self.segs[l.seg as usize].home_of(l.pos);
+        self.stamp(l.seg, home);
+    }
+
+    #[inline(always)]
+    fn item(&self, l: Loc) -> &(K, V) {
+        self.segs[l.seg as usize].item(l.pos)
+    }
+
+    #[inline(always)]
+    fn item_mut(&mut self, l: Loc) -> &mut (K, V) {
+        self.segs[l.seg as usize].item_mut(l.pos)
+    }
+
+    fn remove_loc(&mut self, l: Loc) -> (K, V) {
+        let seg = &mut self.segs[l.seg as usize];
+        let home = seg.home_of(l.pos);
+        let item = seg.remove_at(l.pos);
+        self.len -= 1;
+        self.stamp(l.seg, home);
+        item
+    }
+
+    /// (segment index, bucket, slot) of `key` (tests only).
+    #[cfg(test)]
+    pub(crate) fn debug_pos<Q>(&self, key: &Q) -> Option<(usize, usize, usize)>
+    where
+        K: Borrow<Q> + Eq + DashHash,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let l = self.find(key.dash_hash(self.seed), key)?;
+        Some((l.seg as usize, l.pos.b(), l.pos.s()))
+    }
+
+    /// Checks all structural invariants (tests only).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self)
+    where
+        K: DashHash,
+    {
+        let g = self.global_depth;
+        assert_eq!(self.dir.len(), 1 << g);
+        let mut total = 0;
+        let mut seen = vec![false; self.segs.len()];
+        let mut di = 0;
+        while di < self.dir.len() {
+            let si = self.dir[di] as usize;
+            assert!(!seen[si], "segment {si} referenced by two ranges");
+            seen[si] = true;
+            let l = self.segs[si].local_depth as u32;
+            assert!(l <= g);
+            let span = 1 << (g - l);
+            assert_eq!(di % span, 0, "misaligned segment range");
+            assert!(self.dir[di..di + span].iter().all(|&x| x as usize == si));
+            di += span;
+        }
+        assert!(seen.iter().all(|&s| s), "orphan segment");
+        for (si, seg) in self.segs.iter().enumerate() {
+            let seed = self.seed;
+            seg.check(|k| {
+                let h = k.dash_hash(seed);
+                assert_eq!(
+                    self.dir[self.dir_index(h)] as usize,
+                    si,
+                    "item in wrong segment"
+                );
+                (home_of_hash(h), fp_of_hash(h))
+            });
+            total += seg.len();
+        }
+        assert_eq!(total, self.len);
+    }
+}
+
+impl<K: Eq + DashHash, V> DashTable<K, V> {
+    #[inline(always)]
+    fn hash<Q: DashHash + ?Sized>(&self, key: &Q) -> u64 {
+        key.dash_hash(self.seed)
+    }
+
+    #[inline]
+    fn find<Q>(&self, h: u64, key: &Q) -> Option<Loc>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let si = self.dir[self.dir_index(h)];
+        let seg = &self.segs[si as usize];
+        seg.find(home_of_hash(h), fp_of_hash(h), |k| k.borrow() == key)
+            .map(|pos| Loc { seg: si, pos })
+    }
+
+    /// Shared reference to the value of `key`.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let l = self.find(self.hash(key), key)?;
+        Some(&self.item(l).1)
+    }
+
+    /// Key and value stored for `key`.
+    #[inline]
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let l = self.find(self.hash(key), key)?;
+        let (k, v) = self.item(l);
+        Some((k, v))
+    }
+
+    /// True if `key` is present.
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        self.find(self.hash(key), key).is_some()
+    }
+
+    /// Mutable reference to the value of `key` (stamps its bucket version).
+    #[inline]
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let l = self.find(self.hash(key), key)?;
+        self.stamp_loc(l);
+        Some(&mut self.item_mut(l).1)
+    }
+
+    /// Insert or replace; returns the previous value (the stored key is
+    /// kept, as with `HashMap::insert`). May split one segment.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let h = self.hash(&key);
+        if let Some(l) = self.find(h, &key) {
+            self.stamp_loc(l);
+            return Some(mem::replace(&mut self.item_mut(l).1, value));
+        }
+        self.insert_unique(h, key, value);
+        None
+    }
+
+    /// Value of `key`, inserting `default()` first if absent. Returns the
+    /// value and whether it was inserted.
+    pub fn get_or_insert_with(&mut self, key: K, default: impl FnOnce() -> V) -> (&mut V, bool) {
+        let h = self.hash(&key);
+        if let Some(l) = self.find(h, &key) {
+            self.stamp_loc(l);
+            return (&mut self.item_mut(l).1, false);
+        }
+        let value = default();
+        let l = self.insert_unique(h, key, value);
+        (&mut self.item_mut(l).1, true)
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) but looks up a
+    /// borrowed key and builds the owned key only when absent (e.g. look up
+    /// `&[u8]`, allocate a `Box<[u8]>` only on insert). `make` must return
+    /// a key equal to `key`.
+    pub fn get_or_insert_borrowed<Q>(
+        &mut self,
+        key: &Q,
+        make: impl FnOnce(&Q) -> (K, V),
+    ) -> (&mut V, bool)
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let h = self.hash(key);
+        if let Some(l) = self.find(h, key) {
+            self.stamp_loc(l);
+            return (&mut self.item_mut(l).1, false);
+        }
+        let (k, v) = make(key);
+        assert!(
+            k.borrow() == key,
+            "get_or_insert_borrowed: made key differs from the looked-up key"
+        );
+        let l = self.insert_unique(h, k, v);
+        (&mut self.item_mut(l).1, true)
+    }
+
+    /// Remove `key`, returning the stored key and value.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        let l = self.find(self.hash(key), key)?;
+        Some(self.remove_loc(l))
+    }
+
+    /// Cache-mode promotion of `key`: a stashed item moves into its home
+    /// bucket (into a free slot, or swapping with the home's last owned
+    /// item when full); an item displaced into the neighbour bucket moves
+    /// home if there is room; then the item is rotated to slot 0 of its
+    /// bucket (the others shift back by one), so the last slots hold the
+    /// least recently bumped items. Returns false if `key` is absent.
+    pub fn bump_up<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + DashHash + ?Sized,
+    {
+        match self.find(self.hash(key), key) {
+            Some(l) => {
+                self.segs[l.seg as usize].bump_up(l.pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Insert or replace like [`insert`](Self::insert), but when the target
+    /// segment is full and growth is disallowed
+    /// ([`set_growth_allowed(false)`](Self::set_growth_allowed)), evict the
+    /// item in the last slot of the new key's home bucket (passing it to
+    /// `evict`) and put the new item in slot 0 of that bucket instead of
+    /// splitting. With growth allowed this is exactly `insert`.
+    pub fn insert_or_evict(&mut self, key: K, value: V, mut evict: impl FnMut(K, V)) -> Option<V> {
+        let h = self.hash(&key);
+        if let Some(l) = self.find(h, &key) {
+            self.stamp_loc(l);
+            return Some(mem::replace(&mut self.item_mut(l).1, value));
+        }
+        if self.growth_allowed {
+            self.insert_unique(h, key, value);
+            return None;
+        }
+        let (home, fp) = (home_of_hash(h), fp_of_hash(h));
+        let si = self.dir[self.dir_index(h)];
+        let seg = &mut self.segs[si as usize];
+        match seg.try_insert(home, fp, (key, value)) {
+            Ok(_) => {
+                self.len += 1;
+                self.stamp(si, home);
+            }
+            Err(item) => {
+                // The home bucket is full (insertion tried it first).
+                let victim_pos = Pos::new(home, SLOTS - 1);
+                let victim_home = seg.home_of(victim_pos);
+                let victim = seg.remove_at(victim_pos);
+                match seg.try_insert(home, fp, item) {
+                    Ok(p) => {
+                        debug_assert_eq!(p, victim_pos);
+                        seg.rotate_front(home, p.s());
+                    }
+                    Err(_) => unreachable!("home bucket has a free slot"),
+                }
+                self.stamp(si, victim_home);
+                self.stamp(si, home);
+                evict(victim.0, victim.1);
+            }
+        }
+        None
+    }
+
+    /// Insert a key known to be absent; returns where it went.
+    fn insert_unique(&mut self, h: u64, key: K, value: V) -> Loc {
+        let (home, fp) = (home_of_hash(h), fp_of_hash(h));
+        let mut item = (key, value);
+        loop {
+            let si = self.dir[self.dir_index(h)];
+            match self.segs[si as usize].try_insert(home, fp, item) {
+                Ok(pos) => {
+                    self.len += 1;
+                    self.stamp(si, home);
+                    return Loc { seg: si, pos };
+                }
+                Err(back) => {
+                    item = back;
+                    self.split(h);
+                }
+            }
+        }
+    }
+
+    /// Split the segment that holds hash `h` into two segments of depth
+    /// `local_depth + 1`, doubling the directory first if needed. Only that
+    /// segment's items are touched (hashed once each, then moved).
+    fn split(&mut self, h: u64) {
+        let si = self.dir[self.dir_index(h)] as usize;
+        let l = self.segs[si].local_depth as u32;
+        assert!(
+            l < MAX_DEPTH,
+            "DashTable: segment at maximum depth {MAX_DEPTH}; the DashHash implementation is degenerate"
+        );
+        if l == self.global_depth {
+            assert!(
+                self.dir.len() < DEGENERATE_MIN_DIR
+                    || self.dir.len() * 2 <= self.segs.len() * DEGENERATE_DIR_PER_SEGMENT,
+                "DashTable: directory would grow to {} entries for {} segments; \
+                 the DashHash implementation is degenerate",
+                self.dir.len() * 2,
+                self.segs.len()
+            );
+            let mut dir = Vec::with_capacity(self.dir.len() * 2);
+            for &x in &self.dir {
+                dir.push(x);
+                dir.push(x);
+            }
+            self.dir = dir;
+            self.global_depth += 1;
+        }
+        // Decide first (this runs user hash code), mutate after.
+        let bit = 63 - l;
+        let seed = self.seed;
+        let mut mask = [0u16; TOTAL_BUCKETS];
+        {
+            let seg = &self.segs[si];
+            for p in seg.positions() {
+                if (seg.item(p).0.dash_hash(seed) >> bit) & 1 == 1 {
+                    mask[p.b()] |= 1 << p.s();
+                }
+            }
+        }
+        let mut new_seg = Segment::new_boxed((l + 1) as u8);
+        let ni = u32::try_from(self.segs.len()).expect("DashTable: too many segments");
+        self.segs.reserve(1);
+        let seg = &mut self.segs[si];
+        seg.local_depth = (l + 1) as u8;
+        seg.split_into(&mut new_seg, &mask);
+        self.segs.push(new_seg);
+        let span = 1usize << (self.global_depth - l);
+        let start = self.dir_index(h) & !(span - 1);
+        for d in &mut self.dir[start + span / 2..start + span] {
+            *d = ni;
+        }
+    }
+
+    /// Resumable, stateless traversal in hash order.
+    ///
+    /// Start with `cursor = 0`; each call visits every item of the next
+    /// non-empty logical bucket (all items whose home is bucket `b` of one
+    /// segment, wherever they sit: home, neighbour or stash) and returns
+    /// the cursor to pass next, or 0 when the traversal is complete. A
+    /// call gives up after skipping 256 empty logical buckets and may then
+    /// return a non-zero cursor without having called `f`.
+    ///
+    /// Cursor layout (bits): `0..50` hash prefix (top 50 bits of the hash
+    /// space where the next segment starts), `50..56` logical bucket id
+    /// (0..56), `56..64` **always 0 on output and ignored on input** (free
+    /// for the caller, e.g. a shard number).
+    ///
+    /// Order: bucket id major, hash prefix minor. Both are functions of
+    /// the key's hash alone, so the traversal walks a fixed total order of
+    /// hash positions that splits cannot change (a split only refines the
+    /// prefix ranges). Consequently, even with splits, inserts and removes
+    /// between calls: a key present for the whole traversal is visited
+    /// **exactly once**, and any key is visited **at most once** (a key
+    /// removed and re-inserted returns to the same position). After
+    /// `clear` shrinks the directory the cursor may point inside a segment;
+    /// items before it are filtered out by prefix, keeping the guarantee.
+    pub fn traverse(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
+        let (mut b, mut prefix) = decode_cursor(cursor);
+        if b >= REGULAR_BUCKETS {
+            return 0;
+        }
+        for _ in 0..TRAVERSE_MAX_EMPTY {
+            let (si, start, end) = self.segment_range(prefix);
+            let seg = &self.segs[si];
+            let mut visited = false;
+            let filter = prefix != start;
+            seg.for_each_in_logical(b, |p| {
+                let (k, v) = seg.item(p);
+                if filter && prefix_of_hash(k.dash_hash(self.seed)) < prefix {
+                    return;
+                }
+                visited = true;
+                f(k, v);
+            });
+            if end == PREFIX_END {
+                prefix = 0;
+                b += 1;
+                if b == REGULAR_BUCKETS {
+                    return 0;
+                }
+            } else {
+                prefix = end;
+            }
+            if visited {
+                break;
+            }
+        }
+        encode_cursor(b, prefix)
+    }
+
+    /// Cursor of the logical bucket that currently holds `key`'s hash
+    /// position (present or not): `traverse(bucket_cursor(k), f)` visits
+    /// it first, and `bucket_version(bucket_cursor(k))` is its version.
+    /// Changes when that segment splits.
+    pub fn bucket_cursor<Q>(&self, key: &Q) -> u64
+    where
+        K: Borrow<Q>,
+        Q: DashHash + ?Sized,
+    {
+        let h = key.dash_hash(self.seed);
+        let (_, start, _) = self.segment_range(prefix_of_hash(h));
+        encode_cursor(home_of_hash(h), start)
+    }
+}
+
+impl<K, V> Default for DashTable<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for DashTable<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Eq + DashHash, V> Extend<(K, V)> for DashTable<K, V> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<K: Eq + DashHash, V> FromIterator<(K, V)> for DashTable<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut t = Self::new();
+        t.extend(iter);
+        t
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a DashTable<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
+
+/// Iterator returned by [`DashTable::iter`].
+pub struct Iter<'a, K, V> {
+    segs: std::slice::Iter<'a, Box<Segment<K, V>>>,
+    seg: Option<&'a Segment<K, V>>,
+    bucket: usize,
+    mask: u32,
+    left: usize,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.mask != 0 {
+                let seg = self.seg?;
+                let s = self.mask.trailing_zeros() as usize;
+                self.mask &= self.mask - 1;
+                self.left -= 1;
+                let (k, v) = seg.item(Pos::new(self.bucket, s));
+                return Some((k, v));
+            }
+            match self.seg {
+                Some(seg) if self.bucket + 1 < TOTAL_BUCKETS => {
+                    self.bucket += 1;
+                    self.mask = seg.meta(self.bucket).busy();
+                }
+                _ => {
+                    let seg = loop {
+                        let s = self.segs.next()?;
+                        if s.len() > 0 {
+                            break s;
+                        }
+                    };
+                    self.seg = Some(seg);
+                    self.bucket = 0;
+                    self.mask = seg.meta(0).busy();
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+impl<K, V> std::iter::FusedIterator for Iter<'_, K, V> {}
