@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 6379
 ARGS ?=
 
-.PHONY: run build release test unit bench fuzz perf clean
+.PHONY: run build release test unit bench fuzz miri perf chaos clean
 
 run: release
 	./target/release/darter --port $(PORT) --logtostderr $(ARGS)
@@ -28,6 +28,10 @@ bench:
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run resp_parse -- -max_total_time=120
+
+# Miri over the unsafe data structures (the SPSC ring and the Dash table).
+miri:
+	$(CARGO) +nightly miri test --lib spsc dash
 
 perf: release
 	./perf/bench_strings.sh
