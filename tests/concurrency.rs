@@ -59,6 +59,40 @@ fn parse_versioned(v: &str) -> Option<(u64, u64)> {
     Some((w.parse().ok()?, s.parse().ok()?))
 }
 
+/// What a client thread hands back: the counter increments it made, if it is a counter.
+type ClientResult = Option<HashMap<String, i64>>;
+
+/// Starts a client thread: connects to `port` (10 s timeouts) and runs `body` on it.
+fn spawn_client(
+    shared: &Arc<Shared>,
+    port: u16,
+    body: impl FnOnce(&Shared, &mut redis::Connection) -> ClientResult + Send + 'static,
+) -> JoinHandle<ClientResult> {
+    let sh = shared.clone();
+    std::thread::spawn(move || {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut conn = c
+            .get_connection_with_timeout(Duration::from_secs(10))
+            .unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        body(&sh, &mut conn)
+    })
+}
+
+/// A client's loop: `step(n)` for n = 1, 2, ... while the workload runs, counting one
+/// op per step. A step returns `false` to stop early (after calling `sh.fail`).
+fn client_loop(sh: &Shared, mut step: impl FnMut(u64) -> bool) {
+    let mut n = 0;
+    while sh.running(n) {
+        n += 1;
+        if !step(n) {
+            break;
+        }
+        sh.ops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs the mixed 16-client workload for `run_for` and checks every invariant.
 fn mixed_workload(proactor_threads: &str, run_for: Duration) {
     let server = Server::darter(&["--proactor_threads", proactor_threads]);
@@ -83,61 +117,44 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
         ops: AtomicU64::new(0),
         deadline: Instant::now() + run_for,
     });
-    let mut handles: Vec<JoinHandle<Option<HashMap<String, i64>>>> = Vec::new();
-    let connect = move || {
-        let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-        let conn = c
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        conn
-    };
+    let mut handles: Vec<JoinHandle<ClientResult>> = Vec::new();
 
     // MSET writers: all 8 keys to the same value "w<id>:<seq>", seq increasing.
     for id in 1..=4u64 {
-        let sh = shared.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut c = connect();
-            let mut seq = 0u64;
-            while sh.running(seq) {
-                seq += 1;
+        handles.push(spawn_client(&shared, port, move |sh, c| {
+            client_loop(sh, |seq| {
                 let v = format!("w{id}:{seq}");
                 let mut cmd = redis::cmd("MSET");
                 for k in MSET_KEYS {
                     cmd.arg(k).arg(&v);
                 }
-                if let Err(e) = cmd.query::<()>(&mut c) {
+                if let Err(e) = cmd.query::<()>(c) {
                     sh.fail(format!("MSET writer {id}: {e}"));
                 }
-                sh.ops.fetch_add(1, Ordering::Relaxed);
-            }
+                true
+            });
             None
         }));
     }
     // MGET readers: no torn read (all 8 equal), and per writer the sequence a reader
     // observes never goes back in time.
     for id in 0..4 {
-        let sh = shared.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut c = connect();
+        handles.push(spawn_client(&shared, port, move |sh, c| {
             let mut latest: HashMap<u64, u64> = HashMap::new();
-            let mut n = 0;
-            while sh.running(n) {
-                n += 1;
+            client_loop(sh, |n| {
                 let vals: Vec<Option<String>> =
-                    match redis::cmd("MGET").arg(&MSET_KEYS[..]).query(&mut c) {
+                    match redis::cmd("MGET").arg(&MSET_KEYS[..]).query(c) {
                         Ok(v) => v,
                         Err(e) => {
                             sh.fail(format!("MGET reader {id}: {e}"));
-                            break;
+                            return false;
                         }
                     };
                 if vals.iter().any(|v| v != &vals[0]) || vals[0].is_none() {
                     sh.fail(format!(
                         "torn read: MGET k1..k8 returned {vals:?} (reader {id}, read #{n})"
                     ));
-                    break;
+                    return false;
                 }
                 let (w, s) = parse_versioned(vals[0].as_deref().unwrap()).unwrap();
                 let seen = latest.entry(w).or_insert(0);
@@ -145,77 +162,67 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
                     sh.fail(format!(
                         "reader {id} saw writer {w} go back from seq {seen} to {s}"
                     ));
-                    break;
+                    return false;
                 }
                 *seen = s;
-                sh.ops.fetch_add(1, Ordering::Relaxed);
-            }
+                true
+            });
             None
         }));
     }
     // Renamers: RENAME a->b / b->a; "no such key" is expected when another renamer
     // moved it first. Every successful rename flips which key exists.
     for id in 0..2 {
-        let sh = shared.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut c = connect();
-            let mut n = 0;
-            while sh.running(n) {
-                n += 1;
+        handles.push(spawn_client(&shared, port, move |sh, c| {
+            client_loop(sh, |n| {
                 let (a, b) = RENAME_PAIRS[(n as usize) % 2];
                 let (from, to) = if n % 4 < 2 { (a, b) } else { (b, a) };
-                match redis::cmd("RENAME").arg(from).arg(to).query::<()>(&mut c) {
-                    Ok(()) => {}
-                    Err(e) if e.to_string().contains("no such key") => {}
+                match redis::cmd("RENAME").arg(from).arg(to).query::<()>(c) {
+                    Ok(()) => true,
+                    Err(e) if e.to_string().contains("no such key") => true,
                     Err(e) => {
                         sh.fail(format!("renamer {id}: RENAME {from} {to}: {e}"));
-                        break;
+                        false
                     }
                 }
-                sh.ops.fetch_add(1, Ordering::Relaxed);
-            }
+            });
             None
         }));
     }
     // Rename checkers: in one MGET (and in one EXISTS) exactly one key of the pair
     // exists, and it holds the pair's token.
     for id in 0..2 {
-        let sh = shared.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut c = connect();
-            let mut n = 0;
-            while sh.running(n) {
-                n += 1;
+        handles.push(spawn_client(&shared, port, move |sh, c| {
+            client_loop(sh, |n| {
                 let i = (n as usize) % 2;
                 let (a, b) = RENAME_PAIRS[i];
                 let token = format!("token{i}");
-                let r: redis::RedisResult<Vec<Option<String>>> = redis::cmd("MGET").arg(a).arg(b).query(&mut c);
+                let r: redis::RedisResult<Vec<Option<String>>> = redis::cmd("MGET").arg(a).arg(b).query(c);
                 match r {
                     Ok(vals) => {
                         let present: Vec<&String> = vals.iter().flatten().collect();
                         if present.len() != 1 || present[0] != &token {
                             sh.fail(format!("rename not atomic: MGET {a} {b} = {vals:?} (want exactly one {token:?})"));
-                            break;
+                            return false;
                         }
                     }
                     Err(e) => {
                         sh.fail(format!("checker {id}: {e}"));
-                        break;
+                        return false;
                     }
                 }
-                match redis::cmd("EXISTS").arg(a).arg(b).query::<i64>(&mut c) {
-                    Ok(1) => {}
+                match redis::cmd("EXISTS").arg(a).arg(b).query::<i64>(c) {
+                    Ok(1) => true,
                     Ok(k) => {
                         sh.fail(format!("rename not atomic: EXISTS {a} {b} = {k} (want 1)"));
-                        break;
+                        false
                     }
                     Err(e) => {
                         sh.fail(format!("checker {id}: {e}"));
-                        break;
+                        false
                     }
                 }
-                sh.ops.fetch_add(1, Ordering::Relaxed);
-            }
+            });
             None
         }));
     }
@@ -224,21 +231,17 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
     // clients, and the final value is the sum of all increments.
     let results: Arc<Mutex<HashMap<&'static str, Vec<i64>>>> = Arc::new(Mutex::new(HashMap::new()));
     for id in 0..4u64 {
-        let sh = shared.clone();
         let results = results.clone();
-        handles.push(std::thread::spawn(move || {
-            let mut c = connect();
+        handles.push(spawn_client(&shared, port, move |sh, c| {
             let mut added: HashMap<String, i64> = HashMap::new();
             let mut mine: HashMap<&'static str, Vec<i64>> = HashMap::new();
-            let mut n = 0u64;
-            while sh.running(n) {
-                n += 1;
+            client_loop(sh, |n| {
                 let key = COUNTERS[((n + id) % 4) as usize];
                 let by = if n.is_multiple_of(3) { 3 } else { 1 };
                 let r = if by == 1 {
-                    redis::cmd("INCR").arg(key).query::<i64>(&mut c)
+                    redis::cmd("INCR").arg(key).query::<i64>(c)
                 } else {
-                    redis::cmd("INCRBY").arg(key).arg(by).query::<i64>(&mut c)
+                    redis::cmd("INCRBY").arg(key).arg(by).query::<i64>(c)
                 };
                 match r {
                     Ok(v) => {
@@ -247,18 +250,18 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
                             && v <= last
                         {
                             sh.fail(format!("{key}: client {id} saw {v} after {last}"));
-                            break;
+                            return false;
                         }
                         seen.push(v);
                         *added.entry(key.to_string()).or_default() += by;
+                        true
                     }
                     Err(e) => {
                         sh.fail(format!("counter client {id}: {e}"));
-                        break;
+                        false
                     }
                 }
-                sh.ops.fetch_add(1, Ordering::Relaxed);
-            }
+            });
             let mut all = results.lock().unwrap();
             for (k, v) in mine {
                 all.entry(k).or_default().extend(v);

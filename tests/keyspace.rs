@@ -2,42 +2,15 @@
 //! them (checked against redis-server 7.0.15), cross-shard RENAME/COPY, SCAN over all
 //! shards, KEYS's limit, and millisecond-exact passive and active expiry.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Server;
 use darter::shard::shard_of;
-
-struct Darter(Child, u16);
-
-impl Drop for Darter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_with(threads: &str, extra: &[&str]) -> Darter {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_darter"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--proactor_threads", threads])
-        .args(extra)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start darter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "darter did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Darter(child, port)
-}
-
-fn start(threads: &str) -> Darter {
-    start_with(threads, &[])
-}
 
 /// A RESP2 reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,20 +41,14 @@ struct Client {
 }
 
 impl Client {
-    fn new(d: &Darter) -> Client {
-        let s = TcpStream::connect(("127.0.0.1", d.1)).unwrap();
+    fn new(d: &Server) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Client { w: s.try_clone().unwrap(), r: BufReader::new(s) }
     }
 
     fn send(&mut self, args: &[&[u8]]) {
-        let mut b = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            b.extend_from_slice(a);
-            b.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&b).unwrap();
+        self.w.write_all(&common::encode_command(args)).unwrap();
     }
 
     fn read(&mut self) -> V {
@@ -133,10 +100,7 @@ impl Client {
         let mut b = Vec::new();
         for c in cmds {
             let words: Vec<&str> = c.split_whitespace().collect();
-            b.extend_from_slice(format!("*{}\r\n", words.len()).as_bytes());
-            for w in words {
-                b.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
-            }
+            b.extend(common::encode_command(&words));
         }
         self.w.write_all(&b).unwrap();
         cmds.iter().map(|_| self.read()).collect()
@@ -169,7 +133,7 @@ fn cross_pair(prefix: &str, n: usize) -> (String, String) {
 // across shards; TYPE names the type or "none".
 #[test]
 fn del_exists_touch_type() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     let keys: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
     assert_eq!(c.q(&format!("MSET {}", keys.iter().map(|k| format!("{k} v")).collect::<Vec<_>>().join(" "))), ok());
@@ -193,7 +157,7 @@ fn del_exists_touch_type() {
 // past delete the key; TTL/PTTL/EXPIRETIME/PEXPIRETIME/PERSIST report and clear it.
 #[test]
 fn expire_family() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     c.q("SET a 1");
     let incompatible = err("ERR NX and XX, GT or LT options at the same time are not compatible");
@@ -279,7 +243,7 @@ fn expire_family() {
 // source goes, NX refuses an existing destination, renaming to itself is a no-op.
 #[test]
 fn rename_both_ways() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     let (x, y) = cross_pair("r", 4);
     let pairs = [(x, y), ("{t}x".to_string(), "{t}y".to_string())];
@@ -321,7 +285,7 @@ fn rename_both_ways() {
 // of the two names.
 #[test]
 fn rename_is_atomic() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let (x, y) = cross_pair("atom", 4);
     let mut c = Client::new(&d);
     c.q(&format!("SET {x} v"));
@@ -349,7 +313,7 @@ fn rename_is_atomic() {
 // COPY in one shard and across shards, to other dbs, with REPLACE, and its errors.
 #[test]
 fn copy_and_move() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     let (x, y) = cross_pair("c", 4);
     for (src, dst) in [(x.as_str(), y.as_str()), ("{t}x", "{t}y")] {
@@ -409,7 +373,7 @@ fn copy_and_move() {
 // KEYS matches a glob over every shard and stops at keys_output_limit.
 #[test]
 fn keys_and_limit() {
-    let d = start_with("4", &["--keys_output_limit", "100"]);
+    let d = Server::darter(&["--proactor_threads", "4", "--keys_output_limit", "100"]);
     let mut c = Client::new(&d);
     let cmds: Vec<String> = (0..300).map(|i| format!("SET key:{i} {i}")).collect();
     assert!(c.pipeline(&cmds).iter().all(|r| *r == ok()));
@@ -455,7 +419,7 @@ fn full_scan(c: &mut Client, opts: &str) -> HashMap<String, usize> {
 // MATCH, COUNT and TYPE applied; bad cursors and options get Redis's errors.
 #[test]
 fn scan_all_shards() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q("SCAN 0"), V::Arr(Some(vec![bulk("0"), V::Arr(Some(vec![]))])));
     let cmds: Vec<String> = (0..1000).map(|i| format!("SET key:{i} {i}")).collect();
@@ -510,7 +474,7 @@ fn scan_all_shards() {
 // RANDOMKEY: nil on an empty db, else one of the keys, from every shard over time.
 #[test]
 fn randomkey() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q("RANDOMKEY"), V::Bulk(None));
     let keys: HashSet<String> = (0..20).map(|i| format!("rk{i}")).collect();
@@ -538,7 +502,7 @@ fn randomkey() {
 // their argument errors are Redis's.
 #[test]
 fn flush_and_swapdb() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     let fill = |c: &mut Client, db: usize, n: usize| {
         c.q(&format!("SELECT {db}"));
@@ -588,7 +552,7 @@ fn flush_and_swapdb() {
 // 80 ms and gone at 120 ms, on every shard.
 #[test]
 fn expiry_is_millisecond_exact() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     let keys: Vec<String> = (0..4).map(|i| format!("ms{i}")).collect();
     for round in 0..3 {
@@ -615,7 +579,7 @@ fn expiry_is_millisecond_exact() {
 // two seconds.
 #[test]
 fn active_expiry() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     let mut cmds = Vec::new();
     for i in 0..10_000 {

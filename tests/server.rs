@@ -2,39 +2,13 @@
 //! error texts for PING/HELLO/AUTH/RESET, CLIENT (across threads), COMMAND, INFO,
 //! CONFIG, OBJECT/MEMORY/DEBUG, and SHUTDOWN ending the process.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Darter(Child, u16);
-
-impl Drop for Darter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_with(threads: &str, extra: &[&str]) -> Darter {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_darter"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--proactor_threads", threads])
-        .args(extra)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start darter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "darter did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Darter(child, port)
-}
-
-fn start(threads: &str) -> Darter {
-    start_with(threads, &[])
-}
+use common::Server;
 
 /// A decoded reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,13 +77,7 @@ impl Conn {
     }
 
     fn send(&mut self, args: &[&str]) {
-        let mut b = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            b.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            b.extend_from_slice(a.as_bytes());
-            b.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&b).unwrap();
+        self.w.write_all(&common::encode_command(args)).unwrap();
     }
 
     fn cmd(&mut self, args: &[&str]) -> R {
@@ -191,8 +159,8 @@ fn info_field(info: &str, field: &str) -> Option<String> {
 // PING/ECHO/SELECT/TIME/LASTSAVE/SAVE/DBSIZE answer like Redis.
 #[test]
 fn basic_server_commands() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
     assert_eq!(c.cmd(&["PING", "hi"]), R::Bulk(b"hi".to_vec()));
     assert_eq!(c.cmd(&["PING", "a", "b"]).err(), "ERR wrong number of arguments for 'ping' command");
@@ -221,8 +189,8 @@ fn basic_server_commands() {
 // HELLO switches the protocol: maps become %, verbatim strings =; HELLO 2 goes back.
 #[test]
 fn hello_switches_protocol() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     let r = c.cmd(&["HELLO", "3"]);
     assert!(c.raw.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n"));
     assert!(c.raw.ends_with(b"$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"));
@@ -267,8 +235,8 @@ fn hello_switches_protocol() {
 // AUTH with and without requirepass, NOAUTH, HELLO AUTH, RESET dropping authentication.
 #[test]
 fn auth_flow() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     assert_eq!(
         c.cmd(&["AUTH", "x"]).err(),
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
@@ -278,8 +246,8 @@ fn auth_flow() {
     assert_eq!(c.cmd(&["AUTH", "a", "b", "c"]).err(), "ERR syntax error");
     drop(d);
 
-    let d = start_with("2", &["--requirepass", "secret"]);
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2", "--requirepass", "secret"]);
+    let mut c = Conn::new(d.port);
     assert_eq!(c.cmd(&["PING"]).err(), "NOAUTH Authentication required.");
     assert_eq!(c.cmd(&["CLIENT", "ID"]).err(), "NOAUTH Authentication required.");
     assert_eq!(c.cmd(&["AUTH", "wrong"]).err(), "WRONGPASS invalid username-password pair or user is disabled.");
@@ -299,11 +267,11 @@ fn auth_flow() {
     ok(c.cmd(&["CONFIG", "SET", "requirepass", ""]));
     // New connections, whatever thread takes them, need no password any more.
     for _ in 0..6 {
-        assert_eq!(Conn::new(d.1).cmd(&["PING"]), R::Simple("PONG".into()));
+        assert_eq!(Conn::new(d.port).cmd(&["PING"]), R::Simple("PONG".into()));
     }
     ok(c.cmd(&["CONFIG", "SET", "requirepass", "again"]));
     for _ in 0..6 {
-        let mut n = Conn::new(d.1);
+        let mut n = Conn::new(d.port);
         assert_eq!(n.cmd(&["PING"]).err(), "NOAUTH Authentication required.");
         ok(n.cmd(&["AUTH", "again"]));
     }
@@ -314,8 +282,8 @@ fn auth_flow() {
 // CLIENT's per-connection subcommands and errors.
 #[test]
 fn client_own_connection() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     let id = c.cmd(&["CLIENT", "ID"]).int();
     assert!(id > 0);
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), R::Nil);
@@ -374,8 +342,8 @@ fn listed_ids(list: &str) -> Vec<i64> {
 // CLIENT LIST sees every thread's connections; CLIENT KILL closes them on any thread.
 #[test]
 fn client_list_and_kill_across_threads() {
-    let d = start("2");
-    let mut conns: Vec<Conn> = (0..8).map(|_| Conn::new(d.1)).collect();
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut conns: Vec<Conn> = (0..8).map(|_| Conn::new(d.port)).collect();
     let mut ids = Vec::new();
     for (i, c) in conns.iter_mut().enumerate() {
         ok(c.cmd(&["CLIENT", "SETNAME", &format!("c{i}")]));
@@ -437,8 +405,8 @@ fn client_list_and_kill_across_threads() {
 // COMMAND, COMMAND COUNT/INFO/LIST/DOCS/GETKEYS in Redis 7.0's formats.
 #[test]
 fn command_introspection() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     let all = c.cmd(&["COMMAND"]).items();
     assert_eq!(c.cmd(&["COMMAND", "COUNT"]).int(), all.len() as i64);
     assert!(all.len() >= 20);
@@ -501,9 +469,9 @@ fn command_introspection() {
 // INFO: sections, field names, CRLF lines, summed counters and client count.
 #[test]
 fn info_sections() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
-    let others: Vec<Conn> = (0..4).map(|_| Conn::new(d.1)).collect();
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
+    let others: Vec<Conn> = (0..4).map(|_| Conn::new(d.port)).collect();
     for i in 0..20 {
         ok(c.cmd(&["SET", &format!("key:{i}"), "v"]));
     }
@@ -534,8 +502,8 @@ fn info_sections() {
     assert_eq!(info_field(&info, "redis_version").unwrap(), "7.0.15");
     assert!(info_field(&info, "darter_version").is_some());
     assert_eq!(info_field(&info, "redis_mode").unwrap(), "standalone");
-    assert_eq!(info_field(&info, "tcp_port").unwrap(), d.1.to_string());
-    assert_eq!(info_field(&info, "process_id").unwrap(), d.0.id().to_string());
+    assert_eq!(info_field(&info, "tcp_port").unwrap(), d.port.to_string());
+    assert_eq!(info_field(&info, "process_id").unwrap(), d.pid().to_string());
     assert_eq!(info_field(&info, "run_id").unwrap().len(), 40);
     assert_eq!(info_field(&info, "connected_clients").unwrap(), (others.len() + 1).to_string());
     assert_eq!(info_field(&info, "blocked_clients").unwrap(), "0");
@@ -578,13 +546,13 @@ fn info_sections() {
 // CONFIG GET/SET round trips (visible from every thread), Redis's errors, atomic SET.
 #[test]
 fn config_get_set() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
-    let mut others: Vec<Conn> = (0..4).map(|_| Conn::new(d.1)).collect();
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
+    let mut others: Vec<Conn> = (0..4).map(|_| Conn::new(d.port)).collect();
     let get = |c: &mut Conn, p: &str| -> Vec<String> { c.cmd(&["CONFIG", "GET", p]).items().iter().map(|r| r.text()).collect() };
     assert_eq!(get(&mut c, "maxmemory"), vec!["maxmemory", "0"]);
     assert_eq!(get(&mut c, "MAXMEMORY"), vec!["MAXMEMORY", "0"]);
-    assert_eq!(get(&mut c, "port"), vec!["port".to_string(), d.1.to_string()]);
+    assert_eq!(get(&mut c, "port"), vec!["port".to_string(), d.port.to_string()]);
     assert_eq!(get(&mut c, "databases"), vec!["databases", "16"]);
     assert_eq!(get(&mut c, "save"), vec!["save", "3600 1 300 100 60 10000"]);
     assert_eq!(get(&mut c, "appendonly"), vec!["appendonly", "no"]);
@@ -698,8 +666,8 @@ fn config_get_set() {
 // OBJECT, MEMORY USAGE and DEBUG run on the key's shard and answer like Redis.
 #[test]
 fn object_memory_debug() {
-    let d = start("2");
-    let mut c = Conn::new(d.1);
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
     let long = "x".repeat(100);
     for i in 0..8 {
         ok(c.cmd(&["SET", &format!("int{i}"), "123"]));
@@ -756,9 +724,9 @@ fn object_memory_debug() {
 // SHUTDOWN ends the process (exit status 0) without a reply; bad arguments don't.
 #[test]
 fn shutdown_exits() {
-    let mut d = start("2");
-    let mut c = Conn::new(d.1);
-    let _idle: Vec<Conn> = (0..3).map(|_| Conn::new(d.1)).collect();
+    let mut d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Conn::new(d.port);
+    let _idle: Vec<Conn> = (0..3).map(|_| Conn::new(d.port)).collect();
     assert_eq!(c.cmd(&["SHUTDOWN", "foo"]).err(), "ERR syntax error");
     assert_eq!(c.cmd(&["SHUTDOWN", "NOSAVE", "SAVE"]).err(), "ERR syntax error");
     assert_eq!(c.cmd(&["SHUTDOWN", "ABORT", "NOW"]).err(), "ERR syntax error");
@@ -767,12 +735,12 @@ fn shutdown_exits() {
     assert!(c.closed(), "no reply, connection closed");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Some(status) = d.0.try_wait().unwrap() {
+        if let Some(status) = d.try_wait().unwrap() {
             assert!(status.success(), "{status:?}");
             break;
         }
         assert!(Instant::now() < deadline, "darter still running after SHUTDOWN");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(TcpStream::connect(("127.0.0.1", d.1)).is_err());
+    assert!(TcpStream::connect(("127.0.0.1", d.port)).is_err());
 }

@@ -1,39 +1,17 @@
 //! Smoke test: the real binary serves PING/SET/GET and multi-shard MSET/MGET/DEL.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-struct Darter(Child, u16);
-
-impl Drop for Darter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(threads: &str) -> Darter {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_darter"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--proactor_threads", threads])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start darter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "darter did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Darter(child, port)
-}
+use common::Server;
 
 // PING, SET and GET answer with Redis's replies, through the redis crate.
 #[test]
 fn ping_set_get() {
-    let d = start("2");
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", d.1)).unwrap().get_connection().unwrap();
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = d.client();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
     let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
@@ -46,8 +24,8 @@ fn ping_set_get() {
 // Keys spread over two shards: MSET/MGET keep key order, DEL/EXISTS sum over shards.
 #[test]
 fn multi_shard_keys() {
-    let d = start("2");
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", d.1)).unwrap().get_connection().unwrap();
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = d.client();
     let keys: Vec<String> = (0..20).map(|i| format!("key:{i}")).collect();
     let mut mset = redis::cmd("MSET");
     for (i, k) in keys.iter().enumerate() {
@@ -69,8 +47,8 @@ fn multi_shard_keys() {
 // A protocol error gets Redis's error text and closes only that connection.
 #[test]
 fn protocol_error_closes_connection() {
-    let d = start("1");
-    let mut s = TcpStream::connect(("127.0.0.1", d.1)).unwrap();
+    let d = Server::darter(&["--proactor_threads", "1"]);
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     s.write_all(b"*abc\r\n").unwrap();
     let mut r = BufReader::new(s);
     let mut line = String::new();
@@ -78,7 +56,7 @@ fn protocol_error_closes_connection() {
     assert_eq!(line, "-ERR Protocol error: invalid multibulk length\r\n");
     line.clear();
     assert_eq!(r.read_line(&mut line).unwrap(), 0, "connection closed");
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", d.1)).unwrap().get_connection().unwrap();
+    let mut c = d.client();
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }
@@ -88,8 +66,8 @@ fn protocol_error_closes_connection() {
 // (a barrier) applies only to the commands after it.
 #[test]
 fn pipelined_squash_keeps_order() {
-    let d = start("4");
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", d.1)).unwrap().get_connection().unwrap();
+    let d = Server::darter(&["--proactor_threads", "4"]);
+    let mut c = d.client();
     let mut p = redis::pipe();
     let mut want: Vec<redis::Value> = Vec::new();
     for round in 0..50 {

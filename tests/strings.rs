@@ -2,36 +2,14 @@
 //! gives it (checked against redis-server 7.0.15), millisecond-exact expiry, and the
 //! multi-shard programs of MSET, MSETNX, MGET and LCS with 4 threads.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Server;
 use darter::shard::shard_of;
-
-struct Darter(Child, u16);
-
-impl Drop for Darter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(threads: &str) -> Darter {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_darter"))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--proactor_threads", threads])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start darter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "darter did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Darter(child, port)
-}
 
 /// A raw RESP client: sends commands, returns each reply's exact bytes as text.
 struct Client {
@@ -40,8 +18,8 @@ struct Client {
 }
 
 impl Client {
-    fn new(d: &Darter) -> Client {
-        Client::connect(d.1)
+    fn new(d: &Server) -> Client {
+        Client::connect(d.port)
     }
 
     fn connect(port: u16) -> Client {
@@ -51,13 +29,7 @@ impl Client {
     }
 
     fn send(&mut self, args: &[&[u8]]) {
-        let mut buf = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            buf.extend_from_slice(a);
-            buf.extend_from_slice(b"\r\n");
-        }
-        self.w.write_all(&buf).unwrap();
+        self.w.write_all(&common::encode_command(args)).unwrap();
     }
 
     fn read_reply(&mut self, into: &mut Vec<u8>) {
@@ -138,7 +110,7 @@ fn keys_on_distinct_shards(prefix: &str, n: usize, nshards: usize) -> Vec<String
 // SET: options, their conflicts, NX/XX/GET replies and every error text.
 #[test]
 fn set_options_and_errors() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["set", "k", "v"]), OK);
     assert_eq!(c.q(&["get", "k"]), bulk("v"));
@@ -205,7 +177,7 @@ fn set_options_and_errors() {
 // SETNX, SETEX, PSETEX, GETSET, GETDEL.
 #[test]
 fn set_variants() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["setnx", "k", "v"]), int(1));
     assert_eq!(c.q(&["setnx", "k", "w"]), int(0));
@@ -233,7 +205,7 @@ fn set_variants() {
 // its effect on the TTL.
 #[test]
 fn getex() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["getex", "k", "foo"]), SYNTAX);
     // A missing key answers nil before the expire value is checked.
@@ -310,7 +282,7 @@ fn now_plus_100ms() -> String {
 // whichever command gave it its deadline; commands that change a value keep its TTL.
 #[test]
 fn millisecond_expiry() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     check_100ms(&mut c, "k", &[(&["set", "k", "v", "px", "100"], OK)]);
     check_100ms(&mut c, "k", &[(&["psetex", "k", "100", "v"], OK)]);
@@ -342,7 +314,7 @@ fn millisecond_expiry() {
 // INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT.
 #[test]
 fn counters() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["incr", "n"]), int(1));
     assert_eq!(c.q(&["incrby", "n", "10"]), int(11));
@@ -387,7 +359,7 @@ fn counters() {
 // APPEND, PREPEND, STRLEN.
 #[test]
 fn append_prepend_strlen() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["append", "a", "123"]), int(3));
     assert_eq!(c.q(&["append", "a", "4"]), int(4));
@@ -410,7 +382,7 @@ fn append_prepend_strlen() {
 // GETRANGE / SUBSTR index rules and SETRANGE's limits.
 #[test]
 fn ranges() {
-    let d = start("2");
+    let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Client::new(&d);
     assert_eq!(c.q(&["getrange", "nokey", "0", "-1"]), EMPTY);
     assert_eq!(c.q(&["set", "s", "Hello World"]), OK);
@@ -497,7 +469,7 @@ fn check_lcs(c: &mut Client, a: &str, b: &str) {
 // the coordinator) gives the same replies.
 #[test]
 fn lcs_single_and_multi_shard() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     check_lcs(&mut c, "{t}a", "{t}b");
     let ks = keys_on_distinct_shards("lcs", 2, 4);
@@ -509,7 +481,7 @@ fn lcs_single_and_multi_shard() {
 // nothing; an odd argument count is the arity error, also when the keys span shards.
 #[test]
 fn multi_key_commands_multi_shard() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let mut c = Client::new(&d);
     let ks = keys_on_distinct_shards("mk", 4, 4);
     let (k0, k1, k2, k3) = (&ks[0][..], &ks[1][..], &ks[2][..], &ks[3][..]);
@@ -539,14 +511,14 @@ fn multi_key_commands_multi_shard() {
 // isolated transaction).
 #[test]
 fn msetnx_is_atomic_across_shards() {
-    let d = start("4");
+    let d = Server::darter(&["--proactor_threads", "4"]);
     let ks = keys_on_distinct_shards("race", 2, 4);
     for round in 0..20 {
         // Fresh keys each round, kept on the two shards by hashtags.
         let (a, b) = (format!("{{{}}}:{round}", ks[0]), format!("{{{}}}:{round}", ks[1]));
         let handles: Vec<_> = (0..6)
             .map(|i| {
-                let (a, b, port) = (a.clone(), b.clone(), d.1);
+                let (a, b, port) = (a.clone(), b.clone(), d.port);
                 std::thread::spawn(move || {
                     let mut c = Client::connect(port);
                     c.q(&["msetnx", &a, &i.to_string(), &b, &i.to_string()])

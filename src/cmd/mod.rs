@@ -44,7 +44,7 @@ pub const ALLOW_BUSY: u32 = 1 << 12;
 pub const NO_MULTI: u32 = 1 << 13;
 pub const MOVABLE_KEYS: u32 = 1 << 14;
 
-/// Flag names as COMMAND INFO prints them, in Redis's order.
+/// Command flags and their names, in the order Redis's COMMAND prints them.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
@@ -56,11 +56,11 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (LOADING, "loading"),
     (STALE, "stale"),
     (SKIP_SLOWLOG, "skip_slowlog"),
-    (NO_AUTH, "no_auth"),
     (FAST, "fast"),
-    (ALLOW_BUSY, "allow_busy"),
+    (NO_AUTH, "no_auth"),
     (NO_MULTI, "no_multi"),
     (MOVABLE_KEYS, "movablekeys"),
+    (ALLOW_BUSY, "allow_busy"),
 ];
 
 /// A shard-side handler: runs on the thread that owns the command's keys.

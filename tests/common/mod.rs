@@ -335,6 +335,11 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// A `redis` crate connection with a 30 s read/write timeout.
     pub fn client(&self) -> redis::Connection {
         self.client_url(&format!("redis://127.0.0.1:{}/", self.port))

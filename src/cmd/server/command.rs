@@ -6,32 +6,10 @@
 //! `Sub` tables). Containers show 0/0/0 like Redis even when Darter routes them by key.
 
 use super::{Sub, find_sub, help_reply, subcommands};
-use crate::cmd::{
-    ADMIN, ALLOW_BUSY, BLOCKING, Command, DENYOOM, FAST, LOADING, MOVABLE_KEYS, NO_AUTH, NO_MULTI, NOSCRIPT, PUBSUB,
-    READONLY, SKIP_SLOWLOG, STALE, WRITE, table,
-};
+use crate::cmd::{Command, FLAG_NAMES, MOVABLE_KEYS, READONLY, WRITE, table};
 use crate::conn::Conn;
 use crate::reply::ReplyBuf;
 use crate::server::{Origin, Worker};
-
-/// Command flags in the order Redis's COMMAND prints them.
-const FLAG_ORDER: &[(u32, &str)] = &[
-    (WRITE, "write"),
-    (READONLY, "readonly"),
-    (DENYOOM, "denyoom"),
-    (ADMIN, "admin"),
-    (PUBSUB, "pubsub"),
-    (NOSCRIPT, "noscript"),
-    (BLOCKING, "blocking"),
-    (LOADING, "loading"),
-    (STALE, "stale"),
-    (SKIP_SLOWLOG, "skip_slowlog"),
-    (FAST, "fast"),
-    (NO_AUTH, "no_auth"),
-    (NO_MULTI, "no_multi"),
-    (MOVABLE_KEYS, "movablekeys"),
-    (ALLOW_BUSY, "allow_busy"),
-];
 
 /// Tips of Darter's own top-level commands (others have none in the table).
 fn command_tips(name: &str) -> &'static str {
@@ -76,7 +54,7 @@ fn write_info(out: &mut ReplyBuf, d: &Desc) {
     out.array(10);
     out.bulk(d.name.as_bytes());
     out.int(d.arity as i64);
-    let flags: Vec<&str> = FLAG_ORDER.iter().filter(|(f, _)| d.flags & f != 0).map(|(_, n)| *n).collect();
+    let flags: Vec<&str> = FLAG_NAMES.iter().filter(|(f, _)| d.flags & f != 0).map(|(_, n)| *n).collect();
     out.set(flags.len());
     for f in flags {
         out.simple(f);
