@@ -289,9 +289,7 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
     // Redis's processCommand: with maxmemory set and used memory over it, commands that
     // may grow the dataset are refused (counted as rejected, not as calls). Every
     // maxmemory-policy behaves as noeviction for now: there is no eviction yet.
-    if cmd.flags & DENYOOM != 0 && w.shard.over_maxmemory() {
-        w.shard.stats.cmd[cmd.index].rejected += 1;
-        c.out.error(OOM_ERROR);
+    if cmd.flags & DENYOOM != 0 && w.shard.cfg.maxmemory != 0 && refuse_if_oom(w, c, cmd) {
         return;
     }
     let stats = &mut w.shard.stats;
@@ -332,6 +330,20 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
             }
         }
     }
+}
+
+/// The maxmemory check of a DENYOOM command (maxmemory is set): replies with the OOM
+/// error and counts a rejected call when used memory is over the limit. Out of line so
+/// that dispatch's common path stays two compares.
+#[cold]
+#[inline(never)]
+fn refuse_if_oom(w: &mut Worker, c: &mut Conn, cmd: &'static Command) -> bool {
+    if !w.shard.over_maxmemory() {
+        return false;
+    }
+    w.shard.stats.cmd[cmd.index].rejected += 1;
+    c.out.error(OOM_ERROR);
+    true
 }
 
 /// One shard's part of a split command.
