@@ -33,6 +33,8 @@
 #                arguments — to prove this script with two redis-servers:
 #                  DARTER_BIN=$(command -v redis-server) perf/bench_strings.sh
 #                When DARTER_BIN is set, nothing is built.
+#   DARTER_EXTRA_ARGS  more arguments for darter, split on spaces (e.g.
+#                "--maxmemory 10gb" to measure the maxmemory check)
 #   REDIS_BIN    oracle binary (default redis-server in PATH)
 #   DARTER_PORT / REDIS_PORT   default 16379 / 16380
 #   SERVER_CPU / CLIENT_CPU    default 1 / 0
@@ -122,6 +124,8 @@ if [[ "$(basename "$DARTER_BIN")" == *redis-server* ]]; then
   DARTER_LABEL="darter (really $(basename "$DARTER_BIN"))"
 else
   DARTER_ARGS=(--proactor_threads 1 --port "$DARTER_PORT")
+  # shellcheck disable=SC2206 # split on spaces on purpose
+  [[ -n "${DARTER_EXTRA_ARGS:-}" ]] && DARTER_ARGS+=(${DARTER_EXTRA_ARGS})
   DARTER_LABEL="darter"
 fi
 taskset -c "$SERVER_CPU" "$DARTER_BIN" "${DARTER_ARGS[@]}" >"$TMP/bench-darter.log" 2>&1 &

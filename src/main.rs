@@ -1,5 +1,9 @@
 //! The `darter` binary: parses flags, sets up logging, runs the shard threads.
 
+/// Counts every heap byte for used_memory and maxmemory (see `darter::alloc`).
+#[global_allocator]
+static ALLOC: darter::alloc::Counting = darter::alloc::Counting;
+
 fn main() {
     let cfg = match darter::config::Config::from_args(std::env::args()) {
         Ok(c) => c,

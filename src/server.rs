@@ -260,6 +260,11 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 next_gen: 1,
                 expire_cursor_db: 0,
             };
+            // The last thread to be ready records used_memory_startup.
+            if w.shard.g.threads_ready.fetch_add(1, Ordering::AcqRel) + 1 == w.shard.nshards {
+                let used = crate::alloc::used_memory();
+                w.shard.g.startup_memory.store(used, Ordering::Relaxed);
+            }
             if let Err(e) = w.run() {
                 log::error!("thread {i} stopped: {e}");
             }
@@ -618,8 +623,10 @@ impl Worker {
         self.post_recv(idx, generation, c);
     }
 
-    /// Periodic work: active expiry, in a time box of about a millisecond.
+    /// Periodic work: the memory sum (maxmemory estimate, peak), then active expiry in
+    /// a time box of about a millisecond.
     fn on_tick(&mut self) {
+        self.shard.refresh_memory();
         if !self.shard.cfg.active_expire {
             return;
         }

@@ -12,7 +12,7 @@
 //! travels as a [`crate::server::Job`] through the SPSC rings and runs on the owner.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
@@ -40,6 +40,11 @@ pub struct Globals {
     pub started_unix_ms: i64,
     pub shutdown: AtomicBool,
     pub run_id: String,
+    /// Shard threads that have finished setting up; the last one records
+    /// `startup_memory`.
+    pub threads_ready: AtomicUsize,
+    /// used_memory once every shard thread was set up (INFO used_memory_startup).
+    pub startup_memory: AtomicU64,
 }
 
 impl Globals {
@@ -68,6 +73,8 @@ impl Globals {
             started_unix_ms,
             shutdown: AtomicBool::new(false),
             run_id,
+            threads_ready: AtomicUsize::new(0),
+            startup_memory: AtomicU64::new(0),
         }
     }
 
@@ -143,6 +150,10 @@ pub struct Shard {
     pub g: Arc<Globals>,
     /// Number of connections of this thread (connected_clients).
     pub nconns: usize,
+    /// The other threads' allocation counters summed at the last
+    /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
+    /// live, the estimate of used_memory that the maxmemory check starts from.
+    mem_others: i64,
     rng: u64,
 }
 
@@ -158,8 +169,37 @@ impl Shard {
             cfg,
             g,
             nconns: 0,
+            mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             rng: 0x2545_f491_4f6c_dd1d ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
+    }
+
+    /// Sums every thread's allocation counter (exact used_memory, see `crate::alloc`),
+    /// remembers the other threads' part for [`Shard::over_maxmemory`]'s estimate and
+    /// raises the recorded peak. Runs on every tick (10 ms) and when the estimate says
+    /// "over".
+    pub fn refresh_memory(&mut self) -> u64 {
+        let total = crate::alloc::net_allocated();
+        self.mem_others = total - crate::alloc::this_thread();
+        let used = total.max(0) as u64;
+        crate::alloc::note_peak(used);
+        used
+    }
+
+    /// Whether used_memory may be over maxmemory (> 0): this thread's own counter now
+    /// plus the others' as of the last refresh. Reads no other thread's cache line.
+    /// Lower than the truth only by what other threads allocated in the last tick.
+    #[inline]
+    pub fn maybe_over_maxmemory(&self) -> bool {
+        let max = self.cfg.maxmemory;
+        max > 0 && (self.mem_others + crate::alloc::this_thread()) as i128 > max as i128
+    }
+
+    /// Whether used_memory is over maxmemory (> 0), for the DENYOOM check: the estimate,
+    /// confirmed by an exact sum when it says "over" (so a FLUSHALL on other threads
+    /// lets writes through at once).
+    pub fn over_maxmemory(&mut self) -> bool {
+        self.maybe_over_maxmemory() && self.refresh_memory() > self.cfg.maxmemory
     }
 
     /// A cheap pseudo-random number (xorshift), for sampling.

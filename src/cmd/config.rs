@@ -947,6 +947,7 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             let updates = updates.clone();
             Box::new(move |s: &mut Shard| {
                 apply(&mut s.cfg, seq, &updates);
+                s.refresh_memory();
                 Box::new(()) as Out
             })
         },

@@ -211,6 +211,9 @@ pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
     e
 }
 
+/// Redis's error for a DENYOOM command while used memory is over maxmemory.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
 /// Redis's wrong-arity error text.
 pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
@@ -241,6 +244,9 @@ pub fn route(w: &Worker, c: &Conn, args: &[&[u8]]) -> Option<(&'static Command, 
         return None;
     }
     let Handler::Shard(..) = cmd.handler else { return None };
+    if cmd.flags & DENYOOM != 0 && w.shard.maybe_over_maxmemory() {
+        return None; // dispatch decides, and refuses it if really over
+    }
     let n = w.shard.nshards;
     let mut target: Option<usize> = None;
     for i in cmd.key_indices(args.len()) {
@@ -278,6 +284,12 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
     }
     if !c.authed && cmd.flags & NO_AUTH == 0 {
         c.out.error("NOAUTH Authentication required.");
+        return;
+    }
+    // Redis's processCommand: with maxmemory set and used memory over it, commands that
+    // may grow the dataset are refused (counted as rejected, not as calls). Every
+    // maxmemory-policy behaves as noeviction for now: there is no eviction yet.
+    if cmd.flags & DENYOOM != 0 && w.shard.cfg.maxmemory != 0 && refuse_if_oom(w, c, cmd) {
         return;
     }
     let stats = &mut w.shard.stats;
@@ -318,6 +330,20 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
             }
         }
     }
+}
+
+/// The maxmemory check of a DENYOOM command (maxmemory is set): replies with the OOM
+/// error and counts a rejected call when used memory is over the limit. Out of line so
+/// that dispatch's common path stays two compares.
+#[cold]
+#[inline(never)]
+fn refuse_if_oom(w: &mut Worker, c: &mut Conn, cmd: &'static Command) -> bool {
+    if !w.shard.over_maxmemory() {
+        return false;
+    }
+    w.shard.stats.cmd[cmd.index].rejected += 1;
+    c.out.error(OOM_ERROR);
+    true
 }
 
 /// One shard's part of a split command.

@@ -2,17 +2,18 @@
 //!
 //! ```text
 //!   parse sections ──▶ broadcast: each shard reports its connections, counters,
-//!                      per-db key counts (and data bytes if Memory is asked for)
+//!                      per-db key counts (and client buffer bytes if Memory is asked for)
 //!                  ──▶ sum ──▶ "# Section\r\nfield:value\r\n..." joined by "\r\n"
 //!                  ──▶ bulk string (RESP3: verbatim "txt")
 //! ```
 //!
+//! used_memory is the counting allocator's exact sum (`crate::alloc`), peak included.
 //! Process-wide values (uptime, RSS, CPU) come from the OS; values Darter does not
 //! track (latency percentiles, error counts, replication) are Redis's idle defaults.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::cmd::{WRITE, table};
 use crate::conn::Conn;
@@ -83,7 +84,6 @@ struct ShardInfo {
     hits: u64,
     misses: u64,
     expired: u64,
-    data_bytes: usize,
 }
 
 fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
@@ -95,15 +95,11 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
         hits: 0,
         misses: 0,
         expired: 0,
-        data_bytes: 0,
     };
     for d in &s.dbs {
         info.hits += d.stats.keyspace_hits;
         info.misses += d.stats.keyspace_misses;
         info.expired += d.stats.expired_keys;
-        if with_memory {
-            info.data_bytes += d.approx_bytes();
-        }
     }
     if with_memory {
         for (_, slot) in s.conns.iter() {
@@ -205,9 +201,6 @@ fn replid(run_id: &str) -> String {
     run_id.chars().rev().collect()
 }
 
-/// Highest used_memory INFO has reported.
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
 fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &RuntimeConfig) -> String {
     let get = |name: &str| cfg.values[crate::cmd::config::index(name)].clone();
     let nconns: usize = shards.iter().map(|s| s.nconns).sum();
@@ -276,10 +269,14 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 "Clients"
             }
             "memory" => {
-                let dataset: u64 = shards.iter().map(|s| s.data_bytes as u64).sum();
-                let overhead: u64 = shards.iter().map(|s| s.conn_bytes as u64).sum();
-                let used = dataset + overhead;
-                let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+                // Exact heap bytes in use (crate::alloc), not a walk over the keys.
+                let used = crate::alloc::used_memory();
+                let peak = crate::alloc::note_peak(used);
+                let startup = g.startup_memory.load(Ordering::Relaxed);
+                let clients: u64 = shards.iter().map(|s| s.conn_bytes as u64).sum();
+                let overhead = startup + clients;
+                let dataset = used.saturating_sub(overhead);
+                let net = if used > startup { used - startup } else { 1 };
                 let rss = rss_bytes();
                 let total = total_system_memory();
                 let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
@@ -292,9 +289,9 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("used_memory_peak_human", human_bytes(peak));
                 kv("used_memory_peak_perc", format!("{:.2}%", pct(used, peak)));
                 kv("used_memory_overhead", overhead.to_string());
-                kv("used_memory_startup", "0".into());
+                kv("used_memory_startup", startup.to_string());
                 kv("used_memory_dataset", dataset.to_string());
-                kv("used_memory_dataset_perc", format!("{:.2}%", pct(dataset, used)));
+                kv("used_memory_dataset_perc", format!("{:.2}%", pct(dataset, net)));
                 kv("allocator_allocated", used.to_string());
                 kv("allocator_active", used.to_string());
                 kv("allocator_resident", rss.to_string());
@@ -328,7 +325,7 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("mem_replication_backlog", "0".into());
                 kv("mem_total_replication_buffers", "0".into());
                 kv("mem_clients_slaves", "0".into());
-                kv("mem_clients_normal", overhead.to_string());
+                kv("mem_clients_normal", clients.to_string());
                 kv("mem_cluster_links", "0".into());
                 kv("mem_aof_buffer", "0".into());
                 kv("mem_allocator", "libc".into());
