@@ -171,7 +171,7 @@ const TICK_MS: i64 = 10;
 /// Most pipelined commands squashed into one round of per-shard batches.
 const MAX_SQUASH: usize = 1024;
 /// Depth of each cross-thread ring.
-const RING_DEPTH: usize = 4096;
+const RING_DEPTH: usize = 1024;
 
 pub struct Worker {
     pub id: usize,
