@@ -84,6 +84,9 @@
 //!
 //! # Growth
 //!
+//! A new (or cleared) table has no segment and an empty directory, so an
+//! empty table costs no allocation (a server keeps 16 databases per
+//! shard, mostly empty); the first insert allocates one segment of depth 0.
 //! A split allocates one new segment, hashes the old segment's items once
 //! to pick the side (hash bit `63 - local_depth`), moves the chosen ones to
 //! the **same bucket/slot** in the new segment (so the placement rules
@@ -102,16 +105,18 @@
 //! # Traversal (SCAN) guarantee
 //!
 //! [`DashTable::traverse`] visits logical buckets in the order
-//! `(bucket id, 50-bit hash prefix)`: bucket id major, segments in hash
+//! `(bucket id, 46-bit hash prefix)`: bucket id major, segments in hash
 //! order minor. Cursor layout:
 //!
 //! ```text
-//!  63      56 55      50 49                                   0
+//!  63      52 51      46 45                                   0
 //!  [ free: 0 ][bucket id][ hash prefix where the next segment starts ]
 //! ```
 //!
-//! **Bits 56..64 are always 0 in returned cursors and ignored on input**:
-//! the server can keep a shard number there (`cursor | shard << 56`).
+//! **Bits 52..64 are always 0 in returned cursors and ignored on input**:
+//! the server keeps its shard number there (`cursor | shard << 52`, up to
+//! 4096 shards). 46 prefix bits bound the segment depth (`MAX_DEPTH`) at
+//! 46, i.e. 2^46 segments: far beyond any memory.
 //!
 //! Both coordinates depend only on the key's hash, never on the table
 //! shape, and a split only cuts a prefix range in two (the cursor's
@@ -159,7 +164,7 @@ pub use segment::{
 };
 pub use table::{
     CURSOR_BUCKET_SHIFT, CURSOR_FREE_SHIFT, CURSOR_PREFIX_BITS, CURSOR_USED_MASK, DashTable, Iter,
-    MAX_DEPTH,
+    MAX_DEPTH, Slot,
 };
 
 #[cfg(test)]
