@@ -182,6 +182,9 @@ pub struct Entry {
     pub expire_at_ms: i64,
 }
 
+// A keyspace item is one cache line: Dash slots are line-aligned (see `crate::dash`).
+const _: () = assert!(std::mem::size_of::<(CompactKey, Entry)>() == 64);
+
 /// Counters a shard keeps for INFO stats.
 #[derive(Debug, Default, Clone)]
 pub struct KeyStats {

@@ -111,10 +111,10 @@ fn load_factor_and_mem_usage() {
         assert!(lf > 0.55 && lf <= 1.0, "load factor {lf}");
     }
     let segs = t.segment_count();
-    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15392);
-    assert!(t.mem_usage_bytes() >= segs * 15392);
+    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15424);
+    assert!(t.mem_usage_bytes() >= segs * 15424);
     assert!(
-        t.mem_usage_bytes() < segs * 15392 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
+        t.mem_usage_bytes() < segs * 15424 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
     );
 }
 
