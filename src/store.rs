@@ -236,6 +236,22 @@ impl Db {
         Some(slot)
     }
 
+    /// Prefetch hint for a batch of coming lookups (the keys of a pipeline): hashes
+    /// each key and prefetches its buckets' metadata, then reads that metadata and
+    /// prefetches the matching slots, so the batch's cache misses overlap instead of
+    /// coming one lookup at a time. Changes nothing; at most [`PREFETCH_BATCH`] keys.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        let mut hashes = [0u64; PREFETCH_BATCH];
+        let n = keys.len().min(PREFETCH_BATCH);
+        for (h, k) in hashes.iter_mut().zip(&keys[..n]) {
+            *h = self.map.hash_key(*k);
+            self.map.prefetch_meta(*h);
+        }
+        for &h in &hashes[..n] {
+            self.map.prefetch_slots(h);
+        }
+    }
+
     /// Looks a key up for reading or writing, applying passive expiry. Does not count
     /// hits or misses (see [`Db::lookup_read`]).
     #[inline]
@@ -468,6 +484,10 @@ impl Db {
     }
 }
 
+/// Most keys one [`Db::prefetch`] call takes (redis-benchmark's `-P 16` sends 16
+/// commands per connection and read).
+pub const PREFETCH_BATCH: usize = 16;
+
 /// Low bits of a SCAN cursor that hold the position within a shard (the Dash traverse
 /// cursor); the shard index goes in the bits above (see `cmd::generic`).
 pub const SCAN_POSITION_BITS: u32 = crate::dash::CURSOR_FREE_SHIFT;
@@ -633,6 +653,23 @@ mod tests {
             picks.insert(db.random_key(0, seed).unwrap());
         }
         assert_eq!(picks.len(), 50, "every key can come up");
+    }
+
+    // Prefetching is only a hint: any keys, present or not, on an empty or full db,
+    // more than a batch, change nothing.
+    #[test]
+    fn prefetch_is_a_hint() {
+        let mut db = Db::default();
+        db.prefetch(&[b"a", b"b"]);
+        for i in 0..2000 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{}", i * 7).into_bytes()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        db.prefetch(&refs);
+        db.prefetch(&[b"absent"]);
+        assert_eq!(db.len(), 2000);
+        assert_eq!(db.lookup(b"k7", 0).map(|e| e.value.clone()), Some(Value::Int(7)));
     }
 
     // Long keys (heap) and short keys (inline) are found by their bytes alike.

@@ -143,6 +143,14 @@
 //! cursor, and [`DashTable::bucket_cursor`] gives the cursor of a key's
 //! logical bucket.
 //!
+//! # Prefetch
+//!
+//! [`DashTable::prefetch_meta`] and [`DashTable::prefetch_slots`] are hints
+//! for a batch of coming lookups: first the home/neighbour metadata of
+//! every key, then (reading that metadata) the fingerprint-matching slots.
+//! The server issues them for the keys of a pipelined read before running
+//! the commands, so their misses overlap (`store::Db::prefetch`).
+//!
 //! # Cache mode
 //!
 //! [`DashTable::bump_up`] moves an item to slot 0 of its bucket (from the
@@ -157,7 +165,8 @@
 //! `item_mut`, `take`, `iter_mut`, `new_boxed`) rely on that, each with a
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
 //! A sixth block calls the SSE2 fingerprint-compare intrinsics (no
-//! pointers; SSE2 is x86_64 baseline). `Drop`
+//! pointers; SSE2 is x86_64 baseline), a seventh the prefetch hint
+//! (`_mm_prefetch`, which never faults or reads). `Drop`
 //! drops every busy slot once. Miri-clean (`cargo +nightly miri test`).
 
 mod hash;

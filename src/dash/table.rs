@@ -559,6 +559,28 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         self.find(hash, key).map(Slot)
     }
 
+    /// Prefetch hint for a coming lookup of `hash`: fetches the home and
+    /// neighbour bucket metadata, so that a later
+    /// [`prefetch_slots`](Self::prefetch_slots) or lookup finds it in cache.
+    /// Issue it for a batch of keys first, then `prefetch_slots` for the
+    /// batch, then do the lookups: their cache misses overlap.
+    #[inline]
+    pub fn prefetch_meta(&self, hash: u64) {
+        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
+            self.segs[si as usize].prefetch_meta(home_of_hash(hash));
+        }
+    }
+
+    /// Prefetch hint, second stage: reads the metadata (ideally prefetched
+    /// by [`prefetch_meta`](Self::prefetch_meta)) and fetches the slots
+    /// whose fingerprint matches `hash`, i.e. the item a lookup will find.
+    #[inline]
+    pub fn prefetch_slots(&self, hash: u64) {
+        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
+            self.segs[si as usize].prefetch_matches(home_of_hash(hash), fp_of_hash(hash));
+        }
+    }
+
     /// Key and value at `slot` (from [`find_hashed`](Self::find_hashed) or
     /// [`insert_unique_hashed`](Self::insert_unique_hashed), with no
     /// mutation since). Panics if the slot is free.
