@@ -440,7 +440,10 @@ impl Db {
     /// keyspace counters here (FLUSHDB/FLUSHALL ASYNC: the caller drops the result
     /// elsewhere).
     pub fn take_data(&mut self) -> Db {
-        Db { map: std::mem::take(&mut self.map), deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
+        // The new table keeps the seed, so a SCAN in progress keeps its order.
+        let fresh = DashTable::with_seed(self.map.seed());
+        let map = std::mem::replace(&mut self.map, fresh);
+        Db { map, deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -453,9 +456,9 @@ impl Db {
     ///
     /// Guarantee (from the Dash traverse order, which depends only on key hashes):
     /// a key present for the whole scan is visited exactly once, whatever inserts,
-    /// deletes and segment splits happen between steps; any key at most once. Only
-    /// replacing the table (FLUSHDB/FLUSHALL/SWAPDB give a new table with a new seed)
-    /// can repeat keys that were added after it.
+    /// deletes and segment splits happen between steps (FLUSHDB included: the table
+    /// keeps its seed); any key at most once. Only SWAPDB puts another table (another
+    /// seed, another order) under the cursor, after which keys may come back once more.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
         let count = count.max(1);
         let mut visited = 0usize;
@@ -686,7 +689,7 @@ mod tests {
         assert_eq!(db.len(), 1);
     }
 
-    // take_data empties the db but leaves its counters.
+    // take_data empties the db but leaves its counters and its hash seed.
     #[test]
     fn take_data_keeps_stats() {
         let mut db = Db::default();
@@ -695,6 +698,8 @@ mod tests {
         let old = db.take_data();
         assert_eq!((old.len(), old.expires_len()), (1, 1));
         assert_eq!((db.len(), db.expires_len(), db.stats.keyspace_hits), (0, 0, 1));
+        // Same seed, so a SCAN cursor keeps meaning the same order.
+        assert_eq!(db.map.seed(), old.map.seed());
     }
 
     // Values pick Redis's encodings: canonical integers are int, short strings embstr.

@@ -18,11 +18,11 @@
 //! fewer or none), and continues into the next shards while fewer were visited, so an
 //! empty db answers cursor 0. The traverse order depends only on the key's hash, so a
 //! key present for the whole iteration is returned exactly once and no key is
-//! returned twice, whatever splits happen between calls. The exception, as in Redis:
-//! FLUSHDB/FLUSHALL/SWAPDB replace a shard's table (new seed, new order), so keys
-//! written after them may be returned twice or not at all — at most once per such
-//! replacement per key. Cost: O(COUNT) keys plus at most COUNT × 256 empty buckets
-//! per shard step.
+//! returned twice, whatever splits or flushes happen between calls (a flushed table
+//! keeps its hash seed). The exception: SWAPDB puts another table, with another seed
+//! and so another order, under the cursor; keys may then come back once more (at most
+//! once per SWAPDB) or, if not present for the whole scan, be missed. Cost: O(COUNT)
+//! keys plus at most COUNT × 256 empty buckets per shard step.
 //!
 //! Non-goals here: keyspace notifications, LRU/LFU touching, replication rewrites.
 //! FLUSHDB/FLUSHALL/SWAPDB run on each shard without locks, so a multi-shard

@@ -269,7 +269,8 @@ impl Meta {
 /// Never faults and reads nothing: `p` may be any address.
 #[inline(always)]
 fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
+    // (Not under Miri, which need not know the intrinsic; it is only a hint.)
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: `prefetch` is a hint: it never faults, whatever the
@@ -277,7 +278,7 @@ fn prefetch(p: *const u8) {
         // baseline).
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = p;
 }
 
