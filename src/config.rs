@@ -44,8 +44,8 @@ pub struct Config {
     #[arg(long = "keys_output_limit", default_value_t = 8192)]
     pub keys_output_limit: usize,
 
-    /// Number of threads (each owns one shard); 0 means one per core.
-    #[arg(long = "proactor_threads", default_value_t = 0)]
+    /// Number of threads (each owns one shard); 0 means one per core (at most 1024).
+    #[arg(long = "proactor_threads", default_value_t = 0, value_parser = parse_threads)]
     pub proactor_threads: usize,
 
     /// Maximum number of connected clients.
@@ -70,6 +70,19 @@ pub struct Config {
     pub loglevel: String,
 }
 
+/// Most threads (= shards) Darter runs: SCAN cursors hold the shard index in the 12 bits
+/// the Dash traverse cursor leaves free (`store::SCAN_MAX_SHARDS` = 4096), and CONFIG
+/// reports `proactor_threads` in 0..=1024.
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n > MAX_THREADS {
+        return Err(format!("{n} is not in 0..={MAX_THREADS}"));
+    }
+    Ok(n)
+}
+
 /// Boolean flags that accept the `--noflag` spelling.
 const BOOL_FLAGS: &[&str] = &["cache_mode", "logtostderr", "alsologtostderr"];
 
@@ -86,12 +99,12 @@ impl Config {
         Config::try_parse_from(rewritten)
     }
 
-    /// Number of threads to run: the flag, or one per core.
+    /// Number of threads to run: the flag, or one per core (at most [`MAX_THREADS`]).
     pub fn threads(&self) -> usize {
         if self.proactor_threads > 0 {
             return self.proactor_threads;
         }
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS)
     }
 }
 

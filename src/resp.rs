@@ -342,6 +342,38 @@ fn quick_header(buf: &[u8], start: usize, kind: u8) -> Option<(i64, usize)> {
     }
 }
 
+/// For prefetching: calls `f` with the second argument (the key, for most commands)
+/// of each complete multibulk command at the start of `buf`, at most `max` commands,
+/// and returns how many commands it looked at. Stops at the first command that is
+/// incomplete, inline, has fewer than 2 arguments or anything unusual (what
+/// [`quick_header`] does not take). A hint only: [`parse`] still decides everything.
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> usize {
+    let mut pos = 0;
+    let mut n = 0;
+    while n < max {
+        let Some((argc, mut p)) = quick_header(buf, pos, b'*') else { break };
+        if !(2..=1024).contains(&argc) {
+            break;
+        }
+        let mut key: &'a [u8] = &[];
+        for i in 0..argc {
+            let Some((len, start)) = quick_header(buf, p, b'$') else { return n };
+            let end = start + len as usize;
+            if end + 2 > buf.len() {
+                return n;
+            }
+            if i == 1 {
+                key = &buf[start..end];
+            }
+            p = end + 2;
+        }
+        f(key);
+        n += 1;
+        pos = p;
+    }
+    n
+}
+
 fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parsed<'a> {
     let (count, mut pos) = match quick_header(buf, 0, b'*') {
         Some(header) => header,
@@ -549,6 +581,25 @@ fn split_args<'a>(line: &'a [u8], arena: &'a Bump) -> Result<BumpVec<'a, &'a [u8
 
 #[cfg(test)]
 mod tests {
+
+    // peek_keys: the second argument of each complete multibulk command, up to
+    // `max`; stops at an incomplete, inline or one-argument command.
+    #[test]
+    fn peek_keys_hints() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$2\r\nbc\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n";
+        let mut keys: Vec<&[u8]> = Vec::new();
+        assert_eq!(peek_keys(buf, 16, |k| keys.push(k)), 2);
+        assert_eq!(keys, vec![&b"a"[..], b"bc"]);
+        keys.clear();
+        assert_eq!(peek_keys(buf, 1, |k| keys.push(k)), 1);
+        assert_eq!(keys, vec![&b"a"[..]]);
+        for cut in 0..48 {
+            let n = peek_keys(&buf[..cut], 16, |_| {});
+            assert_eq!(n, usize::from(cut >= 20), "cut {cut}");
+        }
+        assert_eq!(peek_keys(b"GET a\r\n", 16, |_| panic!("inline")), 0);
+        assert_eq!(peek_keys(b"*2\r\n$-1\r\n", 16, |_| panic!("odd")), 0);
+    }
     use super::*;
 
     fn limits() -> Limits {

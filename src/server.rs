@@ -542,10 +542,16 @@ impl Worker {
         let mut rbuf = std::mem::take(&mut c.rbuf);
         let mut arena = std::mem::take(&mut self.arena);
         let mut squash: Option<Box<Squash>> = None;
+        // Commands left before the next keyspace prefetch (see `prefetch_keys`).
+        let mut prefetch_in = 0usize;
         while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < c.rlen {
             if c.pending_output() > conn::OUTPUT_SOFT_LIMIT && c.send_inflight {
                 break; // resume when the send completes
             }
+            if prefetch_in == 0 {
+                prefetch_in = self.prefetch_keys(c.db, &rbuf[c.rpos..c.rlen]);
+            }
+            prefetch_in -= 1;
             let limits = crate::resp::Limits { authenticated: limits_authed || c.authed, ..Default::default() };
             let mut need_grow = 0usize;
             match crate::resp::parse(&rbuf[c.rpos..c.rlen], &arena, &limits) {
@@ -621,6 +627,31 @@ impl Worker {
             c.closing = true;
         }
         self.post_recv(idx, generation, c);
+    }
+
+    /// Pipelined commands: prefetches the table slots of the next (up to 16) commands'
+    /// keys that live in this shard, so their cache misses overlap (see
+    /// [`Db::prefetch`](crate::store::Db::prefetch)). Returns how many commands that
+    /// covers; with fewer than two complete commands in `buf` it prefetches nothing and
+    /// returns `usize::MAX` (no more tries in this read).
+    fn prefetch_keys(&self, db: usize, buf: &[u8]) -> usize {
+        const BATCH: usize = crate::store::PREFETCH_BATCH;
+        let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut local = 0;
+        let (me, nshards) = (self.shard.id, self.shard.nshards);
+        let n = crate::resp::peek_keys(buf, BATCH, |k| {
+            if nshards == 1 || crate::shard::shard_of(k, nshards) == me {
+                keys[local] = k;
+                local += 1;
+            }
+        });
+        if n < 2 {
+            return usize::MAX;
+        }
+        if let Some(d) = self.shard.dbs.get(db) {
+            d.prefetch(&keys[..local]);
+        }
+        n
     }
 
     /// Periodic work: the memory sum (maxmemory estimate, peak), then active expiry in

@@ -9,10 +9,15 @@
 //! expiry); [`Db::expire_some`] removes keys nobody touches, a bounded number per call
 //! (active expiry, driven by the thread's timer).
 //!
-//! Non-goals here: compact encodings and the Dash table (the storage-engine issue replaces
-//! `map` and the `deadlines` index).
+//! The keyspace is a [`DashTable`] (see `crate::dash`): lookups hash the key once and
+//! probe once (the expiry check reads the found entry), inserts of new keys do not probe
+//! again, and SCAN walks the table's stateless traverse cursor.
+//!
+//! Non-goals here: compact encodings; the `deadlines` index is still a `BTreeSet`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::dash::{DashHash, DashTable, Slot};
 
 pub type Key = Box<[u8]>;
 
@@ -73,6 +78,14 @@ impl std::hash::Hash for CompactKey {
     // Must hash exactly like `[u8]` so lookups by `&[u8]` find it (Borrow contract).
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)
+    }
+}
+
+impl DashHash for CompactKey {
+    // Must hash exactly like `[u8]` so lookups by `&[u8]` find it.
+    #[inline]
+    fn dash_hash(&self, seed: u64) -> u64 {
+        crate::dash::hash_bytes(self.as_bytes(), seed)
     }
 }
 
@@ -169,6 +182,9 @@ pub struct Entry {
     pub expire_at_ms: i64,
 }
 
+// A keyspace item is one cache line: Dash slots are line-aligned (see `crate::dash`).
+const _: () = assert!(std::mem::size_of::<(CompactKey, Entry)>() == 64);
+
 /// Counters a shard keeps for INFO stats.
 #[derive(Debug, Default, Clone)]
 pub struct KeyStats {
@@ -180,10 +196,16 @@ pub struct KeyStats {
 /// One logical database in one shard.
 #[derive(Default)]
 pub struct Db {
-    map: HashMap<CompactKey, Entry>,
+    /// The keyspace: a Dash table (`crate::dash`) with a random per-table seed.
+    map: DashTable<CompactKey, Entry>,
     /// (deadline, key) for every key with a deadline, for active expiry.
     deadlines: BTreeSet<(i64, Key)>,
     pub stats: KeyStats,
+}
+
+#[inline(always)]
+fn is_due(e: &Entry, now_ms: i64) -> bool {
+    e.expire_at_ms != 0 && e.expire_at_ms <= now_ms
 }
 
 impl Db {
@@ -200,37 +222,51 @@ impl Db {
         self.deadlines.len()
     }
 
-    /// Deletes `key` if its deadline has passed. Returns true if it was deleted.
-    fn expire_if_due(&mut self, key: &[u8], now_ms: i64) -> bool {
-        // Most dbs hold no key with a deadline: skip the extra hash lookup then.
-        if self.deadlines.is_empty() {
-            return false;
-        }
-        let due = match self.map.get(key) {
-            Some(e) => e.expire_at_ms != 0 && e.expire_at_ms <= now_ms,
-            None => false,
-        };
-        if due {
-            self.remove(key);
+    /// The slot of `key` if it is live, with one hash and one probe; a key whose
+    /// deadline has passed is deleted (passive expiry) and reads as absent.
+    #[inline]
+    fn find_live(&mut self, key: &[u8], now_ms: i64) -> Option<Slot> {
+        let h = self.map.hash_key(key);
+        let slot = self.map.find_hashed(h, key)?;
+        if is_due(self.map.slot(slot).1, now_ms) {
+            self.remove_slot(slot);
             self.stats.expired_keys += 1;
+            return None;
         }
-        due
+        Some(slot)
+    }
+
+    /// Prefetch hint for a batch of coming lookups (the keys of a pipeline): hashes
+    /// each key and prefetches its buckets' metadata, then reads that metadata and
+    /// prefetches the matching slots, so the batch's cache misses overlap instead of
+    /// coming one lookup at a time. Changes nothing; at most [`PREFETCH_BATCH`] keys.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        let mut hashes = [0u64; PREFETCH_BATCH];
+        let n = keys.len().min(PREFETCH_BATCH);
+        for (h, k) in hashes.iter_mut().zip(&keys[..n]) {
+            *h = self.map.hash_key(*k);
+            self.map.prefetch_meta(*h);
+        }
+        for &h in &hashes[..n] {
+            self.map.prefetch_slots(h);
+        }
     }
 
     /// Looks a key up for reading or writing, applying passive expiry. Does not count
     /// hits or misses (see [`Db::lookup_read`]).
+    #[inline]
     pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now_ms);
-        self.map.get_mut(key)
+        let slot = self.find_live(key, now_ms)?;
+        Some(self.map.slot_mut(slot).1)
     }
 
     /// Like [`Db::lookup`], and counts a keyspace hit or miss.
+    #[inline]
     pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        self.expire_if_due(key, now_ms);
-        match self.map.get_mut(key) {
-            Some(e) => {
+        match self.find_live(key, now_ms) {
+            Some(slot) => {
                 self.stats.keyspace_hits += 1;
-                Some(e)
+                Some(self.map.slot_mut(slot).1)
             }
             None => {
                 self.stats.keyspace_misses += 1;
@@ -241,12 +277,15 @@ impl Db {
 
     /// True if the key exists (after passive expiry).
     pub fn contains(&mut self, key: &[u8], now_ms: i64) -> bool {
-        self.lookup(key, now_ms).is_some()
+        self.find_live(key, now_ms).is_some()
     }
 
-    /// Stores a value with a deadline (0 = none), replacing any previous entry.
+    /// Stores a value with a deadline (0 = none), replacing any previous entry. One
+    /// hash and one probe; a new key is inserted without probing again.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: i64) {
-        if let Some(e) = self.map.get_mut(key) {
+        let h = self.map.hash_key(key);
+        if let Some(slot) = self.map.find_hashed(h, key) {
+            let e = self.map.slot_mut(slot).1;
             let old = e.expire_at_ms;
             e.value = value;
             e.expire_at_ms = expire_at_ms;
@@ -255,7 +294,7 @@ impl Db {
             }
             return;
         }
-        self.map.insert(CompactKey::new(key), Entry { value, expire_at_ms });
+        self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value, expire_at_ms });
         if expire_at_ms != 0 {
             self.deadlines.insert((expire_at_ms, key.into()));
         }
@@ -265,9 +304,15 @@ impl Db {
     /// Value::from_bytes(bytes), ..)` but reusing the old value's buffer when it fits,
     /// which saves an allocation and a free on overwrites (the SET hot path).
     pub fn set_bytes(&mut self, key: &[u8], bytes: &[u8], expire_at_ms: i64) {
-        let Some(e) = self.map.get_mut(key) else {
-            return self.set(key, Value::from_bytes(bytes), expire_at_ms);
+        let h = self.map.hash_key(key);
+        let Some(slot) = self.map.find_hashed(h, key) else {
+            self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value: Value::from_bytes(bytes), expire_at_ms });
+            if expire_at_ms != 0 {
+                self.deadlines.insert((expire_at_ms, key.into()));
+            }
+            return;
         };
+        let e = self.map.slot_mut(slot).1;
         match &mut e.value {
             Value::Str { bytes: buf, raw }
                 if buf.capacity() >= bytes.len()
@@ -289,16 +334,20 @@ impl Db {
 
     /// Replaces the value and keeps the deadline (SET KEEPTTL, APPEND, INCR...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        if let Some(e) = self.map.get_mut(key) {
-            e.value = value;
-        } else {
-            self.map.insert(CompactKey::new(key), Entry { value, expire_at_ms: 0 });
+        let h = self.map.hash_key(key);
+        match self.map.find_hashed(h, key) {
+            Some(slot) => self.map.slot_mut(slot).1.value = value,
+            None => {
+                self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value, expire_at_ms: 0 });
+            }
         }
     }
 
     /// Changes the deadline of an existing key (0 removes it). Returns false if absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at_ms: i64) -> bool {
-        let Some(e) = self.map.get_mut(key) else { return false };
+        let h = self.map.hash_key(key);
+        let Some(slot) = self.map.find_hashed(h, key) else { return false };
+        let e = self.map.slot_mut(slot).1;
         let old = e.expire_at_ms;
         e.expire_at_ms = expire_at_ms;
         if old != expire_at_ms {
@@ -316,50 +365,54 @@ impl Db {
         }
     }
 
-    /// Removes a key (no expiry check). Returns the removed entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.remove(key)?;
+    /// Removes the item at `slot` and its deadline.
+    fn remove_slot(&mut self, slot: Slot) -> Entry {
+        let (k, e) = self.map.remove_slot(slot);
         if e.expire_at_ms != 0 {
-            self.deadlines.remove(&(e.expire_at_ms, Box::<[u8]>::from(key)));
+            self.deadlines.remove(&(e.expire_at_ms, Box::<[u8]>::from(k.as_bytes())));
         }
-        Some(e)
+        e
     }
 
-    /// Removes everything and frees the table itself, as Redis's FLUSHALL does (a
+    /// Removes a key (no expiry check). Returns the removed entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let h = self.map.hash_key(key);
+        let slot = self.map.find_hashed(h, key)?;
+        Some(self.remove_slot(slot))
+    }
+
+    /// Removes everything and frees the table itself (keeping its hash seed), as Redis's FLUSHALL does (a
     /// `clear()` would keep the capacity: 8 MB left in use after 100k keys).
     pub fn clear(&mut self) {
-        self.map = HashMap::new();
+        self.map = DashTable::with_seed(self.map.seed());
         self.deadlines.clear();
     }
 
     /// Visits every live key (expired-but-not-yet-removed keys are skipped).
     pub fn for_each_key(&self, now_ms: i64, mut f: impl FnMut(&[u8], &Entry)) {
         for (k, e) in &self.map {
-            if e.expire_at_ms == 0 || e.expire_at_ms > now_ms {
+            if !is_due(e, now_ms) {
                 f(k, e);
             }
         }
     }
 
-    /// Some live key, or None if the db is empty. Not uniform; good enough for RANDOMKEY.
+    /// Some live key, or None if the db has none: the Dash table's random entry
+    /// (roughly uniform). An expired pick is deleted and another drawn, up to
+    /// `RANDOM_KEY_TRIES` times; then the first live key in storage order (a db of
+    /// mostly expired keys), so an all-expired db answers None.
     pub fn random_key(&mut self, now_ms: i64, seed: u64) -> Option<Key> {
-        // Drop expired keys first so an all-expired db answers nil.
-        for _ in 0..self.map.len().min(64) {
-            let n = self.map.len();
-            if n == 0 {
-                return None;
+        const RANDOM_KEY_TRIES: u64 = 16;
+        for i in 0..RANDOM_KEY_TRIES {
+            let (k, e) = self.map.random_entry(seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))?;
+            let k: Key = k.as_bytes().into();
+            if !is_due(e, now_ms) {
+                return Some(k);
             }
-            let skip = (seed as usize) % n.min(128);
-            let (k, e) = self.map.iter().nth(skip)?;
-            if e.expire_at_ms != 0 && e.expire_at_ms <= now_ms {
-                let k: Key = k.as_bytes().into();
-                self.remove(&k);
-                self.stats.expired_keys += 1;
-                continue;
-            }
-            return Some(k.as_bytes().into());
+            self.remove(&k);
+            self.stats.expired_keys += 1;
         }
-        self.map.iter().find(|(_, e)| e.expire_at_ms == 0 || e.expire_at_ms > now_ms).map(|(k, _)| k.as_bytes().into())
+        self.map.iter().find(|(_, e)| !is_due(e, now_ms)).map(|(k, _)| k.as_bytes().into())
     }
 
     /// Active expiry: removes at most `budget` keys whose deadline has passed. Returns the
@@ -388,78 +441,68 @@ impl Db {
     /// keyspace counters here (FLUSHDB/FLUSHALL ASYNC: the caller drops the result
     /// elsewhere).
     pub fn take_data(&mut self) -> Db {
-        Db { map: std::mem::take(&mut self.map), deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
+        // The new table keeps the seed, so a SCAN in progress keeps its order.
+        let fresh = DashTable::with_seed(self.map.seed());
+        let map = std::mem::replace(&mut self.map, fresh);
+        Db { map, deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
     }
 
-    /// One step of a SCAN over this db, in [`scan_hash`] order. Visits every key whose
-    /// scan hash is at least `from`, up to the `count` lowest such hashes (all keys
-    /// sharing the last visited hash are visited too, so a hash is never split between
-    /// two steps), expired keys included. Returns the position to continue from, or
-    /// None when no key with a higher hash remains.
+    /// One SCAN step over this db: walks the Dash table's traverse cursor from
+    /// `cursor` (0 = start), a logical bucket at a time, until at least `count` keys
+    /// were visited (expired keys included; a bucket is never split between steps, so
+    /// a step may visit up to a bucket's worth more) or `count` traverse calls found
+    /// nothing (each skips at most 256 empty buckets, which bounds the work on a
+    /// sparse table). Returns the cursor to continue from, 0 when the db is done;
+    /// returned cursors only use [`SCAN_POSITION_BITS`] low bits.
     ///
-    /// A key present for the whole scan is visited exactly once: positions only move
-    /// past hashes already visited. Cost: two passes over the whole db per call, so a
-    /// full scan is O(n²/count).
-    // TODO(dash): the Dash table's traverse cursor replaces this ordering.
-    pub fn scan_from(&self, from: u64, count: usize, f: impl FnMut(&[u8], &Entry)) -> Option<u64> {
-        self.scan_by(scan_hash, from, count, f)
-    }
-
-    /// [`Db::scan_from`] with the ordering hash as a parameter (tests force ties).
-    fn scan_by(&self, hash: impl Fn(&[u8]) -> u64, from: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> Option<u64> {
+    /// Guarantee (from the Dash traverse order, which depends only on key hashes):
+    /// a key present for the whole scan is visited exactly once, whatever inserts,
+    /// deletes and segment splits happen between steps (FLUSHDB included: the table
+    /// keeps its seed); any key at most once. Only SWAPDB puts another table (another
+    /// seed, another order) under the cursor, after which keys may come back once more.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
         let count = count.max(1);
-        // Pass 1: the count-th lowest hash >= from (a max-heap of the lowest seen).
-        let mut heap: std::collections::BinaryHeap<u64> = std::collections::BinaryHeap::new();
-        for k in self.map.keys() {
-            let h = hash(k);
-            if h < from {
-                continue;
-            }
-            if heap.len() < count {
-                heap.push(h);
-            } else if h < *heap.peek().expect("heap is full") {
-                heap.pop();
-                heap.push(h);
+        let mut visited = 0usize;
+        let mut cursor = cursor;
+        for _ in 0..count {
+            cursor = self.map.traverse(cursor, |k, e| {
+                visited += 1;
+                f(k, e)
+            });
+            if cursor == 0 || visited >= count {
+                break;
             }
         }
-        let full = heap.len() >= count;
-        let limit = if full { *heap.peek().expect("heap is full") } else { u64::MAX };
-        // Pass 2: visit [from, limit]; anything above means more to come.
-        let mut more = false;
-        for (k, e) in &self.map {
-            let h = hash(k);
-            if h < from {
-                continue;
-            }
-            if h <= limit {
-                f(k, e);
-            } else {
-                more = true;
-            }
-        }
-        if more { Some(limit + 1) } else { None }
+        cursor
     }
 
-    /// Approximate bytes used by keys and values.
+    /// Approximate bytes used by keys and values: the table itself (segments with
+    /// their free slots, directory), heap keys, value buffers and the deadline index.
     pub fn approx_bytes(&self) -> usize {
-        // A rough estimate: slot + key + value payload.
-        self.map.iter().map(|(k, e)| 48 + k.len() + e.value.heap_bytes()).sum::<usize>() + self.deadlines.len() * 40
+        let heap: usize = self
+            .map
+            .iter()
+            .map(|(k, e)| if k.len() > INLINE_KEY_BYTES { k.len() } else { 0 } + e.value.heap_bytes())
+            .sum();
+        self.map.mem_usage_bytes() + heap + self.deadlines.len() * 40
     }
 }
 
-/// Bits of a SCAN cursor left for the shard index (see `cmd::generic`): scan hashes
-/// use the other 52.
-pub const SCAN_SHARD_BITS: u32 = 12;
+/// Most keys one [`Db::prefetch`] call takes (redis-benchmark's `-P 16` sends 16
+/// commands per connection and read).
+pub const PREFETCH_BATCH: usize = 16;
 
-/// The order [`Db::scan_from`] visits keys in: a 52-bit hash of the key, stable for the
-/// life of the process.
-pub fn scan_hash(key: &[u8]) -> u64 {
-    crate::shard::hash_bytes(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> SCAN_SHARD_BITS
-}
+/// Low bits of a SCAN cursor that hold the position within a shard (the Dash traverse
+/// cursor); the shard index goes in the bits above (see `cmd::generic`).
+pub const SCAN_POSITION_BITS: u32 = crate::dash::CURSOR_FREE_SHIFT;
+
+/// Shards a SCAN cursor can name: the bits the Dash cursor leaves free.
+pub const SCAN_MAX_SHARDS: usize = 1 << (64 - SCAN_POSITION_BITS);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dash::SLOTS;
 
     // A key whose deadline has passed is gone on the next lookup and counted as expired.
     #[test]
@@ -498,75 +541,156 @@ mod tests {
         assert!(db.lookup(b"k", 100).is_some());
     }
 
-    // A full scan in small steps visits every key once, in hash order, and keys that
-    // stay for the whole scan are never missed while others come and go.
+    /// Every key of a full scan of `db` in steps of `count`, calling `between` after
+    /// each step; returns the keys in visit order and the number of steps.
+    fn full_scan(db: &mut Db, count: usize, mut between: impl FnMut(&mut Db, usize)) -> (Vec<Vec<u8>>, usize) {
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        let mut steps = 0;
+        loop {
+            let mut batch = Vec::new();
+            cursor = db.scan(cursor, count, |k, _| batch.push(k.to_vec()));
+            assert_eq!(cursor >> SCAN_POSITION_BITS, 0, "shard bits stay free");
+            seen.extend(batch);
+            steps += 1;
+            between(db, steps);
+            if cursor == 0 {
+                return (seen, steps);
+            }
+        }
+    }
+
+    // A full scan in small steps visits every key exactly once; a step visits about
+    // `count` keys (whole buckets, so a little more at most).
     #[test]
     fn scan_steps() {
+        let mut db = Db::default();
+        for i in 0..5000 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        let mut cursor = 0;
+        let mut sizes = Vec::new();
+        loop {
+            let mut n = 0;
+            cursor = db.scan(cursor, 20, |_, _| n += 1);
+            sizes.push(n);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 5000);
+        assert!(sizes[..sizes.len() - 1].iter().all(|&n| (20..20 + 3 * SLOTS).contains(&n)), "{sizes:?}");
+        let (seen, _) = full_scan(&mut db, 7, |_, _| {});
+        let unique: std::collections::HashSet<&Vec<u8>> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (5000, 5000));
+    }
+
+    // Keys present for the whole scan come back exactly once while others come and go
+    // and the table splits segments between steps (it grows ~8-fold during the scan).
+    #[test]
+    fn scan_under_churn_and_splits() {
         let mut db = Db::default();
         for i in 0..1000 {
             db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
         }
-        let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut pos = 0;
-        let mut step = 0;
-        loop {
-            let mut batch = Vec::new();
-            let next = db.scan_from(pos, 7, |k, _| batch.push(k.to_vec()));
-            assert!(batch.len() <= 7, "no 52-bit ties among 1000 keys");
-            assert!(batch.iter().all(|k| scan_hash(k) >= pos));
-            seen.extend(batch);
-            // Churn: add and remove other keys between steps.
-            db.set(format!("new{step}").as_bytes(), Value::Int(0), 0);
-            db.remove(format!("new{}", step / 2).as_bytes());
-            step += 1;
-            match next {
-                Some(p) => {
-                    assert!(p > pos);
-                    pos = p;
-                }
-                None => break,
+        let segs_before = db.map.segment_count();
+        let (seen, steps) = full_scan(&mut db, 5, |db, step| {
+            for j in 0..30 {
+                db.set(format!("new{step}:{j}").as_bytes(), Value::Int(0), 0);
             }
-        }
+            for j in 0..20 {
+                db.remove(format!("new{}:{j}", step / 2).as_bytes());
+            }
+        });
+        assert!(db.map.segment_count() >= 4 * segs_before, "splits happened: {} -> {}", segs_before, db.map.segment_count());
         let stable: Vec<&Vec<u8>> = seen.iter().filter(|k| k.starts_with(b"k")).collect();
         let unique: std::collections::HashSet<&Vec<u8>> = stable.iter().copied().collect();
-        assert_eq!(stable.len(), 1000, "each stable key once");
-        assert_eq!(unique.len(), 1000);
-        assert!(step >= 1000 / 7);
+        assert_eq!((stable.len(), unique.len()), (1000, 1000), "each stable key exactly once");
+        let all: std::collections::HashSet<&Vec<u8>> = seen.iter().collect();
+        assert_eq!(all.len(), seen.len(), "no key twice");
+        assert!(steps >= 1000 / (5 + 3 * SLOTS));
     }
 
-    // Keys sharing a hash are visited in the same step, even past the count, so a
-    // step never ends in the middle of a group.
-    #[test]
-    fn scan_ties() {
-        let mut db = Db::default();
-        for k in ["a1", "a2", "a3", "b1", "c1", "c2"] {
-            db.set(k.as_bytes(), Value::Int(1), 0);
-        }
-        let first_byte = |k: &[u8]| k[0] as u64;
-        let step = |from: u64, count: usize| {
-            let mut v: Vec<String> = Vec::new();
-            let next = db.scan_by(first_byte, from, count, |k, _| v.push(String::from_utf8(k.to_vec()).unwrap()));
-            v.sort();
-            (v, next)
-        };
-        assert_eq!(step(0, 1), (vec!["a1".into(), "a2".into(), "a3".into()], Some(b'a' as u64 + 1)));
-        assert_eq!(step(b'b' as u64, 2), (vec!["b1".into(), "c1".into(), "c2".into()], None));
-        assert_eq!(step(b'b' as u64, 1), (vec!["b1".into()], Some(b'c' as u64)));
-    }
-
-    // An empty db or a position past every hash ends the scan at once.
+    // An empty db ends the scan at once; a cursor past the last bucket too; a nearly
+    // empty big table still ends (bounded empty buckets per call).
     #[test]
     fn scan_edges() {
         let mut db = Db::default();
-        assert_eq!(db.scan_from(0, 10, |_, _| panic!("empty")), None);
+        assert_eq!(db.scan(0, 10, |_, _| panic!("empty")), 0);
         db.set(b"a", Value::Int(1), 0);
         let mut n = 0;
-        assert_eq!(db.scan_from(0, 10, |_, _| n += 1), None);
+        assert_eq!(db.scan(0, 10, |_, _| n += 1), 0);
         assert_eq!(n, 1);
-        assert_eq!(db.scan_from(scan_hash(b"a") + 1, 10, |_, _| panic!("past a")), None);
+        assert_eq!(db.scan(63 << crate::dash::CURSOR_BUCKET_SHIFT, 10, |_, _| panic!("past the end")), 0);
+        for i in 0..100_000 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        for i in 0..100_000 {
+            db.remove(format!("k{i}").as_bytes());
+        }
+        let (seen, steps) = full_scan(&mut db, 1, |_, _| {});
+        assert_eq!(seen, vec![b"a".to_vec()]);
+        assert!(steps > 1, "a step gives up after a bounded number of empty buckets");
     }
 
-    // take_data empties the db but leaves its counters.
+    // Passive expiry with one probe: an expired key found by lookup is deleted along
+    // with its deadline; RANDOMKEY deletes expired picks and answers None when all are.
+    #[test]
+    fn random_key_skips_expired() {
+        let mut db = Db::default();
+        assert_eq!(db.random_key(0, 1), None);
+        for i in 0..100 {
+            db.set(format!("t{i}").as_bytes(), Value::Int(i), 10);
+        }
+        db.set(b"live", Value::Int(1), 0);
+        assert!(db.random_key(5, 7).is_some());
+        assert_eq!(db.random_key(20, 7).as_deref(), Some(&b"live"[..]));
+        assert!(db.stats.expired_keys > 0);
+        db.remove(b"live");
+        assert_eq!(db.random_key(20, 9), None);
+        let mut picks = std::collections::HashSet::new();
+        let mut db = Db::default();
+        for i in 0..50 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        for seed in 0..2000 {
+            picks.insert(db.random_key(0, seed).unwrap());
+        }
+        assert_eq!(picks.len(), 50, "every key can come up");
+    }
+
+    // Prefetching is only a hint: any keys, present or not, on an empty or full db,
+    // more than a batch, change nothing.
+    #[test]
+    fn prefetch_is_a_hint() {
+        let mut db = Db::default();
+        db.prefetch(&[b"a", b"b"]);
+        for i in 0..2000 {
+            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+        }
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{}", i * 7).into_bytes()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        db.prefetch(&refs);
+        db.prefetch(&[b"absent"]);
+        assert_eq!(db.len(), 2000);
+        assert_eq!(db.lookup(b"k7", 0).map(|e| e.value.clone()), Some(Value::Int(7)));
+    }
+
+    // Long keys (heap) and short keys (inline) are found by their bytes alike.
+    #[test]
+    fn long_and_short_keys() {
+        let mut db = Db::default();
+        let long = vec![b'x'; 100];
+        db.set(&long, Value::Int(1), 0);
+        db.set(b"short", Value::Int(2), 0);
+        assert_eq!(db.lookup(&long, 0).map(|e| e.value.clone()), Some(Value::Int(1)));
+        assert_eq!(db.lookup(b"short", 0).map(|e| e.value.clone()), Some(Value::Int(2)));
+        assert_eq!(CompactKey::new(&long).dash_hash(5), crate::dash::hash_bytes(&long, 5));
+        assert!(db.remove(&long).is_some());
+        assert_eq!(db.len(), 1);
+    }
+
+    // take_data empties the db but leaves its counters and its hash seed.
     #[test]
     fn take_data_keeps_stats() {
         let mut db = Db::default();
@@ -575,6 +699,8 @@ mod tests {
         let old = db.take_data();
         assert_eq!((old.len(), old.expires_len()), (1, 1));
         assert_eq!((db.len(), db.expires_len(), db.stats.keyspace_hits), (0, 0, 1));
+        // Same seed, so a SCAN cursor keeps meaning the same order.
+        assert_eq!(db.map.seed(), old.map.seed());
     }
 
     // Values pick Redis's encodings: canonical integers are int, short strings embstr.

@@ -471,6 +471,41 @@ fn scan_all_shards() {
     assert_eq!(c.q("SCAN"), err("ERR wrong number of arguments for 'scan' command"));
 }
 
+// SCAN while the keyspace grows several-fold (the shards' Dash tables split segments
+// between calls) and shrinks: every key present for the whole scan comes back exactly
+// once, and no key comes back twice.
+#[test]
+fn scan_while_tables_split() {
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let mut c = Client::new(&d);
+    let cmds: Vec<String> = (0..5000).map(|i| format!("SET stable:{i} {i}")).collect();
+    assert!(c.pipeline(&cmds).iter().all(|r| *r == ok()));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut cursor = "0".to_string();
+    let mut step = 0;
+    loop {
+        let V::Arr(Some(mut parts)) = c.q(&format!("SCAN {cursor} COUNT 50")) else { panic!() };
+        for k in strings(parts.pop().unwrap()) {
+            *seen.entry(k).or_insert(0) += 1;
+        }
+        let V::Bulk(Some(next)) = parts.pop().unwrap() else { panic!() };
+        cursor = String::from_utf8(next).unwrap();
+        let grow: Vec<String> = (0..300).map(|j| format!("SET grow:{step}:{j} x")).collect();
+        c.pipeline(&grow);
+        let shrink: Vec<String> = (0..100).map(|j| format!("DEL grow:{}:{j}", step / 2)).collect();
+        c.pipeline(&shrink);
+        step += 1;
+        assert!(step < 10_000, "scan does not end");
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert!((0..5000).all(|i| seen.get(&format!("stable:{i}")) == Some(&1)), "each stable key exactly once");
+    assert!(seen.values().all(|&n| n == 1), "no key twice");
+    let V::Int(n) = c.q("DBSIZE") else { panic!() };
+    assert!(n > 20_000, "the keyspace grew during the scan: {n}");
+}
+
 // RANDOMKEY: nil on an empty db, else one of the keys, from every shard over time.
 #[test]
 fn randomkey() {

@@ -8,15 +8,21 @@
 //!                                                 two shards ─▶ two-hop program under
 //!                                                 VLL locks (read src │ move/copy)
 //!   every shard             KEYS RANDOMKEY FLUSHDB FLUSHALL SWAPDB (broadcasts)
-//!   shard after shard       SCAN: cursor = position << 12 | shard index
+//!   shard after shard       SCAN: cursor = shard index << 52 | Dash traverse cursor
 //! ```
 //!
 //! SCAN's cursor walks the shards one after the other; within a shard the position is
-//! a `scan_hash` threshold (see [`crate::store::Db::scan_from`]), so a key present for
-//! the whole iteration is returned exactly once. One SCAN call continues into the next
-//! shards while it has visited fewer than COUNT keys, so an empty db answers cursor 0.
-//! Cost: each call hashes every key of the shard it visits (O(n) per call, a full scan
-//! O(n²/COUNT)); the Dash table's traverse cursor will replace this (TODO(dash)).
+//! the Dash table's traverse cursor (see [`crate::store::Db::scan`]; it uses bits
+//! 0..52, the shard index the 12 bits above). A call walks logical buckets until about
+//! COUNT keys were visited (MATCH and TYPE filter them afterwards, so a call may return
+//! fewer or none), and continues into the next shards while fewer were visited, so an
+//! empty db answers cursor 0. The traverse order depends only on the key's hash, so a
+//! key present for the whole iteration is returned exactly once and no key is
+//! returned twice, whatever splits or flushes happen between calls (a flushed table
+//! keeps its hash seed). The exception: SWAPDB puts another table, with another seed
+//! and so another order, under the cursor; keys may then come back once more (at most
+//! once per SWAPDB) or, if not present for the whole scan, be missed. Cost: O(COUNT)
+//! keys plus at most COUNT × 256 empty buckets per shard step.
 //!
 //! Non-goals here: keyspace notifications, LRU/LFU touching, replication rewrites.
 //! FLUSHDB/FLUSHALL/SWAPDB run on each shard without locks, so a multi-shard
@@ -31,7 +37,7 @@ use crate::conn::Conn;
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Plan, Program, Worker};
 use crate::shard::{shard_of, unix_ms, Shard, ShardCtx};
-use crate::store::{Entry, Key, SCAN_SHARD_BITS};
+use crate::store::{Entry, Key, SCAN_MAX_SHARDS, SCAN_POSITION_BITS};
 use crate::util::{glob_match, parse_i64};
 use crate::vll::LockKey;
 
@@ -645,24 +651,28 @@ fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-const SHARD_MASK: u64 = (1 << SCAN_SHARD_BITS) - 1;
+const POSITION_MASK: u64 = (1 << SCAN_POSITION_BITS) - 1;
 
-/// The cursor for `position` within `shard`.
+// Every shard count the config allows fits the cursor's shard bits.
+const _: () = assert!(crate::config::MAX_THREADS <= SCAN_MAX_SHARDS);
+
+/// The cursor for `position` (a Dash traverse cursor) within `shard`.
 fn encode_cursor(shard: usize, position: u64) -> u64 {
-    position << SCAN_SHARD_BITS | shard as u64
+    debug_assert!(shard < SCAN_MAX_SHARDS && position <= POSITION_MASK);
+    (shard as u64) << SCAN_POSITION_BITS | position
 }
 
 /// (shard, position) of a cursor.
 fn decode_cursor(cursor: u64) -> (usize, u64) {
-    ((cursor & SHARD_MASK) as usize, cursor >> SCAN_SHARD_BITS)
+    ((cursor >> SCAN_POSITION_BITS) as usize, cursor & POSITION_MASK)
 }
 
-/// The cursor after a step on `shard` that ended at `next` (None: shard finished).
-fn next_cursor(shard: usize, next: Option<u64>, nshards: usize) -> u64 {
+/// The cursor after a step on `shard` that ended at `next` (0: shard finished).
+fn next_cursor(shard: usize, next: u64, nshards: usize) -> u64 {
     match next {
-        Some(p) => encode_cursor(shard, p),
-        None if shard + 1 < nshards => encode_cursor(shard + 1, 0),
-        None => 0,
+        0 if shard + 1 < nshards => encode_cursor(shard + 1, 0),
+        0 => 0,
+        p => encode_cursor(shard, p),
     }
 }
 
@@ -729,8 +739,9 @@ struct ScanProgram {
     keys: Vec<Key>,
 }
 
-/// What a shard's SCAN step gives back: matching keys, where to go on, keys visited.
-type ScanStep = (Vec<Key>, Option<u64>, usize);
+/// What a shard's SCAN step gives back: matching keys, where to go on (0: shard
+/// done), keys visited.
+type ScanStep = (Vec<Key>, u64, usize);
 
 /// One SCAN step over `db` of a shard, from `pos`, visiting about `count` keys.
 fn scan_step(s: &mut Shard, db: usize, pos: u64, count: usize, opts: &ScanOpts) -> ScanStep {
@@ -738,7 +749,7 @@ fn scan_step(s: &mut Shard, db: usize, pos: u64, count: usize, opts: &ScanOpts) 
     let mut keys: Vec<Key> = Vec::new();
     let mut expired: Vec<Key> = Vec::new();
     let mut visited = 0;
-    let next = s.dbs[db].scan_from(pos, count, |k, e| {
+    let next = s.dbs[db].scan(pos, count, |k, e| {
         visited += 1;
         if opts.pattern.as_ref().is_some_and(|p| !glob_match(p, k, false)) {
             return;
@@ -765,7 +776,7 @@ impl Program for ScanProgram {
             self.keys.extend(keys);
             self.remaining = self.remaining.saturating_sub(visited);
             let cursor = match next {
-                None if self.remaining > 0 && self.shard + 1 < self.nshards => {
+                0 if self.remaining > 0 && self.shard + 1 < self.nshards => {
                     self.shard += 1;
                     self.pos = 0;
                     None
@@ -950,16 +961,17 @@ mod tests {
         }
     }
 
-    // A cursor walks shard 0..n in order and ends at 0.
+    // A cursor walks shard 0..n in order and ends at 0; the shard sits in the bits the
+    // Dash cursor leaves free, enough for every shard count the config allows.
     #[test]
     fn cursor_walk() {
         assert_eq!(decode_cursor(0), (0, 0));
-        let c = next_cursor(0, Some(5), 3);
+        let c = next_cursor(0, 5, 3);
         assert_eq!(decode_cursor(c), (0, 5));
-        assert_eq!(decode_cursor(next_cursor(0, None, 3)), (1, 0));
-        assert_eq!(next_cursor(2, None, 3), 0);
-        let max = (1u64 << (64 - SCAN_SHARD_BITS)) - 1;
-        assert_eq!(decode_cursor(encode_cursor(4095, max)), (4095, max));
+        assert_eq!(decode_cursor(next_cursor(0, 0, 3)), (1, 0));
+        assert_eq!(next_cursor(2, 0, 3), 0);
+        assert_eq!(decode_cursor(encode_cursor(4095, POSITION_MASK)), (4095, POSITION_MASK));
+        assert_eq!(SCAN_MAX_SHARDS, 4096);
     }
 
     // SCAN's options: COUNT must be a positive integer; unknown words are syntax errors.

@@ -12,14 +12,15 @@
 //!  └──────────────────────────┘   S0 has local depth 1 (two dir entries),
 //!                                 S1, S2 local depth 2.
 //!
-//!  Segment<K, V>  (repr(C), one heap allocation, metadata first)
+//!  Segment<K, V>  (repr(C, align(64)), one heap allocation, metadata first)
 //!  offset
 //!      0 ┌──────────────────────────────────────────────────────────────┐
 //!        │ metas[60]: Meta (24 B each) for buckets 0..56, stash 56..60  │ 1440 B
 //!   1440 │ stash_home[4][14] u8: home bucket of each stash slot         │   56 B
 //!   1496 │ local_depth u8, len u16 (+ pad)                              │    8 B
 //!   1504 │ versions[56] u64: per logical bucket (snapshots)             │  448 B
-//!   1952 ├──────────────────────────────────────────────────────────────┤
+//!   1952 │ pad to a cache line                                          │   32 B
+//!   1984 ├──────────────────────────────────────────────────────────────┤
 //!        │ slots[60][14]: MaybeUninit<(K, V)>                           │
 //!        │   bucket 0: 14 slots │ bucket 1 │ ... │ bucket 55 ║ stash 0..3│ 840 x size_of::<(K,V)>
 //!        └──────────────────────────────────────────────────────────────┘
@@ -39,15 +40,20 @@
 //!
 //! Worked numbers (checked by `const` asserts in `segment.rs` and by
 //! tests). A "bucket" is 24 B of metadata + 14 slots; per segment the fixed
-//! part is 1952 B (60 metas + stash_home + depth/len + versions):
+//! part is 1984 B (60 metas + stash_home + depth/len + versions, padded to
+//! 31 cache lines). Segments are 64-byte aligned, so slot 0 starts a cache
+//! line: the server's 64-byte `(CompactKey, Entry)` item is exactly one line
+//! (unpadded, every such item straddled two lines; see DESIGN.md for the
+//! measured effect).
 //!
 //! | item `(K, V)`                | slot | bytes per bucket   | segment                        | items |
 //! |------------------------------|------|--------------------|--------------------------------|-------|
-//! | `(u64, u64)`                 | 16 B | 24 + 14×16 = 248 B | 1952 + 840×16 = **15,392 B**   | 840   |
-//! | `(Box<[u8]>, u64)`           | 24 B | 24 + 14×24 = 360 B | 1952 + 840×24 = 22,112 B       | 840   |
-//! | `(Box<[u8]>, 24-byte value)` | 40 B | 24 + 14×40 = 584 B | 1952 + 840×40 = 35,552 B       | 840   |
+//! | `(u64, u64)`                 | 16 B | 24 + 14×16 = 248 B | 1984 + 840×16 = **15,424 B**   | 840   |
+//! | `(Box<[u8]>, u64)`           | 24 B | 24 + 14×24 = 360 B | 1984 + 840×24 = 22,144 B       | 840   |
+//! | `(Box<[u8]>, 24-byte value)` | 40 B | 24 + 14×40 = 584 B | 1984 + 840×40 = 35,584 B       | 840   |
+//! | `(CompactKey, Entry)` (server) | 64 B | 24 + 14×64 = 920 B | 1984 + 840×64 = 55,744 B     | 840   |
 //!
-//! Table metadata per slot: (60×24 + 512) / 840 = **2.3 B** (~19 bits),
+//! Table metadata per slot: (60×24 + 544) / 840 = **2.4 B** (~19 bits),
 //! plus 4 B per directory entry and 8 B per segment pointer (~0.02 B per
 //! item).
 //!
@@ -58,7 +64,7 @@
 //! depth at the same rate, splits come in waves and the table-wide load
 //! factor oscillates between ~49% (just after a wave) and ~97%; e.g. 1M
 //! entries: 2048 segments, 58% full; 10M entries: 16384 segments, 73% full,
-//! 25.2 B/entry for `(u64, u64)` (ideal: 16 B).
+//! 25.3 B/entry for `(u64, u64)` (ideal: 16 B).
 //!
 //! # Placement and lookup
 //!
@@ -84,6 +90,9 @@
 //!
 //! # Growth
 //!
+//! A new (or cleared) table has no segment and an empty directory, so an
+//! empty table costs no allocation (a server keeps 16 databases per
+//! shard, mostly empty); the first insert allocates one segment of depth 0.
 //! A split allocates one new segment, hashes the old segment's items once
 //! to pick the side (hash bit `63 - local_depth`), moves the chosen ones to
 //! the **same bucket/slot** in the new segment (so the placement rules
@@ -102,16 +111,18 @@
 //! # Traversal (SCAN) guarantee
 //!
 //! [`DashTable::traverse`] visits logical buckets in the order
-//! `(bucket id, 50-bit hash prefix)`: bucket id major, segments in hash
+//! `(bucket id, 46-bit hash prefix)`: bucket id major, segments in hash
 //! order minor. Cursor layout:
 //!
 //! ```text
-//!  63      56 55      50 49                                   0
+//!  63      52 51      46 45                                   0
 //!  [ free: 0 ][bucket id][ hash prefix where the next segment starts ]
 //! ```
 //!
-//! **Bits 56..64 are always 0 in returned cursors and ignored on input**:
-//! the server can keep a shard number there (`cursor | shard << 56`).
+//! **Bits 52..64 are always 0 in returned cursors and ignored on input**:
+//! the server keeps its shard number there (`cursor | shard << 52`, up to
+//! 4096 shards). 46 prefix bits bound the segment depth (`MAX_DEPTH`) at
+//! 46, i.e. 2^46 segments: far beyond any memory.
 //!
 //! Both coordinates depend only on the key's hash, never on the table
 //! shape, and a split only cuts a prefix range in two (the cursor's
@@ -132,6 +143,14 @@
 //! cursor, and [`DashTable::bucket_cursor`] gives the cursor of a key's
 //! logical bucket.
 //!
+//! # Prefetch
+//!
+//! [`DashTable::prefetch_meta`] and [`DashTable::prefetch_slots`] are hints
+//! for a batch of coming lookups: first the home/neighbour metadata of
+//! every key, then (reading that metadata) the fingerprint-matching slots.
+//! The server issues them for the keys of a pipelined read before running
+//! the commands, so their misses overlap (`store::Db::prefetch`).
+//!
 //! # Cache mode
 //!
 //! [`DashTable::bump_up`] moves an item to slot 0 of its bucket (from the
@@ -146,7 +165,8 @@
 //! `item_mut`, `take`, `iter_mut`, `new_boxed`) rely on that, each with a
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
 //! A sixth block calls the SSE2 fingerprint-compare intrinsics (no
-//! pointers; SSE2 is x86_64 baseline). `Drop`
+//! pointers; SSE2 is x86_64 baseline), a seventh the prefetch hint
+//! (`_mm_prefetch`, which never faults or reads). `Drop`
 //! drops every busy slot once. Miri-clean (`cargo +nightly miri test`).
 
 mod hash;
@@ -159,7 +179,7 @@ pub use segment::{
 };
 pub use table::{
     CURSOR_BUCKET_SHIFT, CURSOR_FREE_SHIFT, CURSOR_PREFIX_BITS, CURSOR_USED_MASK, DashTable, Iter,
-    MAX_DEPTH,
+    MAX_DEPTH, Slot,
 };
 
 #[cfg(test)]

@@ -51,20 +51,29 @@ const _: () = assert!(
     "bucket metadata is 24 bytes"
 );
 const _: () = assert!(std::mem::align_of::<Meta>() == 4);
-/// Fixed part of a segment: 60 x 24 B metadata + 56 B stash_home +
-/// depth/len (padded to 8) + 56 x 8 B versions = 1952 B.
-pub const SEGMENT_HEADER_BYTES: usize =
-    TOTAL_BUCKETS * 24 + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
-const _: () = assert!(SEGMENT_HEADER_BYTES == 1952);
-// (u64, u64): 1952 + 840 slots x 16 B = 15,392 B, i.e. 248 B per bucket.
-const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_392);
+/// Cache line size the segment layout is aligned to.
+pub const CACHE_LINE: usize = 64;
+/// Used part of a segment's fixed header: 60 x 24 B metadata + 56 B
+/// stash_home + depth/len (padded to 8) + 56 x 8 B versions = 1952 B.
+const HEADER_USED: usize = TOTAL_BUCKETS * 24 + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
+const HEADER_PAD: usize = HEADER_USED.next_multiple_of(CACHE_LINE) - HEADER_USED;
+/// Fixed part of a segment: 1952 B used, padded to 1984 B (31 cache lines)
+/// so the slots start on a cache line boundary.
+pub const SEGMENT_HEADER_BYTES: usize = HEADER_USED + HEADER_PAD;
+const _: () = assert!(HEADER_USED == 1952 && SEGMENT_HEADER_BYTES == 1984);
+// (u64, u64): 1984 + 840 slots x 16 B = 15,424 B.
+const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_424);
 const _: () = assert!(
     std::mem::size_of::<Segment<u64, u64>>() == SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 16
 );
-// (Box<[u8]>, u64): 1952 + 840 x 24 B = 22,112 B.
-const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 22_112);
-// Metadata comes first, slots last (repr(C)), so misses touch only the front.
+// (Box<[u8]>, u64): 1984 + 840 x 24 B = 22,144 B.
+const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 22_144);
+// Metadata comes first, slots last (repr(C)), so misses touch only the front;
+// segments are cache-line aligned and slots start on a line, so a 64-byte
+// item (the server's keyspace) is exactly one cache line, and 16/32-byte
+// items never straddle two.
 const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, slots) == SEGMENT_HEADER_BYTES);
+const _: () = assert!(std::mem::align_of::<Segment<u8, u8>>() == CACHE_LINE);
 
 /// Per-bucket metadata, 24 bytes, `repr(C)` so the layout is fixed:
 ///
@@ -256,6 +265,23 @@ impl Meta {
     }
 }
 
+/// Hint the CPU to fetch the cache line holding `p` into all cache levels.
+/// Never faults and reads nothing: `p` may be any address.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    // (Not under Miri, which need not know the intrinsic; it is only a hint.)
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `prefetch` is a hint: it never faults, whatever the
+        // address, and has no effect on program state (SSE is x86_64
+        // baseline).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
+    }
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
+    let _ = p;
+}
+
 /// High bit of every zero byte of `x`, compressed to one bit per byte
 /// (bit i set iff byte i of `x` is zero). Exact (no false positives).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
@@ -308,7 +334,8 @@ pub(crate) fn prev_bucket(b: usize) -> usize {
 /// `repr(C)` keeps the hot metadata of all 60 buckets together at the
 /// front (1440 B), so lookups (and all misses) touch one or two cache
 /// lines of metadata before the single slot they compare keys with.
-#[repr(C)]
+/// `align(64)` plus the header padding put slot 0 on a cache line.
+#[repr(C, align(64))]
 pub(crate) struct Segment<K, V> {
     metas: [Meta; TOTAL_BUCKETS],
     /// Home bucket of the item in each stash slot (valid where busy).
@@ -317,6 +344,7 @@ pub(crate) struct Segment<K, V> {
     len: u16,
     /// Version of each logical bucket (items homed in regular bucket i).
     pub(crate) versions: [u64; REGULAR_BUCKETS],
+    _pad: [u8; HEADER_PAD],
     slots: [[MaybeUninit<(K, V)>; SLOTS]; TOTAL_BUCKETS],
 }
 
@@ -438,6 +466,35 @@ impl<K, V> Segment<K, V> {
         let fp = self.metas[from.b()].fp(from.s());
         let item = self.take(from.b(), from.s());
         self.put(to_b, to_s, fp, probe, item);
+    }
+
+    /// Prefetch hint: the metadata of bucket `home` and its neighbour (the
+    /// 48 bytes a lookup reads first). Reads nothing itself.
+    #[inline(always)]
+    pub(crate) fn prefetch_meta(&self, home: usize) {
+        let p = std::ptr::from_ref(&self.metas[home]).cast::<u8>();
+        prefetch(p);
+        prefetch(p.wrapping_add(2 * std::mem::size_of::<Meta>() - 1));
+    }
+
+    /// Prefetch hint: the slots a lookup of `home`/`fp` will compare keys
+    /// with (fingerprint matches among the home's owned and the neighbour's
+    /// probing slots). Reads the two buckets' metadata.
+    #[inline(always)]
+    pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
+        let hm = &self.metas[home];
+        let mut m = hm.match_fp(fp) & hm.owned();
+        while m != 0 {
+            prefetch(std::ptr::from_ref(&self.slots[home][m.trailing_zeros() as usize]).cast());
+            m &= m - 1;
+        }
+        let nb = next_bucket(home);
+        let nm = &self.metas[nb];
+        let mut m = nm.match_fp(fp) & nm.probing();
+        while m != 0 {
+            prefetch(std::ptr::from_ref(&self.slots[nb][m.trailing_zeros() as usize]).cast());
+            m &= m - 1;
+        }
     }
 
     /// Look `home`/`fp` up: home bucket (owned slots), neighbour bucket

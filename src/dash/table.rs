@@ -7,19 +7,21 @@ use std::mem;
 use super::hash::{DashHash, hash_u64};
 use super::segment::{Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, Segment, TOTAL_BUCKETS};
 
-/// Bits of the cursor holding the hash prefix (bits `0..50`).
-pub const CURSOR_PREFIX_BITS: u32 = 50;
-/// The logical bucket id (0..56) sits in cursor bits `50..56`.
+/// Bits of the cursor holding the hash prefix (bits `0..46`).
+pub const CURSOR_PREFIX_BITS: u32 = 46;
+/// The logical bucket id (0..56) sits in cursor bits `46..52`.
 pub const CURSOR_BUCKET_SHIFT: u32 = CURSOR_PREFIX_BITS;
-/// Cursor bits `56..64` are never set by [`DashTable::traverse`] and are
-/// ignored on input: the caller may store e.g. a shard number there.
-pub const CURSOR_FREE_SHIFT: u32 = 56;
-/// Mask of the cursor bits the table uses (`0..56`).
+/// Cursor bits `52..64` (12 bits) are never set by [`DashTable::traverse`]
+/// and are ignored on input: the caller may store e.g. a shard number there
+/// (the server's SCAN does, for up to 4096 shards).
+pub const CURSOR_FREE_SHIFT: u32 = 52;
+/// Mask of the cursor bits the table uses (`0..52`).
 pub const CURSOR_USED_MASK: u64 = (1 << CURSOR_FREE_SHIFT) - 1;
 const PREFIX_MASK: u64 = (1 << CURSOR_PREFIX_BITS) - 1;
 const PREFIX_END: u64 = 1 << CURSOR_PREFIX_BITS;
 
-/// Segments cannot be deeper than the cursor's prefix field.
+/// Segments cannot be deeper than the cursor's prefix field (2^46 segments
+/// would be exabytes: never reached by a well-mixed hash).
 pub const MAX_DEPTH: u32 = CURSOR_PREFIX_BITS;
 
 /// Empty logical buckets a single `traverse` call may skip before it
@@ -41,6 +43,7 @@ const PRESIZE_FILL_PERCENT: usize = 70;
 
 const _: () = assert!(CURSOR_BUCKET_SHIFT + 6 <= CURSOR_FREE_SHIFT);
 const _: () = assert!(REGULAR_BUCKETS <= 1 << (CURSOR_FREE_SHIFT - CURSOR_BUCKET_SHIFT));
+const _: () = assert!(CURSOR_BUCKET_SHIFT + 6 == CURSOR_FREE_SHIFT);
 // The prefix and the fingerprint / bucket bits overlap only beyond depth 24
 // (2^24 segments, ~10^10 items), where it merely weakens fingerprints.
 const _: () = assert!(MAX_DEPTH < 63);
@@ -83,11 +86,20 @@ struct Loc {
     pos: Pos,
 }
 
+/// Where an item is stored, as returned by [`DashTable::find_hashed`]: a
+/// segment index and a bucket/slot. Valid until the next mutation of the
+/// table (inserts may move items, splits move them to other segments);
+/// using a stale `Slot` never touches uninitialized memory (the table checks
+/// the slot is busy) but may name another item.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot(Loc);
+
 /// A Dash extendible hash table. See the [module docs](super) for the
 /// layout and the guarantees.
 pub struct DashTable<K, V> {
     /// `2^global_depth` segment indices; segment of hash `h` is
-    /// `segs[dir[h >> (64 - global_depth)]]`.
+    /// `segs[dir[h >> (64 - global_depth)]]`. Empty (and `segs` too) in a
+    /// table that never had an item since `new`/`clear`.
     dir: Vec<u32>,
     segs: Vec<Box<Segment<K, V>>>,
     global_depth: u32,
@@ -98,7 +110,8 @@ pub struct DashTable<K, V> {
 }
 
 impl<K, V> DashTable<K, V> {
-    /// Empty table (one segment) with a random per-table hash seed.
+    /// Empty table with a random per-table hash seed. Allocates nothing:
+    /// the first insert allocates the first segment.
     pub fn new() -> Self {
         Self::with_capacity_and_seed(0, random_seed())
     }
@@ -120,9 +133,10 @@ impl<K, V> DashTable<K, V> {
     /// [`with_capacity`](Self::with_capacity) with a fixed seed.
     pub fn with_capacity_and_seed(capacity: usize, seed: u64) -> Self {
         let per_seg = SEGMENT_CAPACITY * PRESIZE_FILL_PERCENT / 100;
-        let need = capacity.div_ceil(per_seg).max(1);
+        let need = capacity.div_ceil(per_seg);
         let depth = need.next_power_of_two().trailing_zeros().min(MAX_DEPTH);
-        let n = 1usize << depth;
+        // Capacity 0: no segment (and an empty directory) until the first insert.
+        let n = if need == 0 { 0 } else { 1usize << depth };
         DashTable {
             dir: (0..n as u32).collect(),
             segs: (0..n).map(|_| Segment::new_boxed(depth as u8)).collect(),
@@ -182,13 +196,14 @@ impl<K, V> DashTable<K, V> {
         mem::size_of::<Segment<K, V>>()
     }
 
-    /// Drop all items and free all segments but one (directory depth 0).
-    /// Keeps the seed, the version clock and the growth flag.
+    /// Drop all items and free all segments (and the directory): the table
+    /// is as after [`new`](Self::new). Keeps the seed, the version clock and
+    /// the growth flag.
     pub fn clear(&mut self) {
         // Reset the structure before dropping items so a panicking Drop
         // leaves a valid (empty) table behind.
-        let old = mem::replace(&mut self.segs, vec![Segment::new_boxed(0)]);
-        self.dir = vec![0];
+        let old = mem::take(&mut self.segs);
+        self.dir = Vec::new();
         self.global_depth = 0;
         self.len = 0;
         drop(old);
@@ -333,7 +348,7 @@ impl<K, V> DashTable<K, V> {
     /// the versions into both halves (a split mutates no item).
     pub fn bucket_version(&self, cursor: u64) -> u64 {
         let (b, prefix) = decode_cursor(cursor);
-        if b >= REGULAR_BUCKETS {
+        if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return 0;
         }
         let (si, _, _) = self.segment_range(prefix);
@@ -344,7 +359,7 @@ impl<K, V> DashTable<K, V> {
     /// invalid cursor).
     pub fn set_bucket_version(&mut self, cursor: u64, version: u64) {
         let (b, prefix) = decode_cursor(cursor);
-        if b >= REGULAR_BUCKETS {
+        if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return;
         }
         let (si, _, _) = self.segment_range(prefix);
@@ -352,7 +367,8 @@ impl<K, V> DashTable<K, V> {
     }
 
     /// Segment index and `[start, end)` prefix range of the segment that
-    /// holds hash prefix `prefix` (50-bit cursor space).
+    /// holds hash prefix `prefix` (46-bit cursor space). The table must
+    /// have a segment.
     #[inline]
     fn segment_range(&self, prefix: u64) -> (usize, u64, u64) {
         let di = self.dir_index(prefix << (64 - CURSOR_PREFIX_BITS));
@@ -422,6 +438,10 @@ impl<K, V> DashTable<K, V> {
         K: DashHash,
     {
         let g = self.global_depth;
+        if self.segs.is_empty() {
+            assert!(self.dir.is_empty() && self.len == 0 && g == 0);
+            return;
+        }
         assert_eq!(self.dir.len(), 1 << g);
         let mut total = 0;
         let mut seen = vec![false; self.segs.len()];
@@ -467,7 +487,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let si = self.dir[self.dir_index(h)];
+        // No directory entry only while no segment was allocated yet.
+        let si = *self.dir.get(self.dir_index(h))?;
         let seg = &self.segs[si as usize];
         seg.find(home_of_hash(h), fp_of_hash(h), |k| k.borrow() == key)
             .map(|pos| Loc { seg: si, pos })
@@ -516,6 +537,83 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let l = self.find(self.hash(key), key)?;
         self.stamp_loc(l);
         Some(&mut self.item_mut(l).1)
+    }
+
+    /// The hash the table uses for `key` (its seed applied), for the
+    /// [`Slot`] API: hash once, then [`find_hashed`](Self::find_hashed) and,
+    /// if absent, [`insert_unique_hashed`](Self::insert_unique_hashed).
+    #[inline]
+    pub fn hash_key<Q: DashHash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hash(key)
+    }
+
+    /// Where `key` (whose [`hash_key`](Self::hash_key) is `hash`) is
+    /// stored, if present. One probe; the [`Slot`] stays valid until the
+    /// table is next mutated.
+    #[inline]
+    pub fn find_hashed<Q>(&self, hash: u64, key: &Q) -> Option<Slot>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.find(hash, key).map(Slot)
+    }
+
+    /// Prefetch hint for a coming lookup of `hash`: fetches the home and
+    /// neighbour bucket metadata, so that a later
+    /// [`prefetch_slots`](Self::prefetch_slots) or lookup finds it in cache.
+    /// Issue it for a batch of keys first, then `prefetch_slots` for the
+    /// batch, then do the lookups: their cache misses overlap.
+    #[inline]
+    pub fn prefetch_meta(&self, hash: u64) {
+        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
+            self.segs[si as usize].prefetch_meta(home_of_hash(hash));
+        }
+    }
+
+    /// Prefetch hint, second stage: reads the metadata (ideally prefetched
+    /// by [`prefetch_meta`](Self::prefetch_meta)) and fetches the slots
+    /// whose fingerprint matches `hash`, i.e. the item a lookup will find.
+    #[inline]
+    pub fn prefetch_slots(&self, hash: u64) {
+        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
+            self.segs[si as usize].prefetch_matches(home_of_hash(hash), fp_of_hash(hash));
+        }
+    }
+
+    /// Key and value at `slot` (from [`find_hashed`](Self::find_hashed) or
+    /// [`insert_unique_hashed`](Self::insert_unique_hashed), with no
+    /// mutation since). Panics if the slot is free.
+    #[inline]
+    pub fn slot(&self, slot: Slot) -> (&K, &V) {
+        let (k, v) = self.item(slot.0);
+        (k, v)
+    }
+
+    /// Mutable value at `slot` (stamps its bucket version, like
+    /// [`get_mut`](Self::get_mut)). Panics if the slot is free.
+    #[inline]
+    pub fn slot_mut(&mut self, slot: Slot) -> (&K, &mut V) {
+        self.stamp_loc(slot.0);
+        let (k, v) = self.item_mut(slot.0);
+        (&*k, v)
+    }
+
+    /// Removes the item at `slot`. Panics if the slot is free.
+    #[inline]
+    pub fn remove_slot(&mut self, slot: Slot) -> (K, V) {
+        self.remove_loc(slot.0)
+    }
+
+    /// Inserts a key known to be absent (the caller just got `None` from
+    /// [`find_hashed`](Self::find_hashed) with this `hash`), without probing
+    /// again. May split one segment. `hash` must be `hash_key(&key)`
+    /// (checked in debug builds); a wrong hash misplaces the item (it is
+    /// then not found) but is memory-safe.
+    #[inline]
+    pub fn insert_unique_hashed(&mut self, hash: u64, key: K, value: V) -> Slot {
+        debug_assert_eq!(hash, self.hash(&key), "insert_unique_hashed: wrong hash");
+        Slot(self.insert_unique(hash, key, value))
     }
 
     /// Insert or replace; returns the previous value (the stored key is
@@ -617,6 +715,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             return None;
         }
         let (home, fp) = (home_of_hash(h), fp_of_hash(h));
+        self.ensure_segment();
         let si = self.dir[self.dir_index(h)];
         let seg = &mut self.segs[si as usize];
         match seg.try_insert(home, fp, (key, value)) {
@@ -644,10 +743,22 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         None
     }
 
+    /// Allocate the first segment of a table that has none (not growth:
+    /// done even when growth is disallowed).
+    #[inline]
+    fn ensure_segment(&mut self) {
+        if self.segs.is_empty() {
+            self.segs.push(Segment::new_boxed(0));
+            self.dir = vec![0];
+            self.global_depth = 0;
+        }
+    }
+
     /// Insert a key known to be absent; returns where it went.
     fn insert_unique(&mut self, h: u64, key: K, value: V) -> Loc {
         let (home, fp) = (home_of_hash(h), fp_of_hash(h));
         let mut item = (key, value);
+        self.ensure_segment();
         loop {
             let si = self.dir[self.dir_index(h)];
             match self.segs[si as usize].try_insert(home, fp, item) {
@@ -726,9 +837,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// call gives up after skipping 256 empty logical buckets and may then
     /// return a non-zero cursor without having called `f`.
     ///
-    /// Cursor layout (bits): `0..50` hash prefix (top 50 bits of the hash
-    /// space where the next segment starts), `50..56` logical bucket id
-    /// (0..56), `56..64` **always 0 on output and ignored on input** (free
+    /// Cursor layout (bits): `0..46` hash prefix (top 46 bits of the hash
+    /// space where the next segment starts), `46..52` logical bucket id
+    /// (0..56), `52..64` **always 0 on output and ignored on input** (free
     /// for the caller, e.g. a shard number).
     ///
     /// Order: bucket id major, hash prefix minor. Both are functions of
@@ -742,7 +853,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// items before it are filtered out by prefix, keeping the guarantee.
     pub fn traverse(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
         let (mut b, mut prefix) = decode_cursor(cursor);
-        if b >= REGULAR_BUCKETS {
+        if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return 0;
         }
         for _ in 0..TRAVERSE_MAX_EMPTY {
@@ -784,6 +895,10 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         Q: DashHash + ?Sized,
     {
         let h = key.dash_hash(self.seed);
+        if self.segs.is_empty() {
+            // As for the one segment of depth 0 the first insert creates.
+            return encode_cursor(home_of_hash(h), 0);
+        }
         let (_, start, _) = self.segment_range(prefix_of_hash(h));
         encode_cursor(home_of_hash(h), start)
     }

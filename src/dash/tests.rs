@@ -111,10 +111,10 @@ fn load_factor_and_mem_usage() {
         assert!(lf > 0.55 && lf <= 1.0, "load factor {lf}");
     }
     let segs = t.segment_count();
-    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15392);
-    assert!(t.mem_usage_bytes() >= segs * 15392);
+    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15424);
+    assert!(t.mem_usage_bytes() >= segs * 15424);
     assert!(
-        t.mem_usage_bytes() < segs * 15392 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
+        t.mem_usage_bytes() < segs * 15424 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
     );
 }
 
@@ -196,7 +196,63 @@ fn iteration_and_retain() {
     assert_eq!(format!("{:?}", DashTable::<u64, u64>::with_seed(0)), "{}");
 }
 
-// Pins: clear frees all segments but one and the table is reusable.
+// Pins: a new table allocates nothing, every read path answers "empty"
+// on it, and the first insert (even with growth disallowed) allocates
+// exactly one segment.
+#[test]
+fn lazy_first_segment() {
+    let mut t: DashTable<u64, u64> = DashTable::with_seed(3);
+    assert_eq!((t.segment_count(), t.global_depth()), (0, 0));
+    assert_eq!(t.get(&1), None);
+    assert_eq!(t.remove(&1), None);
+    assert!(!t.bump_up(&1));
+    assert_eq!(t.random_entry(5), None);
+    assert_eq!(t.traverse(0, |_, _| panic!("empty")), 0);
+    assert_eq!(t.bucket_version(t.bucket_cursor(&1)), 0);
+    t.set_bucket_version(0, 9);
+    assert_eq!(t.iter().count(), 0);
+    t.check_invariants();
+    t.set_growth_allowed(false);
+    assert_eq!(t.insert_or_evict(1, 2, |_, _| panic!("nothing to evict")), None);
+    assert_eq!((t.segment_count(), t.get(&1)), (1, Some(&2)));
+    t.check_invariants();
+    let mut t: DashTable<u64, u64> = DashTable::with_capacity_and_seed(0, 3);
+    assert_eq!(t.segment_count(), 0);
+    t.insert(7, 8);
+    assert_eq!((t.segment_count(), t.get(&7)), (1, Some(&8)));
+}
+
+// Pins: the Slot API probes once: find_hashed, then slot/slot_mut/
+// remove_slot on the hit or insert_unique_hashed on a miss, behaves like
+// get/get_mut/remove/insert (splits included).
+#[test]
+fn slot_api() {
+    let mut t: DashTable<Box<[u8]>, u64> = DashTable::with_seed(4);
+    let n = if cfg!(miri) { 500 } else { 5_000 };
+    for i in 0..n {
+        let k = format!("key:{i}");
+        let h = t.hash_key(k.as_bytes());
+        assert!(t.find_hashed(h, k.as_bytes()).is_none());
+        let s = t.insert_unique_hashed(h, k.as_bytes().into(), i);
+        assert_eq!(t.slot(s), (&k.as_bytes().into(), &i));
+    }
+    assert!(t.segment_count() > 1);
+    for i in 0..n {
+        let k = format!("key:{i}");
+        let h = t.hash_key(k.as_bytes());
+        let s = t.find_hashed(h, k.as_bytes()).expect("present");
+        *t.slot_mut(s).1 += 1;
+        if i % 2 == 0 {
+            assert_eq!(t.remove_slot(s).1, i + 1);
+        }
+    }
+    assert_eq!(t.len(), (n / 2) as usize);
+    assert_eq!(t.get(&b"key:1"[..]), Some(&2));
+    assert_eq!(t.get(&b"key:0"[..]), None);
+    t.check_invariants();
+}
+
+// Pins: clear frees all segments and the table is reusable.
 #[test]
 fn clear_and_reuse() {
     let mut t: DashTable<u64, u64> = DashTable::with_seed(10);
@@ -206,8 +262,10 @@ fn clear_and_reuse() {
     let big = t.mem_usage_bytes();
     t.clear();
     assert!(t.is_empty());
-    assert_eq!(t.segment_count(), 1);
+    assert_eq!(t.segment_count(), 0);
     assert!(t.mem_usage_bytes() < big);
+    t.check_invariants();
+    assert_eq!(t.traverse(12345, |_, _| panic!("empty")), 0);
     assert_eq!(t.get(&1), None);
     for i in 0..1000 {
         t.insert(i, i + 1);
@@ -270,7 +328,7 @@ fn full_traverse<K: Eq + DashHash + Clone + std::hash::Hash, V>(
 }
 
 // Pins: a full traversal of a static table visits every key exactly once,
-// the free cursor bits 56..64 are always 0 and are ignored on input, and an
+// the free cursor bits 52..64 are always 0 and are ignored on input, and an
 // empty table finishes in one call.
 #[test]
 fn traverse_static() {
@@ -383,7 +441,7 @@ fn traverse_across_clear() {
     }
     assert_eq!(after.keys().copied().collect::<HashSet<_>>(), rest);
     // ... and that set is exactly the keys at or after `mid` in the
-    // (bucket id, 50-bit hash prefix) order.
+    // (bucket id, 46-bit hash prefix) order.
     let (mb, mp) = (
         mid >> CURSOR_BUCKET_SHIFT,
         mid & ((1 << CURSOR_PREFIX_BITS) - 1),
