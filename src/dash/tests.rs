@@ -228,7 +228,7 @@ fn lazy_first_segment() {
 #[test]
 fn slot_api() {
     let mut t: DashTable<Box<[u8]>, u64> = DashTable::with_seed(4);
-    let n = if cfg!(miri) { 500 } else { 5_000 };
+    let n = if cfg!(miri) { 1_500 } else { 5_000 }; // > 840: splits
     for i in 0..n {
         let k = format!("key:{i}");
         let h = t.hash_key(k.as_bytes());
