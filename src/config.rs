@@ -111,21 +111,8 @@ impl Config {
 /// Parses a Redis memory size: a plain number of bytes or a number with one of the
 /// units k, kb, m, mb, g, gb (case-insensitive; `k` is 1000, `kb` is 1024).
 pub fn parse_memory(s: &str) -> Result<u64, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let mul: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("invalid memory unit in '{s}'")),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("invalid memory size '{s}'"))?;
-    n.checked_mul(mul).ok_or_else(|| format!("memory size '{s}' is too large"))
+    // The same rules as CONFIG SET (Redis's `memtoull`).
+    crate::cmd::config::memtoull(s.trim()).ok_or_else(|| format!("invalid memory size '{s}'"))
 }
 
 #[cfg(test)]
