@@ -409,22 +409,9 @@ impl Worker {
     }
 
     /// Puts a connection back, or frees the slot if it is closing and idle.
-    fn put(&mut self, idx: usize, mut c: Box<Conn>) {
-        if c.closing {
-            if !c.shutdown_done {
-                c.shutdown_done = true;
-                // SAFETY: c.fd is this connection's open socket.
-                unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
-            }
-            if !c.recv_inflight && !c.send_inflight && !c.is_waiting() {
-                // SAFETY: nothing refers to the fd any more; it is closed exactly once.
-                unsafe { libc::close(c.fd) };
-                self.shard.conns.remove(idx);
-                self.shard.nconns -= 1;
-                return;
-            }
-        }
+    fn put(&mut self, idx: usize, c: Box<Conn>) {
         self.shard.conns[idx].conn = Some(c);
+        reap(&mut self.shard, idx);
     }
 
     /// Looks up a live slot by index and generation.
@@ -1101,13 +1088,22 @@ pub fn request_shutdown(g: &Globals) {
 /// completes and the loop frees it; frees it at once if nothing is in flight.
 /// Returns false if there is no such live connection.
 pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
-    let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else {
-        return false;
-    };
-    if c.closing {
-        return false;
+    match shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) {
+        Some(c) if !c.closing => c.closing = true,
+        _ => return false,
     }
-    c.closing = true;
+    reap(shard, idx);
+    true
+}
+
+/// For a closing connection in slot `idx`: shuts its socket down (once), so pending
+/// I/O completes, and once no SQE and no transaction is in flight closes the fd and
+/// frees the slot.
+fn reap(shard: &mut Shard, idx: usize) {
+    let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else { return };
+    if !c.closing {
+        return;
+    }
     if !c.shutdown_done {
         c.shutdown_done = true;
         // SAFETY: c.fd is this connection's open socket.
@@ -1119,5 +1115,4 @@ pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
         shard.conns.remove(idx);
         shard.nconns -= 1;
     }
-    true
 }
