@@ -21,6 +21,23 @@ pub trait DashHash {
     fn dash_hash(&self, seed: u64) -> u64;
 }
 
+/// Lookup-key equivalence for [`DashTable`](super::DashTable) (as in
+/// hashbrown's `Equivalent`): a table of `K` can be searched with any `Q`
+/// that compares with a stored `K` and hashes like it. Every `Q` that `K`
+/// borrows as is one; a key type with its own encoding (the server's packed
+/// keys) implements it for `[u8]` directly.
+pub trait Equivalent<K: ?Sized> {
+    /// True if `self` and the stored `key` are the same key.
+    fn equivalent(&self, key: &K) -> bool;
+}
+
+impl<Q: ?Sized + Eq, K: std::borrow::Borrow<Q> + ?Sized> Equivalent<K> for Q {
+    #[inline(always)]
+    fn equivalent(&self, key: &K) -> bool {
+        self == key.borrow()
+    }
+}
+
 const P0: u64 = 0x2d35_8dcc_aa6c_78a5;
 const P1: u64 = 0x8bb8_4b93_962e_acc9;
 const P2: u64 = 0x4b33_a62e_d433_d4a3;

@@ -173,7 +173,7 @@ mod hash;
 mod segment;
 mod table;
 
-pub use hash::{DashHash, hash_bytes, hash_u64};
+pub use hash::{DashHash, Equivalent, hash_bytes, hash_u64};
 pub use segment::{
     REGULAR_BUCKETS, SEGMENT_CAPACITY, SEGMENT_HEADER_BYTES, SLOTS, STASH_BUCKETS, TOTAL_BUCKETS,
 };

@@ -1,6 +1,6 @@
 //! The directory + segments: [`DashTable`].
 
-use std::borrow::Borrow;
+use super::hash::Equivalent;
 use std::fmt;
 use std::mem;
 
@@ -424,8 +424,8 @@ impl<K, V> DashTable<K, V> {
     #[cfg(test)]
     pub(crate) fn debug_pos<Q>(&self, key: &Q) -> Option<(usize, usize, usize)>
     where
-        K: Borrow<Q> + Eq + DashHash,
-        Q: Eq + DashHash + ?Sized,
+        K: Eq + DashHash,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let l = self.find(key.dash_hash(self.seed), key)?;
         Some((l.seg as usize, l.pos.b(), l.pos.s()))
@@ -484,13 +484,12 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     fn find<Q>(&self, h: u64, key: &Q) -> Option<Loc>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         // No directory entry only while no segment was allocated yet.
         let si = *self.dir.get(self.dir_index(h))?;
         let seg = &self.segs[si as usize];
-        seg.find(home_of_hash(h), fp_of_hash(h), |k| k.borrow() == key)
+        seg.find(home_of_hash(h), fp_of_hash(h), |k| key.equivalent(k))
             .map(|pos| Loc { seg: si, pos })
     }
 
@@ -498,8 +497,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let l = self.find(self.hash(key), key)?;
         Some(&self.item(l).1)
@@ -509,8 +507,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let l = self.find(self.hash(key), key)?;
         let (k, v) = self.item(l);
@@ -521,8 +518,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         self.find(self.hash(key), key).is_some()
     }
@@ -531,8 +527,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let l = self.find(self.hash(key), key)?;
         self.stamp_loc(l);
@@ -553,8 +548,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn find_hashed<Q>(&self, hash: u64, key: &Q) -> Option<Slot>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.find(hash, key).map(Slot)
     }
@@ -651,8 +645,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         make: impl FnOnce(&Q) -> (K, V),
     ) -> (&mut V, bool)
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let h = self.hash(key);
         if let Some(l) = self.find(h, key) {
@@ -661,7 +654,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         }
         let (k, v) = make(key);
         assert!(
-            k.borrow() == key,
+            key.equivalent(&k),
             "get_or_insert_borrowed: made key differs from the looked-up key"
         );
         let l = self.insert_unique(h, k, v);
@@ -671,8 +664,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// Remove `key`, returning the stored key and value.
     pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         let l = self.find(self.hash(key), key)?;
         Some(self.remove_loc(l))
@@ -686,8 +678,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// least recently bumped items. Returns false if `key` is absent.
     pub fn bump_up<Q>(&mut self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + DashHash + ?Sized,
+        Q: Equivalent<K> + DashHash + ?Sized,
     {
         match self.find(self.hash(key), key) {
             Some(l) => {
@@ -891,7 +882,6 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// Changes when that segment splits.
     pub fn bucket_cursor<Q>(&self, key: &Q) -> u64
     where
-        K: Borrow<Q>,
         Q: DashHash + ?Sized,
     {
         let h = key.dash_hash(self.seed);
