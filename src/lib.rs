@@ -5,6 +5,7 @@
 
 pub mod alloc;
 pub mod cmd;
+pub mod compact;
 pub mod config;
 pub mod conn;
 pub mod dash;

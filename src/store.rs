@@ -1,189 +1,61 @@
 //! Shard-local keyspace: one [`Db`] per logical database, owned by one shard thread.
 //!
 //! ```text
-//!   Shard ── dbs[0..dbnum] ── Db { map: key -> Entry{value, expire_at_ms}, deadlines }
+//!   Shard ── dbs[0..dbnum] ── Db { map:     key -> value            (Dash, 32 B items)
+//!                                  expires: key -> deadline ms      (Dash, keys with a TTL only)
+//!                                  expire_cursor }
 //! ```
 //!
-//! Only the owning thread touches a `Db`. Expiry is exact to the millisecond: every read
-//! goes through [`Db::lookup`], which deletes a key whose deadline has passed (passive
-//! expiry); [`Db::expire_some`] removes keys nobody touches, a bounded number per call
+//! Keys and values are 16-byte [`CompactObj`]s (`crate::compact`). A key with a
+//! deadline carries `FLAG_EXPIRE` and has an entry in `expires`, which uses the same
+//! hash seed as `map`, so one hash serves both; a key without one never touches
+//! `expires`. Deadlines thus cost memory only for keys that have one.
+//!
+//! Only the owning thread touches a `Db`. Expiry is exact to the millisecond: every
+//! read goes through [`Db::lookup`], which deletes a key whose deadline has passed
+//! (passive expiry); [`Db::expire_step`] walks `expires` with the Dash traverse cursor
+//! and removes due keys, reporting how many it saw and removed so the caller can adapt
 //! (active expiry, driven by the thread's timer).
 //!
-//! The keyspace is a [`DashTable`] (see `crate::dash`): lookups hash the key once and
-//! probe once (the expiry check reads the found entry), inserts of new keys do not probe
-//! again, and SCAN walks the table's stateless traverse cursor.
-//!
-//! Non-goals here: compact encodings; the `deadlines` index is still a `BTreeSet`.
+//! When a table becomes empty its segments are freed (keeping the seed, so SCAN
+//! cursors keep their meaning), so memory returns to the baseline after a mass expiry.
 
-use std::collections::BTreeSet;
-
-use crate::dash::{DashHash, DashTable, Slot};
+use crate::compact::CompactObj;
+use crate::dash::{DashTable, Slot};
 
 pub type Key = Box<[u8]>;
 
-/// Bytes a key keeps inline in its table slot.
-pub const INLINE_KEY_BYTES: usize = 22;
+/// A stored value: a 16-byte object (strings; later types add kinds to it).
+pub type Value = CompactObj;
 
-/// A key as the table stores it: up to 22 bytes inline in the 24-byte slot (no heap
-/// allocation, and comparing it touches no other cache line), longer keys on the heap.
-#[derive(Clone)]
-pub enum CompactKey {
-    Inline { len: u8, data: [u8; INLINE_KEY_BYTES] },
-    Heap(Box<[u8]>),
-}
+/// A key as the table stores it (16 bytes; see `crate::compact`).
+pub type CompactKey = CompactObj;
 
-const _: () = assert!(std::mem::size_of::<CompactKey>() == 24);
-
-impl CompactKey {
-    pub fn new(b: &[u8]) -> CompactKey {
-        if b.len() <= INLINE_KEY_BYTES {
-            let mut data = [0u8; INLINE_KEY_BYTES];
-            data[..b.len()].copy_from_slice(b);
-            CompactKey::Inline { len: b.len() as u8, data }
-        } else {
-            CompactKey::Heap(b.into())
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            CompactKey::Inline { len, data } => &data[..*len as usize],
-            CompactKey::Heap(b) => b,
-        }
-    }
-}
-
-impl std::ops::Deref for CompactKey {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for CompactKey {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl PartialEq for CompactKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for CompactKey {}
-
-impl std::hash::Hash for CompactKey {
-    // Must hash exactly like `[u8]` so lookups by `&[u8]` find it (Borrow contract).
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state)
-    }
-}
-
-impl DashHash for CompactKey {
-    // Must hash exactly like `[u8]` so lookups by `&[u8]` find it.
-    #[inline]
-    fn dash_hash(&self, seed: u64) -> u64 {
-        crate::dash::hash_bytes(self.as_bytes(), seed)
-    }
-}
-
-impl std::fmt::Debug for CompactKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-/// A stored value. Later data types add variants here.
+/// An owned key's value and deadline (COPY, MOVE, RENAME carry them between dbs).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// A string value. `raw` records Redis's encoding choice for OBJECT ENCODING:
-    /// strings modified in place (APPEND, SETRANGE) are `raw`.
-    Str { bytes: Vec<u8>, raw: bool },
-    /// A string that holds a canonical 64-bit integer (encoding `int`).
-    Int(i64),
-}
-
-impl Value {
-    /// Builds a string value the way Redis's `tryObjectEncoding` would store it.
-    pub fn from_bytes(bytes: &[u8]) -> Value {
-        if bytes.len() <= 20
-            && let Some(n) = crate::util::parse_i64(bytes) {
-                return Value::Int(n);
-            }
-        Value::Str { bytes: bytes.to_vec(), raw: false }
-    }
-
-    /// The Redis TYPE name.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str { .. } | Value::Int(_) => "string",
-        }
-    }
-
-    /// The OBJECT ENCODING name.
-    pub fn encoding(&self) -> &'static str {
-        match self {
-            Value::Int(_) => "int",
-            Value::Str { bytes, raw } => {
-                if !*raw && bytes.len() <= 44 {
-                    "embstr"
-                } else {
-                    "raw"
-                }
-            }
-        }
-    }
-
-    /// The bytes of a string value (integers are formatted), or None for other types.
-    pub fn string_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
-        match self {
-            Value::Str { bytes, .. } => Some(std::borrow::Cow::Borrowed(bytes)),
-            Value::Int(n) => {
-                let mut v = Vec::with_capacity(20);
-                crate::util::write_i64(&mut v, *n);
-                Some(std::borrow::Cow::Owned(v))
-            }
-        }
-    }
-
-    /// The bytes of a string value for changing in place (APPEND, SETRANGE), as Redis's
-    /// `dbUnshareStringValue` gives them: an integer becomes its decimal text, and the
-    /// string is `raw` from then on. None for other types.
-    pub fn str_mut_raw(&mut self) -> Option<&mut Vec<u8>> {
-        if let Value::Int(n) = *self {
-            let mut v = Vec::with_capacity(20);
-            crate::util::write_i64(&mut v, n);
-            *self = Value::Str { bytes: v, raw: true };
-        }
-        match self {
-            Value::Str { bytes, raw } => {
-                *raw = true;
-                Some(bytes)
-            }
-            _ => None,
-        }
-    }
-
-    /// Approximate bytes this value owns on the heap, for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Value::Str { bytes, .. } => bytes.capacity(),
-            Value::Int(_) => 0,
-        }
-    }
-}
-
-/// One key's slot: the value and its absolute deadline in unix milliseconds (0 = none).
-#[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
+    /// Absolute deadline in unix milliseconds, 0 = none.
     pub expire_at_ms: i64,
 }
 
-// A keyspace item is one cache line: Dash slots are line-aligned (see `crate::dash`).
-const _: () = assert!(std::mem::size_of::<(CompactKey, Entry)>() == 64);
+/// A live key's value (mutable in place) and deadline, as [`Db::lookup`] finds them.
+#[derive(Debug)]
+pub struct EntryMut<'a> {
+    pub value: &'a mut Value,
+    /// Absolute deadline in unix milliseconds, 0 = none.
+    pub expire_at_ms: i64,
+}
+
+impl EntryMut<'_> {
+    /// An owned copy.
+    pub fn to_entry(&self) -> Entry {
+        Entry { value: self.value.clone(), expire_at_ms: self.expire_at_ms }
+    }
+}
+
+// A keyspace item is 32 bytes: two to a cache line.
+const _: () = assert!(std::mem::size_of::<(CompactKey, Value)>() == 32);
 
 /// Counters a shard keeps for INFO stats.
 #[derive(Debug, Default, Clone)]
@@ -193,22 +65,38 @@ pub struct KeyStats {
     pub expired_keys: u64,
 }
 
+/// What one [`Db::expire_step`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireStep {
+    /// Keys with a deadline looked at.
+    pub sampled: usize,
+    /// Of those, keys removed because their deadline had passed.
+    pub removed: usize,
+    /// True when the walk reached the end of the expire table (and starts over).
+    pub wrapped: bool,
+}
+
 /// One logical database in one shard.
-#[derive(Default)]
 pub struct Db {
     /// The keyspace: a Dash table (`crate::dash`) with a random per-table seed.
-    map: DashTable<CompactKey, Entry>,
-    /// (deadline, key) for every key with a deadline, for active expiry.
-    deadlines: BTreeSet<(i64, Key)>,
+    map: DashTable<CompactKey, Value>,
+    /// Deadline of every key that has one (same seed as `map`).
+    expires: DashTable<CompactKey, i64>,
+    /// Where active expiry continues in `expires` (a Dash traverse cursor).
+    expire_cursor: u64,
+    /// Reused buffer for the keys one expiry step removes.
+    due: Vec<CompactKey>,
     pub stats: KeyStats,
 }
 
-#[inline(always)]
-fn is_due(e: &Entry, now_ms: i64) -> bool {
-    e.expire_at_ms != 0 && e.expire_at_ms <= now_ms
-}
-
 impl Db {
+    /// An empty db.
+    pub fn new() -> Db {
+        let map = DashTable::new();
+        let expires = DashTable::with_seed(map.seed());
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), stats: KeyStats::default() }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -219,21 +107,37 @@ impl Db {
 
     /// Number of keys with a deadline.
     pub fn expires_len(&self) -> usize {
-        self.deadlines.len()
+        self.expires.len()
     }
 
-    /// The slot of `key` if it is live, with one hash and one probe; a key whose
+    /// The deadline of the key at `slot` (hash `h`), 0 if none.
+    #[inline(always)]
+    fn deadline_at(&self, h: u64, slot: Slot) -> i64 {
+        let k = self.map.slot(slot).0;
+        if !k.has_expire() {
+            return 0;
+        }
+        match self.expires.find_hashed(h, k) {
+            Some(s) => *self.expires.slot(s).1,
+            None => {
+                debug_assert!(false, "FLAG_EXPIRE without an expires entry");
+                0
+            }
+        }
+    }
+
+    /// The slot of `key` (hash `h`) and its deadline if it is live; a key whose
     /// deadline has passed is deleted (passive expiry) and reads as absent.
     #[inline]
-    fn find_live(&mut self, key: &[u8], now_ms: i64) -> Option<Slot> {
-        let h = self.map.hash_key(key);
+    fn find_live(&mut self, h: u64, key: &[u8], now_ms: i64) -> Option<(Slot, i64)> {
         let slot = self.map.find_hashed(h, key)?;
-        if is_due(self.map.slot(slot).1, now_ms) {
-            self.remove_slot(slot);
+        let deadline = self.deadline_at(h, slot);
+        if deadline != 0 && deadline <= now_ms {
+            self.remove_slot(h, slot);
             self.stats.expired_keys += 1;
             return None;
         }
-        Some(slot)
+        Some((slot, deadline))
     }
 
     /// Prefetch hint for a batch of coming lookups (the keys of a pipeline): hashes
@@ -255,18 +159,20 @@ impl Db {
     /// Looks a key up for reading or writing, applying passive expiry. Does not count
     /// hits or misses (see [`Db::lookup_read`]).
     #[inline]
-    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        let slot = self.find_live(key, now_ms)?;
-        Some(self.map.slot_mut(slot).1)
+    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
+        let h = self.map.hash_key(key);
+        let (slot, expire_at_ms) = self.find_live(h, key, now_ms)?;
+        Some(EntryMut { value: self.map.slot_mut(slot).1, expire_at_ms })
     }
 
     /// Like [`Db::lookup`], and counts a keyspace hit or miss.
     #[inline]
-    pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        match self.find_live(key, now_ms) {
-            Some(slot) => {
+    pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
+        let h = self.map.hash_key(key);
+        match self.find_live(h, key, now_ms) {
+            Some((slot, expire_at_ms)) => {
                 self.stats.keyspace_hits += 1;
-                Some(self.map.slot_mut(slot).1)
+                Some(EntryMut { value: self.map.slot_mut(slot).1, expire_at_ms })
             }
             None => {
                 self.stats.keyspace_misses += 1;
@@ -277,58 +183,74 @@ impl Db {
 
     /// True if the key exists (after passive expiry).
     pub fn contains(&mut self, key: &[u8], now_ms: i64) -> bool {
-        self.find_live(key, now_ms).is_some()
+        let h = self.map.hash_key(key);
+        self.find_live(h, key, now_ms).is_some()
+    }
+
+    /// Sets the deadline of the key at `slot` (hash `h`, bytes `key`): adds, changes or
+    /// (with 0) removes its `expires` entry and flag.
+    fn put_deadline(&mut self, h: u64, slot: Slot, key: &[u8], expire_at_ms: i64) {
+        let (k, _) = self.map.slot_key_mut(slot);
+        let had = k.has_expire();
+        k.set_expire_flag(expire_at_ms != 0);
+        match (had, expire_at_ms != 0) {
+            (false, false) => {}
+            (false, true) => {
+                self.expires.insert_unique_hashed(h, CompactObj::key(key), expire_at_ms);
+            }
+            (true, true) => match self.expires.find_hashed(h, key) {
+                Some(s) => *self.expires.slot_mut(s).1 = expire_at_ms,
+                None => {
+                    self.expires.insert_unique_hashed(h, CompactObj::key(key), expire_at_ms);
+                }
+            },
+            (true, false) => {
+                if let Some(s) = self.expires.find_hashed(h, key) {
+                    self.expires.remove_slot(s);
+                    self.shrink_if_empty();
+                }
+            }
+        }
+    }
+
+    /// Inserts a key known to be absent (hash `h`).
+    fn insert_new(&mut self, h: u64, key: &[u8], value: Value, expire_at_ms: i64) {
+        let mut k = CompactObj::key(key);
+        if expire_at_ms != 0 {
+            k.set_expire_flag(true);
+            self.expires.insert_unique_hashed(h, CompactObj::key(key), expire_at_ms);
+        }
+        self.map.insert_unique_hashed(h, k, value);
     }
 
     /// Stores a value with a deadline (0 = none), replacing any previous entry. One
     /// hash and one probe; a new key is inserted without probing again.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: i64) {
         let h = self.map.hash_key(key);
-        if let Some(slot) = self.map.find_hashed(h, key) {
-            let e = self.map.slot_mut(slot).1;
-            let old = e.expire_at_ms;
-            e.value = value;
-            e.expire_at_ms = expire_at_ms;
-            if old != expire_at_ms {
-                self.reindex(key, old, expire_at_ms);
+        match self.map.find_hashed(h, key) {
+            Some(slot) => {
+                *self.map.slot_mut(slot).1 = value;
+                self.put_deadline(h, slot, key, expire_at_ms);
             }
-            return;
-        }
-        self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value, expire_at_ms });
-        if expire_at_ms != 0 {
-            self.deadlines.insert((expire_at_ms, key.into()));
+            None => self.insert_new(h, key, value, expire_at_ms),
         }
     }
 
     /// Stores a string value with a deadline (0 = none), like `set(key,
     /// Value::from_bytes(bytes), ..)` but reusing the old value's buffer when it fits,
     /// which saves an allocation and a free on overwrites (the SET hot path).
+    #[inline]
     pub fn set_bytes(&mut self, key: &[u8], bytes: &[u8], expire_at_ms: i64) {
         let h = self.map.hash_key(key);
-        let Some(slot) = self.map.find_hashed(h, key) else {
-            self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value: Value::from_bytes(bytes), expire_at_ms });
-            if expire_at_ms != 0 {
-                self.deadlines.insert((expire_at_ms, key.into()));
+        match self.map.find_hashed(h, key) {
+            Some(slot) => {
+                let (k, v) = self.map.slot_key_mut(slot);
+                v.assign_bytes(bytes);
+                if k.has_expire() || expire_at_ms != 0 {
+                    self.put_deadline(h, slot, key, expire_at_ms);
+                }
             }
-            return;
-        };
-        let e = self.map.slot_mut(slot).1;
-        match &mut e.value {
-            Value::Str { bytes: buf, raw }
-                if buf.capacity() >= bytes.len()
-                    && buf.capacity() <= 2 * bytes.len() + 16
-                    && !(bytes.len() <= 20 && crate::util::parse_i64(bytes).is_some()) =>
-            {
-                buf.clear();
-                buf.extend_from_slice(bytes);
-                *raw = false;
-            }
-            v => *v = Value::from_bytes(bytes),
-        }
-        let old = e.expire_at_ms;
-        e.expire_at_ms = expire_at_ms;
-        if old != expire_at_ms {
-            self.reindex(key, old, expire_at_ms);
+            None => self.insert_new(h, key, Value::from_bytes(bytes), expire_at_ms),
         }
     }
 
@@ -336,10 +258,8 @@ impl Db {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
-            Some(slot) => self.map.slot_mut(slot).1.value = value,
-            None => {
-                self.map.insert_unique_hashed(h, CompactKey::new(key), Entry { value, expire_at_ms: 0 });
-            }
+            Some(slot) => *self.map.slot_mut(slot).1 = value,
+            None => self.insert_new(h, key, value, 0),
         }
     }
 
@@ -347,52 +267,67 @@ impl Db {
     pub fn set_expire(&mut self, key: &[u8], expire_at_ms: i64) -> bool {
         let h = self.map.hash_key(key);
         let Some(slot) = self.map.find_hashed(h, key) else { return false };
-        let e = self.map.slot_mut(slot).1;
-        let old = e.expire_at_ms;
-        e.expire_at_ms = expire_at_ms;
-        if old != expire_at_ms {
-            self.reindex(key, old, expire_at_ms);
-        }
+        self.put_deadline(h, slot, key, expire_at_ms);
         true
     }
 
-    fn reindex(&mut self, key: &[u8], old: i64, new: i64) {
-        if old != 0 {
-            self.deadlines.remove(&(old, Box::<[u8]>::from(key)));
+    /// Frees the segments of a table that became empty (keeping its seed, so a SCAN
+    /// cursor keeps its meaning): after a mass delete or expiry, memory goes back to
+    /// what an empty db costs.
+    #[inline]
+    fn shrink_if_empty(&mut self) {
+        if self.map.is_empty() && self.map.segment_count() > 0 {
+            self.map.clear();
         }
-        if new != 0 {
-            self.deadlines.insert((new, key.into()));
+        if self.expires.is_empty() && self.expires.segment_count() > 0 {
+            self.expires.clear();
         }
     }
 
-    /// Removes the item at `slot` and its deadline.
-    fn remove_slot(&mut self, slot: Slot) -> Entry {
-        let (k, e) = self.map.remove_slot(slot);
-        if e.expire_at_ms != 0 {
-            self.deadlines.remove(&(e.expire_at_ms, Box::<[u8]>::from(k.as_bytes())));
+    /// Removes the item at `slot` (hash `h`) and its deadline.
+    fn remove_slot(&mut self, h: u64, slot: Slot) -> Entry {
+        let (k, value) = self.map.remove_slot(slot);
+        let mut expire_at_ms = 0;
+        if k.has_expire()
+            && let Some(s) = self.expires.find_hashed(h, &k)
+        {
+            expire_at_ms = self.expires.remove_slot(s).1;
         }
-        e
+        self.shrink_if_empty();
+        Entry { value, expire_at_ms }
     }
 
     /// Removes a key (no expiry check). Returns the removed entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let h = self.map.hash_key(key);
         let slot = self.map.find_hashed(h, key)?;
-        Some(self.remove_slot(slot))
+        Some(self.remove_slot(h, slot))
     }
 
-    /// Removes everything and frees the table itself (keeping its hash seed), as Redis's FLUSHALL does (a
-    /// `clear()` would keep the capacity: 8 MB left in use after 100k keys).
+    /// Removes everything and frees the tables themselves (keeping the hash seed), as
+    /// Redis's FLUSHALL does (a `clear()` that kept the capacity would leave 8 MB in
+    /// use after 100k keys).
     pub fn clear(&mut self) {
-        self.map = DashTable::with_seed(self.map.seed());
-        self.deadlines.clear();
+        self.map.clear();
+        self.expires.clear();
+        self.expire_cursor = 0;
+    }
+
+    /// The deadline of a key object found in `map` (0 if none).
+    fn deadline_of(&self, k: &CompactKey) -> i64 {
+        if !k.has_expire() {
+            return 0;
+        }
+        self.expires.get(k).copied().unwrap_or(0)
     }
 
     /// Visits every live key (expired-but-not-yet-removed keys are skipped).
-    pub fn for_each_key(&self, now_ms: i64, mut f: impl FnMut(&[u8], &Entry)) {
-        for (k, e) in &self.map {
-            if !is_due(e, now_ms) {
-                f(k, e);
+    pub fn for_each_key(&self, now_ms: i64, mut f: impl FnMut(&[u8], &Value)) {
+        let mut buf = [0u8; 20];
+        for (k, v) in &self.map {
+            let d = self.deadline_of(k);
+            if d == 0 || d > now_ms {
+                f(k.bytes(&mut buf), v);
             }
         }
     }
@@ -403,33 +338,65 @@ impl Db {
     /// mostly expired keys), so an all-expired db answers None.
     pub fn random_key(&mut self, now_ms: i64, seed: u64) -> Option<Key> {
         const RANDOM_KEY_TRIES: u64 = 16;
+        let live = |db: &Db, k: &CompactKey| {
+            let d = db.deadline_of(k);
+            d == 0 || d > now_ms
+        };
         for i in 0..RANDOM_KEY_TRIES {
-            let (k, e) = self.map.random_entry(seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))?;
-            let k: Key = k.as_bytes().into();
-            if !is_due(e, now_ms) {
-                return Some(k);
+            let (k, _) = self.map.random_entry(seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))?;
+            let key: Key = k.to_cow().into();
+            if live(self, k) {
+                return Some(key);
             }
-            self.remove(&k);
+            self.remove(&key);
             self.stats.expired_keys += 1;
         }
-        self.map.iter().find(|(_, e)| !is_due(e, now_ms)).map(|(k, _)| k.as_bytes().into())
+        self.map.keys().find(|k| live(self, k)).map(|k| k.to_cow().into())
     }
 
-    /// Active expiry: removes at most `budget` keys whose deadline has passed. Returns the
-    /// number removed; fewer than `budget` means nothing else is due.
-    pub fn expire_some(&mut self, now_ms: i64, budget: usize) -> usize {
-        let mut removed = 0;
-        while removed < budget {
-            let Some((deadline, _)) = self.deadlines.first() else { break };
-            if *deadline > now_ms {
+    /// One step of active expiry: walks the expire table from where the last step
+    /// stopped, looking at whole buckets until at least `sample` keys with a deadline
+    /// were seen (or the walk wrapped), and removes those whose deadline has passed.
+    /// The caller adapts: a step that removed a large share of what it saw says more
+    /// keys are probably due (see `server::Worker::on_tick`).
+    pub fn expire_step(&mut self, now_ms: i64, sample: usize) -> ExpireStep {
+        let mut step = ExpireStep::default();
+        if self.expires.is_empty() {
+            self.expire_cursor = 0;
+            step.wrapped = true;
+            return step;
+        }
+        let mut due = std::mem::take(&mut self.due);
+        let mut cursor = self.expire_cursor;
+        while step.sampled < sample {
+            cursor = self.expires.traverse(cursor, |k, &d| {
+                step.sampled += 1;
+                if d <= now_ms {
+                    due.push(k.clone());
+                }
+            });
+            if cursor == 0 {
+                step.wrapped = true;
                 break;
             }
-            let (_, key) = self.deadlines.pop_first().expect("checked non-empty");
-            self.map.remove(&*key);
-            self.stats.expired_keys += 1;
-            removed += 1;
         }
-        removed
+        self.expire_cursor = cursor;
+        for k in due.drain(..) {
+            let h = self.map.hash_key(&k);
+            if let Some(s) = self.expires.find_hashed(h, &k) {
+                self.expires.remove_slot(s);
+            }
+            if let Some(s) = self.map.find_hashed(h, &k) {
+                self.map.remove_slot(s);
+            }
+            step.removed += 1;
+        }
+        self.due = due;
+        self.stats.expired_keys += step.removed as u64;
+        if step.removed > 0 {
+            self.shrink_if_empty();
+        }
+        step
     }
 
     /// Moves every key out (SWAPDB, FLUSHDB ASYNC).
@@ -441,10 +408,12 @@ impl Db {
     /// keyspace counters here (FLUSHDB/FLUSHALL ASYNC: the caller drops the result
     /// elsewhere).
     pub fn take_data(&mut self) -> Db {
-        // The new table keeps the seed, so a SCAN in progress keeps its order.
-        let fresh = DashTable::with_seed(self.map.seed());
-        let map = std::mem::replace(&mut self.map, fresh);
-        Db { map, deadlines: std::mem::take(&mut self.deadlines), stats: KeyStats::default() }
+        // The new tables keep the seed, so a SCAN in progress keeps its order.
+        let seed = self.map.seed();
+        let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
+        let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
+        self.expire_cursor = 0;
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), stats: KeyStats::default() }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -452,7 +421,8 @@ impl Db {
     /// were visited (expired keys included; a bucket is never split between steps, so
     /// a step may visit up to a bucket's worth more) or `count` traverse calls found
     /// nothing (each skips at most 256 empty buckets, which bounds the work on a
-    /// sparse table). Returns the cursor to continue from, 0 when the db is done;
+    /// sparse table). `f` gets each key, its value and its deadline (0 = none).
+    /// Returns the cursor to continue from, 0 when the db is done;
     /// returned cursors only use [`SCAN_POSITION_BITS`] low bits.
     ///
     /// Guarantee (from the Dash traverse order, which depends only on key hashes):
@@ -460,14 +430,15 @@ impl Db {
     /// deletes and segment splits happen between steps (FLUSHDB included: the table
     /// keeps its seed); any key at most once. Only SWAPDB puts another table (another
     /// seed, another order) under the cursor, after which keys may come back once more.
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Value, i64)) -> u64 {
         let count = count.max(1);
         let mut visited = 0usize;
         let mut cursor = cursor;
+        let mut buf = [0u8; 20];
         for _ in 0..count {
-            cursor = self.map.traverse(cursor, |k, e| {
+            cursor = self.map.traverse(cursor, |k, v| {
                 visited += 1;
-                f(k, e)
+                f(k.bytes(&mut buf), v, self.deadline_of(k))
             });
             if cursor == 0 || visited >= count {
                 break;
@@ -476,15 +447,18 @@ impl Db {
         cursor
     }
 
-    /// Approximate bytes used by keys and values: the table itself (segments with
-    /// their free slots, directory), heap keys, value buffers and the deadline index.
+    /// Approximate bytes used by keys and values: the tables themselves (segments with
+    /// their free slots, directory) and the heap parts of keys and values.
     pub fn approx_bytes(&self) -> usize {
-        let heap: usize = self
-            .map
-            .iter()
-            .map(|(k, e)| if k.len() > INLINE_KEY_BYTES { k.len() } else { 0 } + e.value.heap_bytes())
-            .sum();
-        self.map.mem_usage_bytes() + heap + self.deadlines.len() * 40
+        let heap: usize = self.map.iter().map(|(k, v)| k.heap_bytes() + v.heap_bytes()).sum::<usize>()
+            + self.expires.keys().map(|k| k.heap_bytes()).sum::<usize>();
+        self.map.mem_usage_bytes() + self.expires.mem_usage_bytes() + heap
+    }
+}
+
+impl Default for Db {
+    fn default() -> Db {
+        Db::new()
     }
 }
 
@@ -502,7 +476,7 @@ pub const SCAN_MAX_SHARDS: usize = 1 << (64 - SCAN_POSITION_BITS);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dash::SLOTS;
+    use crate::dash::{DashHash, SLOTS};
 
     // A key whose deadline has passed is gone on the next lookup and counted as expired.
     #[test]
@@ -515,30 +489,80 @@ mod tests {
         assert_eq!(db.expires_len(), 0);
     }
 
-    // Active expiry removes due keys only, oldest deadline first, within the budget.
+    // Active expiry removes due keys only, and steps sample about what they are asked;
+    // a key without a deadline is never looked at.
     #[test]
-    fn active_expiry_budget() {
+    fn active_expiry_steps() {
         let mut db = Db::default();
-        for i in 0..10i64 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 100 + i);
+        for i in 0..1000i64 {
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), if i % 2 == 0 { 100 } else { 200 });
         }
-        db.set(b"forever", Value::Int(1), 0);
-        assert_eq!(db.expire_some(104, 3), 3);
-        assert_eq!(db.expire_some(104, 100), 2);
-        assert_eq!(db.len(), 6);
-        assert_eq!(db.expire_some(10_000, 100), 5);
-        assert_eq!(db.len(), 1);
+        db.set(b"forever", Value::from_int(1), 0);
+        assert_eq!(db.expires_len(), 1000);
+        let step = db.expire_step(50, 64);
+        assert_eq!(step.removed, 0);
+        assert!((64..64 + 3 * crate::dash::SLOTS).contains(&step.sampled), "{step:?}");
+        let mut removed = 0;
+        let mut wraps = 0;
+        while wraps < 2 {
+            let step = db.expire_step(150, 64);
+            removed += step.removed;
+            wraps += step.wrapped as usize;
+        }
+        assert_eq!(removed, 500);
+        assert_eq!((db.len(), db.expires_len()), (501, 500));
+        assert_eq!(db.stats.expired_keys, 500);
+        while db.expire_step(10_000, 1000).removed > 0 {}
+        assert_eq!((db.len(), db.expires_len()), (1, 0));
+        assert!(db.lookup(b"forever", 10_000).is_some());
+        assert_eq!(db.expire_step(10_000, 64), ExpireStep { sampled: 0, removed: 0, wrapped: true });
     }
 
-    // Changing or clearing a deadline keeps the deadline index in step.
+    // Deadlines cost nothing for keys without one; setting, changing and clearing a
+    // deadline keeps the expire table and the key's flag in step.
     #[test]
-    fn reindex_on_change() {
+    fn deadlines_only_for_keys_with_one() {
         let mut db = Db::default();
-        db.set(b"k", Value::Int(1), 50);
+        db.set(b"k", Value::from_int(1), 50);
+        assert_eq!(db.lookup(b"k", 0).unwrap().expire_at_ms, 50);
+        db.set_expire(b"k", 70);
+        assert_eq!(db.lookup(b"k", 0).unwrap().expire_at_ms, 70);
+        assert_eq!(db.expires_len(), 1);
         db.set_expire(b"k", 0);
         assert_eq!(db.expires_len(), 0);
-        assert_eq!(db.expire_some(100, 10), 0);
-        assert!(db.lookup(b"k", 100).is_some());
+        assert_eq!(db.expire_step(100, 10).removed, 0);
+        assert_eq!(db.lookup(b"k", 100).unwrap().expire_at_ms, 0);
+        // SET with and without a TTL on an existing key.
+        db.set_bytes(b"k", b"v", 500);
+        assert_eq!((db.expires_len(), db.lookup(b"k", 0).unwrap().expire_at_ms), (1, 500));
+        db.set_bytes(b"k", b"w", 0);
+        assert_eq!((db.expires_len(), db.lookup(b"k", 0).unwrap().expire_at_ms), (0, 0));
+        db.set(b"k", Value::from_int(2), 9);
+        db.set_keep_ttl(b"k", Value::from_int(3));
+        assert_eq!(db.lookup(b"k", 0).unwrap().expire_at_ms, 9);
+        assert_eq!(db.remove(b"k").unwrap(), Entry { value: Value::from_int(3), expire_at_ms: 9 });
+        assert_eq!((db.len(), db.expires_len()), (0, 0));
+    }
+
+    // Emptying a table frees its segments: memory goes back to an empty db's.
+    #[test]
+    fn empty_tables_are_freed() {
+        let mut db = Db::default();
+        let empty = db.approx_bytes();
+        for i in 0..20_000i64 {
+            db.set(format!("key:{i:012}").as_bytes(), Value::from_bytes(&[b'x'; 32]), 10);
+        }
+        assert!(db.approx_bytes() > 20_000 * 32);
+        while db.expire_step(100, 512).removed > 0 {}
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.approx_bytes(), empty);
+        for i in 0..1000i64 {
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
+        }
+        for i in 0..1000i64 {
+            db.remove(format!("k{i}").as_bytes());
+        }
+        assert_eq!(db.approx_bytes(), empty);
     }
 
     /// Every key of a full scan of `db` in steps of `count`, calling `between` after
@@ -549,7 +573,7 @@ mod tests {
         let mut steps = 0;
         loop {
             let mut batch = Vec::new();
-            cursor = db.scan(cursor, count, |k, _| batch.push(k.to_vec()));
+            cursor = db.scan(cursor, count, |k, _, _| batch.push(k.to_vec()));
             assert_eq!(cursor >> SCAN_POSITION_BITS, 0, "shard bits stay free");
             seen.extend(batch);
             steps += 1;
@@ -566,13 +590,13 @@ mod tests {
     fn scan_steps() {
         let mut db = Db::default();
         for i in 0..5000 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
         }
         let mut cursor = 0;
         let mut sizes = Vec::new();
         loop {
             let mut n = 0;
-            cursor = db.scan(cursor, 20, |_, _| n += 1);
+            cursor = db.scan(cursor, 20, |_, _, _| n += 1);
             sizes.push(n);
             if cursor == 0 {
                 break;
@@ -591,12 +615,12 @@ mod tests {
     fn scan_under_churn_and_splits() {
         let mut db = Db::default();
         for i in 0..1000 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
         }
         let segs_before = db.map.segment_count();
         let (seen, steps) = full_scan(&mut db, 5, |db, step| {
             for j in 0..30 {
-                db.set(format!("new{step}:{j}").as_bytes(), Value::Int(0), 0);
+                db.set(format!("new{step}:{j}").as_bytes(), Value::from_int(0), 0);
             }
             for j in 0..20 {
                 db.remove(format!("new{}:{j}", step / 2).as_bytes());
@@ -616,14 +640,14 @@ mod tests {
     #[test]
     fn scan_edges() {
         let mut db = Db::default();
-        assert_eq!(db.scan(0, 10, |_, _| panic!("empty")), 0);
-        db.set(b"a", Value::Int(1), 0);
+        assert_eq!(db.scan(0, 10, |_, _, _| panic!("empty")), 0);
+        db.set(b"a", Value::from_int(1), 0);
         let mut n = 0;
-        assert_eq!(db.scan(0, 10, |_, _| n += 1), 0);
+        assert_eq!(db.scan(0, 10, |_, _, _| n += 1), 0);
         assert_eq!(n, 1);
-        assert_eq!(db.scan(63 << crate::dash::CURSOR_BUCKET_SHIFT, 10, |_, _| panic!("past the end")), 0);
+        assert_eq!(db.scan(63 << crate::dash::CURSOR_BUCKET_SHIFT, 10, |_, _, _| panic!("past the end")), 0);
         for i in 0..100_000 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
         }
         for i in 0..100_000 {
             db.remove(format!("k{i}").as_bytes());
@@ -640,9 +664,9 @@ mod tests {
         let mut db = Db::default();
         assert_eq!(db.random_key(0, 1), None);
         for i in 0..100 {
-            db.set(format!("t{i}").as_bytes(), Value::Int(i), 10);
+            db.set(format!("t{i}").as_bytes(), Value::from_int(i), 10);
         }
-        db.set(b"live", Value::Int(1), 0);
+        db.set(b"live", Value::from_int(1), 0);
         assert!(db.random_key(5, 7).is_some());
         assert_eq!(db.random_key(20, 7).as_deref(), Some(&b"live"[..]));
         assert!(db.stats.expired_keys > 0);
@@ -651,7 +675,7 @@ mod tests {
         let mut picks = std::collections::HashSet::new();
         let mut db = Db::default();
         for i in 0..50 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
         }
         for seed in 0..2000 {
             picks.insert(db.random_key(0, seed).unwrap());
@@ -666,14 +690,14 @@ mod tests {
         let mut db = Db::default();
         db.prefetch(&[b"a", b"b"]);
         for i in 0..2000 {
-            db.set(format!("k{i}").as_bytes(), Value::Int(i), 0);
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
         }
         let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("k{}", i * 7).into_bytes()).collect();
         let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
         db.prefetch(&refs);
         db.prefetch(&[b"absent"]);
         assert_eq!(db.len(), 2000);
-        assert_eq!(db.lookup(b"k7", 0).map(|e| e.value.clone()), Some(Value::Int(7)));
+        assert_eq!(db.lookup(b"k7", 0).map(|e| e.value.clone()), Some(Value::from_int(7)));
     }
 
     // Long keys (heap) and short keys (inline) are found by their bytes alike.
@@ -681,11 +705,11 @@ mod tests {
     fn long_and_short_keys() {
         let mut db = Db::default();
         let long = vec![b'x'; 100];
-        db.set(&long, Value::Int(1), 0);
-        db.set(b"short", Value::Int(2), 0);
-        assert_eq!(db.lookup(&long, 0).map(|e| e.value.clone()), Some(Value::Int(1)));
-        assert_eq!(db.lookup(b"short", 0).map(|e| e.value.clone()), Some(Value::Int(2)));
-        assert_eq!(CompactKey::new(&long).dash_hash(5), crate::dash::hash_bytes(&long, 5));
+        db.set(&long, Value::from_int(1), 0);
+        db.set(b"short", Value::from_int(2), 0);
+        assert_eq!(db.lookup(&long, 0).map(|e| e.value.clone()), Some(Value::from_int(1)));
+        assert_eq!(db.lookup(b"short", 0).map(|e| e.value.clone()), Some(Value::from_int(2)));
+        assert_eq!(CompactKey::key(&long).dash_hash(5), crate::dash::hash_bytes(&long, 5));
         assert!(db.remove(&long).is_some());
         assert_eq!(db.len(), 1);
     }
@@ -694,7 +718,7 @@ mod tests {
     #[test]
     fn take_data_keeps_stats() {
         let mut db = Db::default();
-        db.set(b"a", Value::Int(1), 5);
+        db.set(b"a", Value::from_int(1), 5);
         db.lookup_read(b"a", 0);
         let old = db.take_data();
         assert_eq!((old.len(), old.expires_len()), (1, 1));
@@ -703,23 +727,4 @@ mod tests {
         assert_eq!(db.map.seed(), old.map.seed());
     }
 
-    // Values pick Redis's encodings: canonical integers are int, short strings embstr.
-    #[test]
-    fn encodings() {
-        assert_eq!(Value::from_bytes(b"123").encoding(), "int");
-        assert_eq!(Value::from_bytes(b"0123").encoding(), "embstr");
-        assert_eq!(Value::from_bytes(&[b'x'; 45]).encoding(), "raw");
-    }
-
-    // Changing a string in place turns integers into text and the encoding into raw.
-    #[test]
-    fn str_mut_raw_unshares() {
-        let mut v = Value::from_bytes(b"-12");
-        v.str_mut_raw().unwrap().push(b'3');
-        assert_eq!(v, Value::Str { bytes: b"-123".to_vec(), raw: true });
-        assert_eq!(v.encoding(), "raw");
-        let mut v = Value::from_bytes(b"ab");
-        assert_eq!(v.str_mut_raw().unwrap(), b"ab");
-        assert_eq!(v.encoding(), "raw");
-    }
 }

@@ -354,7 +354,7 @@ impl Program for RenameProgram {
             0 => {
                 let src = self.src.clone();
                 let mut jobs: Vec<(usize, Job)> =
-                    vec![(self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].lookup(&src, unix_ms()).cloned()) as Out))];
+                    vec![(self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].lookup(&src, unix_ms()).map(|e| e.to_entry())) as Out))];
                 if self.nx {
                     let dst = self.dst.clone();
                     jobs.push((self.dst_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].contains(&dst, unix_ms())) as Out)));
@@ -431,7 +431,7 @@ fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         return out.error(SAME_OBJECT);
     }
     let now = ctx.now_ms;
-    let Some(e) = ctx.db().lookup_read(src, now).cloned() else { return out.int(0) };
+    let Some(e) = ctx.db().lookup_read(src, now).map(|e| e.to_entry()) else { return out.int(0) };
     let target = &mut ctx.shard.dbs[opts.dst_db];
     if !opts.replace && target.lookup(dst, now).is_some() {
         return out.int(0);
@@ -474,7 +474,7 @@ impl Program for CopyProgram {
                 let read: Job = Box::new(move |s: &mut Shard| {
                     let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
                     let r: CopyRead = parse_copy_opts(&opts, db, s.dbs.len())
-                        .map(|o| (o.replace, s.dbs[db].lookup_read(&src, unix_ms()).cloned()));
+                        .map(|o| (o.replace, s.dbs[db].lookup_read(&src, unix_ms()).map(|e| e.to_entry())));
                     Box::new(r) as Out
                 });
                 let (dst, opts) = (self.dst.clone(), self.opts.clone());
@@ -749,16 +749,16 @@ fn scan_step(s: &mut Shard, db: usize, pos: u64, count: usize, opts: &ScanOpts) 
     let mut keys: Vec<Key> = Vec::new();
     let mut expired: Vec<Key> = Vec::new();
     let mut visited = 0;
-    let next = s.dbs[db].scan(pos, count, |k, e| {
+    let next = s.dbs[db].scan(pos, count, |k, value, expire_at_ms| {
         visited += 1;
         if opts.pattern.as_ref().is_some_and(|p| !glob_match(p, k, false)) {
             return;
         }
-        if e.expire_at_ms != 0 && e.expire_at_ms <= now {
+        if expire_at_ms != 0 && expire_at_ms <= now {
             expired.push(k.into());
             return;
         }
-        if opts.type_name.as_ref().is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
+        if opts.type_name.as_ref().is_some_and(|t| !t.eq_ignore_ascii_case(value.type_name().as_bytes())) {
             return;
         }
         keys.push(k.into());

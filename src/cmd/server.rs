@@ -459,7 +459,7 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     match sub {
         "encoding" => out.bulk(e.value.encoding().as_bytes()),
         "refcount" => {
-            let shared = matches!(e.value, Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n)) && shared_ok;
+            let shared = e.value.as_int().is_some_and(|n| (0..OBJ_SHARED_INTEGERS).contains(&n)) && shared_ok;
             out.int(if shared { i32::MAX as i64 } else { 1 });
         }
         "idletime" => {
@@ -514,17 +514,10 @@ fn sds_size(len: usize) -> usize {
 pub fn memory_usage(key: &[u8], value: &Value) -> usize {
     const ROBJ: usize = 16;
     const DICT_ENTRY: usize = 24;
-    let val = match value {
-        Value::Int(_) => ROBJ,
-        Value::Str { bytes, raw } => {
-            if !*raw && bytes.len() <= 44 {
-                malloc_size(ROBJ + 3 + bytes.len() + 1)
-            } else {
-                ROBJ + sds_size(bytes.len())
-            }
-        }
-        #[allow(unreachable_patterns)]
-        other => ROBJ + other.heap_bytes(),
+    let val = match value.encoding() {
+        "int" => ROBJ,
+        "embstr" => malloc_size(ROBJ + 3 + value.len() + 1),
+        _ => ROBJ + sds_size(value.len()),
     };
     val + sds_size(key.len()) + DICT_ENTRY
 }
@@ -667,15 +660,15 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             let job: Job = Box::new(move |s: &mut Shard| {
                 let now = crate::shard::unix_ms();
                 let r: Option<String> = s.dbs[db].lookup(&key, now).map(|e| {
-                    let len = e.value.string_bytes().map(|b| b.len()).unwrap_or(0);
-                    let refcount = if matches!(e.value, Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n)) {
+                    let len = e.value.len();
+                    let refcount = if e.value.as_int().is_some_and(|n| (0..OBJ_SHARED_INTEGERS).contains(&n)) {
                         i32::MAX as i64
                     } else {
                         1
                     };
                     format!(
                         "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
-                        e as *const _,
+                        &*e.value as *const _,
                         e.value.encoding(),
                         len + 1,
                         (now / 1000) & ((1 << 24) - 1),

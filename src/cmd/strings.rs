@@ -30,7 +30,7 @@ use crate::reply::ReplyBuf;
 use crate::server::{Job, Out, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
-use crate::util::{i64_len, incr_by_float, parse_i64};
+use crate::util::{incr_by_float, parse_i64};
 
 pub fn commands() -> Vec<Command> {
     let w = "@write @string @fast";
@@ -83,23 +83,19 @@ fn str_bytes(v: &Value) -> Result<Cow<'_, [u8]>, WrongType> {
 /// Replies with a string value as a bulk string (integers without an allocation);
 /// `Err(WrongType)` (nothing written) for other types.
 fn reply_str(v: &Value, out: &mut ReplyBuf) -> Result<(), WrongType> {
-    match v {
-        Value::Str { bytes, .. } => out.bulk(bytes),
-        Value::Int(n) => out.bulk_int(*n),
-        #[allow(unreachable_patterns)]
-        _ => return Err(WrongType),
+    match v.as_int() {
+        Some(n) => out.bulk_int(n),
+        None => {
+            let mut buf = [0u8; 20];
+            out.bulk(v.bytes(&mut buf))
+        }
     }
     Ok(())
 }
 
 /// A string value's length, without formatting integers; `Err(WrongType)` for other types.
 fn str_len(v: &Value) -> Result<usize, WrongType> {
-    match v {
-        Value::Str { bytes, .. } => Ok(bytes.len()),
-        Value::Int(n) => Ok(i64_len(*n)),
-        #[allow(unreachable_patterns)]
-        _ => Err(WrongType),
-    }
+    Ok(v.len())
 }
 
 /// Redis compares options as C strings: an argument ends at its first NUL byte.
@@ -506,9 +502,9 @@ fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
     let db = ctx.db();
     let cur = match db.lookup(key, now) {
         None => 0,
-        Some(e) => match &e.value {
-            Value::Int(n) => *n,
-            v => match str_bytes(v) {
+        Some(e) => match e.value.as_int() {
+            Some(n) => n,
+            None => match str_bytes(e.value) {
                 Err(WrongType) => return out.error(WRONGTYPE),
                 Ok(b) => match parse_i64(&b) {
                     Some(n) => n,
@@ -520,7 +516,7 @@ fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
     let Some(new) = cur.checked_add(by) else {
         return out.error(OVERFLOW);
     };
-    db.set_keep_ttl(key, Value::Int(new));
+    db.set_keep_ttl(key, Value::from_int(new));
     out.int(new);
 }
 
@@ -565,7 +561,7 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         Err(e) => out.error(e.incrbyfloat_message()),
         Ok(text) => {
             out.bulk(&text);
-            db.set_keep_ttl(key, Value::Str { bytes: text, raw: false });
+            db.set_keep_ttl(key, Value::from_text(&text));
         }
     }
 }
@@ -586,13 +582,15 @@ fn append_generic(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool, out
     if len as u64 + arg.len() as u64 > MAX_STRING {
         return out.error(TOO_BIG);
     }
-    let bytes = e.value.str_mut_raw().expect("checked: a string");
-    if prepend {
-        bytes.splice(0..0, arg.iter().copied());
-    } else {
-        bytes.extend_from_slice(arg);
-    }
-    out.int(bytes.len() as i64);
+    let new_len = e.value.modify_raw(|bytes| {
+        if prepend {
+            bytes.splice(0..0, arg.iter().copied());
+        } else {
+            bytes.extend_from_slice(arg);
+        }
+        bytes.len()
+    });
+    out.int(new_len as i64);
 }
 
 fn append(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
@@ -674,7 +672,7 @@ fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         };
         let mut bytes = vec![0u8; total];
         bytes[offset as usize..].copy_from_slice(val);
-        db.set(key, Value::Str { bytes, raw: true }, 0);
+        db.set(key, Value::from_raw_vec(bytes), 0);
         return out.int(total as i64);
     };
     let len = match str_len(&e.value) {
@@ -687,12 +685,14 @@ fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(total) = total else {
         return out.error(TOO_BIG);
     };
-    let bytes = e.value.str_mut_raw().expect("checked: a string");
-    if bytes.len() < total {
-        bytes.resize(total, 0);
-    }
-    bytes[offset as usize..total].copy_from_slice(val);
-    out.int(bytes.len() as i64);
+    let new_len = e.value.modify_raw(|bytes| {
+        if bytes.len() < total {
+            bytes.resize(total, 0);
+        }
+        bytes[offset as usize..total].copy_from_slice(val);
+        bytes.len()
+    });
+    out.int(new_len as i64);
 }
 
 // ------------------------------------------------------------------ LCS

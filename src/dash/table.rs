@@ -593,6 +593,17 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         (&*k, v)
     }
 
+    /// Mutable key and value at `slot`, for changing bits of the key that
+    /// take no part in its hash or equality (the server's per-key flags).
+    /// Changing the key's hash or equality misplaces the item (it is then
+    /// not found) but is memory-safe.
+    #[inline]
+    pub fn slot_key_mut(&mut self, slot: Slot) -> (&mut K, &mut V) {
+        self.stamp_loc(slot.0);
+        let (k, v) = self.item_mut(slot.0);
+        (k, v)
+    }
+
     /// Removes the item at `slot`. Panics if the slot is free.
     #[inline]
     pub fn remove_slot(&mut self, slot: Slot) -> (K, V) {

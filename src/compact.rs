@@ -1,0 +1,689 @@
+//! The 16-byte object every key and string value is stored as.
+//!
+//! ```text
+//!   byte   0 ........ 7   8 ............ 13    14      15
+//!         ┌─────────────┬──────────────────┬───────┬───────┐
+//! INLINE  │ bytes 0..8  │ bytes 8..14      │ len   │ tag   │  strings of 0..=14 bytes
+//! PACKED  │ 7-bit chars packed LE (112 bits) │ len   │ tag   │  ASCII strings of 15..=16 bytes
+//! INT     │ i64         │ (unused)         │       │ tag   │  canonical integers (values only)
+//! HEAP    │ *mut u8     │ len (48 bits LE) │       │ tag   │  longer strings, one allocation
+//!         └─────────────┴──────────────────┴───────┴───────┘
+//!   tag = kind (bits 0..3) | FLAG_RAW (bit 7) | FLAG_EXPIRE (bit 6)
+//! ```
+//!
+//! A Dash slot holds a key object and a value object: 32 bytes per item, no allocation
+//! for keys up to 16 ASCII bytes (`key:000000123456` is 16) or values up to 14 bytes or
+//! integers. Heap strings have no header: the buffer's capacity is a function of the
+//! length ([`heap_cap`]), so the length is all the object stores. Strings changed in
+//! place (APPEND, SETRANGE) carry `FLAG_RAW` and get growable capacity (powers of two up
+//! to 1 MiB, then whole MiBs), so repeated appends are amortised like Redis's sds.
+//!
+//! `OBJECT ENCODING` comes from the kind and `FLAG_RAW`, as Redis would report the same
+//! value: `int` for INT, `raw` for FLAG_RAW or more than 44 bytes, `embstr` otherwise.
+//!
+//! `FLAG_EXPIRE` is free for the keyspace: on a key it says the key has a deadline in
+//! the expire table, so a lookup of a key without one never probes that table.
+
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
+use std::borrow::Cow;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+union Word {
+    ptr: *mut u8,
+    bytes: [u8; 8],
+    int: i64,
+}
+
+/// A key or string value in 16 bytes (see the module doc for the layout).
+#[repr(C, align(8))]
+pub struct CompactObj {
+    w0: Word,
+    w1: [u8; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<CompactObj>() == 16);
+const _: () = assert!(std::mem::align_of::<CompactObj>() == 8);
+
+const KIND_MASK: u8 = 0x07;
+const INLINE: u8 = 0;
+const PACKED: u8 = 1;
+const INT: u8 = 2;
+const HEAP: u8 = 3;
+
+/// The string was changed in place (APPEND, SETRANGE): encoding `raw`, growable buffer.
+pub const FLAG_RAW: u8 = 0x80;
+/// On a key: the key has a deadline in the expire table.
+pub const FLAG_EXPIRE: u8 = 0x40;
+
+/// Most bytes stored inline.
+pub const INLINE_BYTES: usize = 14;
+/// Most ASCII bytes stored packed (7 bits each).
+pub const PACKED_BYTES: usize = 16;
+/// Longest string Redis stores as `embstr`.
+const EMBSTR_MAX: usize = 44;
+const MAX_HEAP_LEN: usize = (1 << 48) - 1;
+
+/// Capacity of the heap buffer of a `FLAG_RAW` string of `len` bytes: the next power of
+/// two up to 1 MiB, then the next whole MiB. A step function, so appending within a
+/// step needs no reallocation and the capacity never has to be stored.
+#[inline]
+pub fn heap_cap_raw(len: usize) -> usize {
+    const MIB: usize = 1 << 20;
+    if len <= MIB { len.next_power_of_two() } else { len.div_ceil(MIB) * MIB }
+}
+
+/// Packs 15..=16 ASCII bytes into 14 bytes, 7 bits each, or None if any byte is not ASCII.
+#[inline]
+fn pack(b: &[u8]) -> Option<[u8; 14]> {
+    debug_assert!((INLINE_BYTES + 1..=PACKED_BYTES).contains(&b.len()));
+    let mut v: u128 = 0;
+    let mut hi = 0u8;
+    for (i, &c) in b.iter().enumerate() {
+        hi |= c;
+        v |= (c as u128) << (7 * i);
+    }
+    if hi & 0x80 != 0 {
+        return None;
+    }
+    let mut out = [0u8; 14];
+    out.copy_from_slice(&v.to_le_bytes()[..14]);
+    Some(out)
+}
+
+#[inline]
+fn unpack(p: &[u8; 14], len: usize, out: &mut [u8]) {
+    let mut w = [0u8; 16];
+    w[..14].copy_from_slice(p);
+    let v = u128::from_le_bytes(w);
+    for (i, o) in out[..len].iter_mut().enumerate() {
+        *o = ((v >> (7 * i)) & 0x7f) as u8;
+    }
+}
+
+/// Writes `n` in decimal at the start of `buf`; returns the length.
+#[inline]
+fn fmt_i64(n: i64, buf: &mut ScratchBuf) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        tmp[i] = b'-';
+    }
+    let len = tmp.len() - i;
+    buf[..len].copy_from_slice(&tmp[i..]);
+    len
+}
+
+/// A buffer big enough for any inline, packed or integer object's bytes
+/// (`-9223372036854775808` is 20).
+pub type ScratchBuf = [u8; 20];
+
+impl CompactObj {
+    /// The empty string.
+    pub const EMPTY: CompactObj = CompactObj { w0: Word { bytes: [0; 8] }, w1: [0; 8] };
+
+    #[inline(always)]
+    fn tag(&self) -> u8 {
+        self.w1[7]
+    }
+
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        self.tag() & KIND_MASK
+    }
+
+    /// The flag bits (`FLAG_RAW`, `FLAG_EXPIRE`).
+    #[inline(always)]
+    pub fn flags(&self) -> u8 {
+        self.tag() & !KIND_MASK
+    }
+
+    /// True if `FLAG_EXPIRE` is set.
+    #[inline(always)]
+    pub fn has_expire(&self) -> bool {
+        self.tag() & FLAG_EXPIRE != 0
+    }
+
+    /// Sets or clears `FLAG_EXPIRE` (the only flag that does not change the encoding).
+    #[inline(always)]
+    pub fn set_expire_flag(&mut self, on: bool) {
+        if on {
+            self.w1[7] |= FLAG_EXPIRE;
+        } else {
+            self.w1[7] &= !FLAG_EXPIRE;
+        }
+    }
+
+    fn inline(b: &[u8], flags: u8) -> CompactObj {
+        debug_assert!(b.len() <= INLINE_BYTES);
+        let mut all = [0u8; 16];
+        all[..b.len()].copy_from_slice(b);
+        all[14] = b.len() as u8;
+        all[15] = INLINE | flags;
+        Self::from_16(all)
+    }
+
+    fn from_16(all: [u8; 16]) -> CompactObj {
+        let mut w0 = [0u8; 8];
+        let mut w1 = [0u8; 8];
+        w0.copy_from_slice(&all[..8]);
+        w1.copy_from_slice(&all[8..]);
+        CompactObj { w0: Word { bytes: w0 }, w1 }
+    }
+
+    /// The 14 data bytes of an INLINE or PACKED object.
+    #[inline(always)]
+    fn data14(&self) -> [u8; 14] {
+        debug_assert!(matches!(self.kind(), INLINE | PACKED));
+        let mut d = [0u8; 14];
+        // SAFETY: INLINE and PACKED objects are only ever written through `bytes`
+        // (`from_16`), so `w0` holds plain bytes.
+        d[..8].copy_from_slice(unsafe { &self.w0.bytes });
+        d[8..].copy_from_slice(&self.w1[..6]);
+        d
+    }
+
+    fn heap(b: &[u8], cap: usize, flags: u8) -> CompactObj {
+        assert!(b.len() <= MAX_HEAP_LEN && cap >= b.len() && cap > 0);
+        let layout = Layout::from_size_align(cap, 1).expect("string size fits a Layout");
+        // SAFETY: `layout` has non-zero size (cap > 0, asserted).
+        let ptr = unsafe { alloc(layout) };
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        // SAFETY: `ptr` is a fresh allocation of `cap >= b.len()` bytes that cannot
+        // overlap `b`.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), ptr, b.len()) };
+        Self::heap_from_raw(ptr, b.len(), flags)
+    }
+
+    fn heap_from_raw(ptr: *mut u8, len: usize, flags: u8) -> CompactObj {
+        let mut w1 = [0u8; 8];
+        w1[..6].copy_from_slice(&(len as u64).to_le_bytes()[..6]);
+        w1[7] = HEAP | flags;
+        CompactObj { w0: Word { ptr }, w1 }
+    }
+
+    #[inline(always)]
+    fn heap_len(&self) -> usize {
+        let mut l = [0u8; 8];
+        l[..6].copy_from_slice(&self.w1[..6]);
+        u64::from_le_bytes(l) as usize
+    }
+
+    /// Capacity of a HEAP object's buffer.
+    #[inline(always)]
+    fn heap_cap(&self) -> usize {
+        let len = self.heap_len();
+        if self.tag() & FLAG_RAW != 0 { heap_cap_raw(len) } else { len }
+    }
+
+    /// A plain string (never an integer): inline, packed or on the heap.
+    fn plain(b: &[u8], flags: u8) -> CompactObj {
+        if b.len() <= INLINE_BYTES {
+            return Self::inline(b, flags);
+        }
+        if b.len() <= PACKED_BYTES
+            && let Some(p) = pack(b)
+        {
+            let mut all = [0u8; 16];
+            all[..14].copy_from_slice(&p);
+            all[14] = b.len() as u8;
+            all[15] = PACKED | flags;
+            return Self::from_16(all);
+        }
+        Self::heap(b, b.len(), flags)
+    }
+
+    /// A key object: the bytes as they are (no integer encoding).
+    #[inline]
+    pub fn key(b: &[u8]) -> CompactObj {
+        Self::plain(b, 0)
+    }
+
+    /// A string value as Redis's `tryObjectEncoding` would store it: canonical integers
+    /// of up to 20 characters as integers, other strings as bytes (`embstr`/`raw` by length).
+    #[inline]
+    pub fn from_bytes(b: &[u8]) -> CompactObj {
+        if b.len() <= 20
+            && let Some(n) = crate::util::parse_i64(b)
+        {
+            return Self::from_int(n);
+        }
+        Self::plain(b, 0)
+    }
+
+    /// A string value kept as text even if it looks like an integer (INCRBYFLOAT results).
+    #[inline]
+    pub fn from_text(b: &[u8]) -> CompactObj {
+        Self::plain(b, 0)
+    }
+
+    /// A string value with encoding `raw` (built in place: SETRANGE on a missing key).
+    pub fn from_raw_vec(v: Vec<u8>) -> CompactObj {
+        Self::raw_from_vec(v, 0)
+    }
+
+    /// An integer value (encoding `int`).
+    #[inline]
+    pub fn from_int(n: i64) -> CompactObj {
+        let mut w1 = [0u8; 8];
+        w1[7] = INT;
+        CompactObj { w0: Word { int: n }, w1 }
+    }
+
+    /// The integer of an `int`-encoded value.
+    #[inline(always)]
+    pub fn as_int(&self) -> Option<i64> {
+        if self.kind() == INT {
+            // SAFETY: INT objects are written through `int` only (`from_int`).
+            Some(unsafe { self.w0.int })
+        } else {
+            None
+        }
+    }
+
+    /// The string's length in bytes (an integer's decimal length).
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self.kind() {
+            INLINE | PACKED => self.w1[6] as usize,
+            HEAP => self.heap_len(),
+            _ => crate::util::i64_len(self.as_int().unwrap_or(0)),
+        }
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes without copying, when they are stored as they are (INLINE, HEAP).
+    #[inline]
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        match self.kind() {
+            INLINE => {
+                let len = self.w1[6] as usize;
+                // SAFETY: `CompactObj` is repr(C) with `w0` (8 bytes, a union of
+                // 8-byte fields) at offset 0 and `w1` at offset 8, no padding, so its 16
+                // bytes are contiguous; INLINE data is the first `len <= 14` of them,
+                // written as plain bytes.
+                Some(unsafe { std::slice::from_raw_parts((self as *const CompactObj).cast::<u8>(), len) })
+            }
+            HEAP => {
+                // SAFETY: a HEAP object owns a live allocation at `ptr` whose first
+                // `heap_len()` bytes are initialised; the borrow of `self` keeps it alive.
+                Some(unsafe { std::slice::from_raw_parts(self.w0.ptr, self.heap_len()) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The string's bytes: borrowed when stored as they are, otherwise written into
+    /// `buf` (unpacked, or an integer formatted).
+    #[inline]
+    pub fn bytes<'a>(&'a self, buf: &'a mut ScratchBuf) -> &'a [u8] {
+        if let Some(s) = self.as_slice() {
+            return s;
+        }
+        match self.kind() {
+            PACKED => {
+                let len = self.w1[6] as usize;
+                unpack(&self.data14(), len, buf);
+                &buf[..len]
+            }
+            _ => {
+                let n = fmt_i64(self.as_int().unwrap_or(0), buf);
+                &buf[..n]
+            }
+        }
+    }
+
+    /// The string's bytes, borrowed when possible.
+    pub fn to_cow(&self) -> Cow<'_, [u8]> {
+        match self.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => {
+                let mut buf = [0u8; 20];
+                Cow::Owned(self.bytes(&mut buf).to_vec())
+            }
+        }
+    }
+
+    /// The Redis TYPE name of a value.
+    pub fn type_name(&self) -> &'static str {
+        "string"
+    }
+
+    /// The bytes of a string value (integers formatted), or None for other types.
+    pub fn string_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        Some(self.to_cow())
+    }
+
+    /// True if the object's string equals `b`.
+    #[inline]
+    pub fn eq_bytes(&self, b: &[u8]) -> bool {
+        match self.kind() {
+            INLINE | HEAP => self.as_slice() == Some(b),
+            PACKED => {
+                let len = self.w1[6] as usize;
+                if b.len() != len {
+                    return false;
+                }
+                let mut buf = [0u8; 20];
+                self.bytes(&mut buf) == b
+            }
+            _ => {
+                let mut buf = [0u8; 20];
+                self.bytes(&mut buf) == b
+            }
+        }
+    }
+
+    /// Redis's OBJECT ENCODING name.
+    pub fn encoding(&self) -> &'static str {
+        match self.kind() {
+            INT => "int",
+            _ if self.tag() & FLAG_RAW != 0 || self.len() > EMBSTR_MAX => "raw",
+            _ => "embstr",
+        }
+    }
+
+    /// Bytes this object owns outside its 16 bytes.
+    #[inline]
+    pub fn heap_bytes(&self) -> usize {
+        if self.kind() == HEAP { self.heap_cap() } else { 0 }
+    }
+
+    /// Replaces the string with `b` as [`from_bytes`](Self::from_bytes) would encode it,
+    /// reusing the heap buffer when the new string is as long as the old (the SET
+    /// overwrite hot path: no free and malloc). Keeps `FLAG_EXPIRE`.
+    #[inline]
+    pub fn assign_bytes(&mut self, b: &[u8]) {
+        if self.kind() == HEAP
+            && self.tag() & FLAG_RAW == 0
+            && self.heap_len() == b.len()
+            && !(b.len() <= 20 && crate::util::parse_i64(b).is_some())
+            && !(b.len() <= PACKED_BYTES && b.is_ascii())
+        {
+            // SAFETY: a non-raw HEAP object owns `heap_len() == b.len()` writable bytes
+            // at `ptr`; `&mut self` excludes other borrows of them and `b` cannot alias
+            // them (it is borrowed immutably while `self` is borrowed mutably).
+            unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.w0.ptr, b.len()) };
+            return;
+        }
+        let expire = self.tag() & FLAG_EXPIRE;
+        *self = Self::from_bytes(b);
+        self.w1[7] |= expire;
+    }
+
+    /// Moves the object's bytes out as a `Vec` (no copy for HEAP), leaving the empty
+    /// string with the same `FLAG_EXPIRE`.
+    fn take_vec(&mut self) -> Vec<u8> {
+        let expire = self.tag() & FLAG_EXPIRE;
+        let v = if self.kind() == HEAP {
+            let (len, cap) = (self.heap_len(), self.heap_cap());
+            // SAFETY: a HEAP object's buffer was allocated by the global allocator with
+            // `Layout::from_size_align(heap_cap(), 1)` (what a `Vec<u8>` of that capacity
+            // uses) and holds `len` initialised bytes; ownership moves to the Vec and
+            // `self` is overwritten below without running Drop.
+            unsafe { Vec::from_raw_parts(self.w0.ptr, len, cap) }
+        } else {
+            let mut buf = [0u8; 20];
+            self.bytes(&mut buf).to_vec()
+        };
+        // Plain overwrite: the buffer now belongs to `v`.
+        let mut empty = Self::EMPTY;
+        empty.w1[7] |= expire;
+        std::mem::forget(std::mem::replace(self, empty));
+        v
+    }
+
+    /// A `FLAG_RAW` string from `v`: inline when short, else `v`'s buffer resized to
+    /// [`heap_cap_raw`].
+    fn raw_from_vec(v: Vec<u8>, flags: u8) -> CompactObj {
+        let flags = flags | FLAG_RAW;
+        if v.len() <= INLINE_BYTES {
+            return Self::inline(&v, flags);
+        }
+        assert!(v.len() <= MAX_HEAP_LEN, "string too long");
+        let want = heap_cap_raw(v.len());
+        let mut v = std::mem::ManuallyDrop::new(v);
+        let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+        let ptr = if cap == want {
+            ptr
+        } else {
+            let old = Layout::from_size_align(cap, 1).expect("vec layout");
+            // SAFETY: `ptr` was allocated by the global allocator with layout `old` (a
+            // Vec<u8> of capacity `cap`, and cap >= len > 14 so it is a real
+            // allocation); `want > 0`; the Vec is not used again (ManuallyDrop).
+            let p = unsafe { realloc(ptr, old, want) };
+            if p.is_null() {
+                handle_alloc_error(Layout::from_size_align(want, 1).expect("layout"));
+            }
+            p
+        };
+        Self::heap_from_raw(ptr, len, flags)
+    }
+
+    /// Changes the string in place (APPEND, SETRANGE), as Redis's
+    /// `dbUnshareStringValue` allows: an integer becomes its decimal text, and the
+    /// string is `raw` from then on. `f` gets the bytes as a `Vec` (no copy when they
+    /// are on the heap). Keeps `FLAG_EXPIRE`.
+    pub fn modify_raw<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let expire = self.tag() & FLAG_EXPIRE;
+        let mut v = self.take_vec();
+        let r = f(&mut v);
+        *self = Self::raw_from_vec(v, expire);
+        r
+    }
+}
+
+impl Drop for CompactObj {
+    #[inline]
+    fn drop(&mut self) {
+        if self.kind() == HEAP {
+            let layout = Layout::from_size_align(self.heap_cap(), 1).expect("heap layout");
+            // SAFETY: a HEAP object exclusively owns `ptr`, allocated with exactly this
+            // layout (`heap`/`raw_from_vec` keep capacity == heap_cap()).
+            unsafe { dealloc(self.w0.ptr, layout) };
+        }
+    }
+}
+
+impl Clone for CompactObj {
+    fn clone(&self) -> CompactObj {
+        match self.kind() {
+            HEAP => {
+                let s = self.as_slice().expect("heap has a slice");
+                Self::heap(s, self.heap_cap(), self.flags())
+            }
+            // Inline, packed and integer objects are plain bytes.
+            _ => {
+                let mut all = [0u8; 16];
+                // SAFETY: non-HEAP objects never hold a pointer, so copying `w0`'s
+                // bytes copies plain data.
+                all[..8].copy_from_slice(unsafe { &self.w0.bytes });
+                all[8..].copy_from_slice(&self.w1);
+                Self::from_16(all)
+            }
+        }
+    }
+}
+
+// SAFETY: a CompactObj owns its heap buffer exclusively (like a Box<[u8]>) and shares
+// nothing, so it may move to and be read from other threads.
+unsafe impl Send for CompactObj {}
+// SAFETY: `&CompactObj` only reads (no interior mutability).
+unsafe impl Sync for CompactObj {}
+
+impl Default for CompactObj {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+/// Equal when both are the same integer, or the same string with the same `raw` flag
+/// (what OBJECT ENCODING can tell apart). `FLAG_EXPIRE` is ignored.
+impl PartialEq for CompactObj {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.as_int(), other.as_int()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => {
+                let mut buf = [0u8; 20];
+                (self.tag() & FLAG_RAW) == (other.tag() & FLAG_RAW) && other.eq_bytes(self.bytes(&mut buf))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CompactObj {}
+
+impl std::fmt::Debug for CompactObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_int() {
+            Some(n) => write!(f, "Int({n})"),
+            None => {
+                let mut buf = [0u8; 20];
+                write!(f, "{:?}/{}", String::from_utf8_lossy(self.bytes(&mut buf)), self.encoding())
+            }
+        }
+    }
+}
+
+impl crate::dash::DashHash for CompactObj {
+    // Must hash exactly like `[u8]` so lookups by `&[u8]` find it.
+    #[inline]
+    fn dash_hash(&self, seed: u64) -> u64 {
+        let mut buf = [0u8; 20];
+        crate::dash::hash_bytes(self.bytes(&mut buf), seed)
+    }
+}
+
+impl crate::dash::Equivalent<CompactObj> for [u8] {
+    #[inline(always)]
+    fn equivalent(&self, key: &CompactObj) -> bool {
+        key.eq_bytes(self)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(o: &CompactObj) -> Vec<u8> {
+        let mut buf = [0u8; 20];
+        o.bytes(&mut buf).to_vec()
+    }
+
+    // Every length round-trips through every encoding the constructors pick.
+    #[test]
+    fn round_trip_lengths() {
+        for len in 0usize..80 {
+            let ascii: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let bin: Vec<u8> = (0..len).map(|i| 0x80u8 | i as u8).collect();
+            for b in [&ascii, &bin] {
+                for o in [CompactObj::key(b), CompactObj::from_bytes(b), CompactObj::from_text(b)] {
+                    assert_eq!(s(&o), *b);
+                    assert_eq!(o.len(), b.len());
+                    assert!(o.eq_bytes(b));
+                    assert!(!o.eq_bytes(&b[..len.saturating_sub(1)]) || len == 0);
+                    assert_eq!(o.clone(), o);
+                    assert_eq!(s(&o.clone()), *b);
+                }
+            }
+        }
+    }
+
+    // The kinds: short inline, 15–16 ASCII packed, others on the heap, integers as such.
+    #[test]
+    fn kinds_and_encodings() {
+        assert_eq!(CompactObj::key(b"abc").kind(), INLINE);
+        assert_eq!(CompactObj::key(b"key:000000123456").kind(), PACKED);
+        assert_eq!(CompactObj::key(b"key:0000001234567").kind(), HEAP);
+        assert_eq!(CompactObj::key("kéy:00000012345".as_bytes()).kind(), HEAP);
+        assert_eq!(CompactObj::key(b"123").kind(), INLINE);
+        assert_eq!(CompactObj::from_bytes(b"123").as_int(), Some(123));
+        assert_eq!(CompactObj::from_bytes(b"-9223372036854775808").as_int(), Some(i64::MIN));
+        assert_eq!(CompactObj::from_bytes(b"0123").as_int(), None);
+        assert_eq!(CompactObj::from_text(b"123").as_int(), None);
+        assert_eq!(CompactObj::from_bytes(b"123").encoding(), "int");
+        assert_eq!(CompactObj::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(CompactObj::from_bytes(&[b'x'; 44]).encoding(), "embstr");
+        assert_eq!(CompactObj::from_bytes(&[b'x'; 45]).encoding(), "raw");
+        assert_eq!(CompactObj::from_raw_vec(b"ab".to_vec()).encoding(), "raw");
+        assert_eq!(CompactObj::from_bytes(&[b'x'; 32]).heap_bytes(), 32);
+        assert_eq!(CompactObj::from_bytes(&[b'x'; 16]).heap_bytes(), 0);
+        assert_eq!(s(&CompactObj::from_int(-42)), b"-42");
+        assert_eq!(s(&CompactObj::from_int(i64::MIN)), b"-9223372036854775808");
+    }
+
+    // APPEND-like growth keeps the bytes, turns integers into text, marks raw, and
+    // reallocates only at capacity steps.
+    #[test]
+    fn modify_raw_grows() {
+        let mut o = CompactObj::from_bytes(b"-12");
+        o.modify_raw(|v| v.push(b'3'));
+        assert_eq!(s(&o), b"-123");
+        assert_eq!(o.encoding(), "raw");
+        let mut want = b"-123".to_vec();
+        for i in 0..3000 {
+            let piece = format!("{i},");
+            o.modify_raw(|v| v.extend_from_slice(piece.as_bytes()));
+            want.extend_from_slice(piece.as_bytes());
+            assert_eq!(s(&o), want);
+            assert_eq!(o.heap_bytes(), if want.len() > INLINE_BYTES { heap_cap_raw(want.len()) } else { 0 });
+        }
+        let c = o.clone();
+        assert_eq!(c, o);
+        // SETRANGE-like: zero-filled growth.
+        let mut o = CompactObj::from_raw_vec(vec![0; 3]);
+        o.modify_raw(|v| v.resize(100, 7));
+        assert_eq!(o.len(), 100);
+        assert_eq!(heap_cap_raw(100), 128);
+        assert_eq!(heap_cap_raw((1 << 20) + 1), 2 << 20);
+    }
+
+    // SET overwrite reuses a same-length heap buffer and keeps the expire flag.
+    #[test]
+    fn assign_bytes() {
+        let mut o = CompactObj::from_bytes(&[b'a'; 32]);
+        o.set_expire_flag(true);
+        o.assign_bytes(&[b'b'; 32]);
+        assert_eq!(s(&o), vec![b'b'; 32]);
+        assert!(o.has_expire());
+        o.assign_bytes(b"17");
+        assert_eq!(o.as_int(), Some(17));
+        assert!(o.has_expire());
+        o.assign_bytes(&[0xffu8; 40]);
+        assert_eq!(s(&o), vec![0xff; 40]);
+        o.set_expire_flag(false);
+        assert!(!o.has_expire());
+        assert_eq!(s(&o), vec![0xff; 40]);
+    }
+
+    // Keys hash and compare like their bytes, whatever the encoding.
+    #[test]
+    fn hash_and_equivalent() {
+        use crate::dash::{DashHash, Equivalent};
+        for k in [&b"a"[..], b"key:000000123456", b"a-much-longer-key-on-the-heap", b""] {
+            let o = CompactObj::key(k);
+            assert_eq!(o.dash_hash(9), crate::dash::hash_bytes(k, 9));
+            assert!(k.equivalent(&o));
+            assert!(o.equivalent(&CompactObj::key(k)));
+            assert!(!b"zz"[..].equivalent(&o));
+        }
+    }
+}
