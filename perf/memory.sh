@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/memory.sh — memory per key: Darter vs Redis, N keys `key:0..key:N-1` with 32-byte values.
+# perf/memory.sh — memory per key: Darter vs Redis, N keys `key:0..key:N-1` with VALUE_SIZE-byte values.
 #
 # Method
 # - Builds darter in release mode (unless DARTER_BIN is set), then for each server in
@@ -16,6 +16,7 @@
 #
 # Environment
 #   N            keys (default 1000000)
+#   VALUE_SIZE   bytes per value (default 32)
 #   DARTER_BIN   darter binary (default target/release/darter, built here)
 #   BASELINE_BIN optional second darter binary, reported as "darter (baseline)"
 #   BASELINE_LABEL  label for it (default "darter (baseline)")
@@ -34,6 +35,7 @@ REDIS_BIN="${REDIS_BIN:-redis-server}"
 BASELINE_LABEL="${BASELINE_LABEL:-darter (baseline)}"
 DATE="$(date +%F)"
 RESULT_FILE="${RESULT_FILE:-$ROOT/perf/results/memory-$DATE.md}"
+[[ "${VALUE_SIZE:-32}" == 32 ]] || RESULT_FILE="${RESULT_FILE%.md}-$VALUE_SIZE.md"
 TMP="$ROOT/perf/tmp"
 mkdir -p "$TMP" "$(dirname "$RESULT_FILE")"
 
@@ -65,9 +67,11 @@ if redis-cli -p "$PORT" ping >/dev/null 2>&1; then
   exit 1
 fi
 
-VALUE="abcdefghijklmnopqrstuvwxyz-32-by" # 32 bytes, not an integer
-[[ ${#VALUE} == 32 ]]
-LOAD="$TMP/memory-load-$N.resp"
+# VALUE_SIZE bytes (default 32), never an integer: the alphabet repeated.
+VALUE_SIZE="${VALUE_SIZE:-32}"
+VALUE=$(awk -v n="$VALUE_SIZE" 'BEGIN { a = "abcdefghijklmnopqrstuvwxyz-"; s = ""; while (length(s) < n) s = s a; print substr(s, 1, n) }')
+[[ ${#VALUE} == "$VALUE_SIZE" ]]
+LOAD="$TMP/memory-load-$N-$VALUE_SIZE.resp"
 if [[ ! -s "$LOAD" ]]; then
   echo "memory: generating $LOAD"
   awk -v n="$N" -v v="$VALUE" 'BEGIN {
@@ -132,7 +136,7 @@ DIRTY="$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (di
 {
   echo "# Memory per key — $DATE"
   echo
-  echo "- $N keys \`key:0\`..\`key:$((N - 1))\`, 32-byte value each (\`SET\` via \`redis-cli --pipe\`, DBSIZE checked)"
+  echo "- $N keys \`key:0\`..\`key:$((N - 1))\`, $VALUE_SIZE-byte value each (\`SET\` via \`redis-cli --pipe\`, DBSIZE checked)"
   echo "- darter: \`$DARTER_BIN --proactor_threads 1\`, commit $COMMIT$DIRTY"
   [[ -n "${BASELINE_BIN:-}" ]] && echo "- $BASELINE_LABEL: \`$BASELINE_BIN --proactor_threads 1\`"
   echo "- redis: \`$REDIS_BIN --save '' --appendonly no\` — $("$REDIS_BIN" --version | awk '{print $3}') (jemalloc)"

@@ -5,6 +5,7 @@
 static ALLOC: darter::alloc::Counting = darter::alloc::Counting;
 
 fn main() {
+    darter::alloc::tune_allocator();
     let cfg = match darter::config::Config::from_args(std::env::args()) {
         Ok(c) => c,
         Err(e) => e.exit(),

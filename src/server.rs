@@ -654,6 +654,9 @@ impl Worker {
     /// few hundred nanoseconds a tick, a mass expiry gets the whole box every tick.
     fn on_tick(&mut self) {
         self.shard.refresh_memory();
+        if self.shard.cfg.cache_mode {
+            self.shard.cache_evict(ACTIVE_EXPIRE_BUDGET);
+        }
         if !self.shard.cfg.active_expire {
             return;
         }

@@ -154,8 +154,18 @@ pub struct Shard {
     /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
     /// live, the estimate of used_memory that the maxmemory check starts from.
     mem_others: i64,
+    /// The db cache-mode eviction starts from next.
+    evict_db: usize,
     rng: u64,
 }
+
+/// Cache mode: tables stop growing once used memory is over this percentage of
+/// maxmemory (inserts into full segments then evict).
+pub const CACHE_GROW_LIMIT: i128 = 95;
+/// Cache mode: background eviction starts over this percentage of maxmemory...
+pub const CACHE_EVICT_START: i128 = 98;
+/// ...and stops under this one.
+pub const CACHE_EVICT_STOP: i128 = 97;
 
 impl Shard {
     pub fn new(id: usize, g: Arc<Globals>, cfg: RuntimeConfig, ncommands: usize) -> Shard {
@@ -170,6 +180,7 @@ impl Shard {
             g,
             nconns: 0,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
+            evict_db: 0,
             rng: 0x2545_f491_4f6c_dd1d ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
     }
@@ -189,10 +200,62 @@ impl Shard {
     /// Whether used_memory may be over maxmemory (> 0): this thread's own counter now
     /// plus the others' as of the last refresh. Reads no other thread's cache line.
     /// Lower than the truth only by what other threads allocated in the last tick.
+    /// In cache mode writes are never refused (the keyspace evicts instead): false.
     #[inline]
     pub fn maybe_over_maxmemory(&self) -> bool {
         let max = self.cfg.maxmemory;
-        max > 0 && (self.mem_others + crate::alloc::this_thread()) as i128 > max as i128
+        max > 0 && !self.cfg.cache_mode && self.mem_estimate() as i128 > max as i128
+    }
+
+    /// used_memory as this thread sees it without reading other threads' counters.
+    #[inline(always)]
+    fn mem_estimate(&self) -> i64 {
+        self.mem_others + crate::alloc::this_thread()
+    }
+
+    /// Cache mode: whether the tables may still grow (split segments), i.e. used memory
+    /// is below [`CACHE_GROW_LIMIT`] of maxmemory. Past it, inserts into full segments
+    /// evict instead. Always true without a maxmemory.
+    #[inline]
+    pub fn cache_may_grow(&self) -> bool {
+        let max = self.cfg.maxmemory;
+        max == 0 || (self.mem_estimate() as i128) * 100 <= max as i128 * CACHE_GROW_LIMIT
+    }
+
+    /// Cache mode's background eviction (each tick): while used memory is over
+    /// [`CACHE_EVICT_START`] of maxmemory, evicts the least recently promoted items of
+    /// this shard's dbs, in batches, until it is under [`CACHE_EVICT_STOP`] or `budget`
+    /// is spent. Returns how many keys went.
+    pub fn cache_evict(&mut self, budget: std::time::Duration) -> usize {
+        let max = self.cfg.maxmemory as i128;
+        if !self.cfg.cache_mode || max == 0 {
+            return 0;
+        }
+        let mut may_grow = self.cache_may_grow();
+        if (self.mem_estimate() as i128) * 100 > max * CACHE_EVICT_START {
+            // Confirm with the exact sum before evicting.
+            self.refresh_memory();
+            may_grow = self.cache_may_grow();
+        }
+        for d in &mut self.dbs {
+            d.set_cache_mode(true, may_grow);
+        }
+        let start = std::time::Instant::now();
+        let mut evicted = 0;
+        let ndb = self.dbs.len();
+        while (self.mem_estimate() as i128) * 100 > max * CACHE_EVICT_STOP && start.elapsed() < budget {
+            let mut any = 0;
+            for i in 0..ndb {
+                let db = (self.evict_db + i) % ndb;
+                any += self.dbs[db].evict_some(64);
+            }
+            self.evict_db = (self.evict_db + 1) % ndb;
+            evicted += any;
+            if any == 0 {
+                break; // nothing left to evict in this shard
+            }
+        }
+        evicted
     }
 
     /// Whether used_memory is over maxmemory (> 0), for the DENYOOM check: the estimate,
@@ -222,7 +285,13 @@ pub struct ShardCtx<'a> {
 }
 
 impl ShardCtx<'_> {
+    /// The selected db; in cache mode, told first whether its table may grow.
+    #[inline]
     pub fn db(&mut self) -> &mut Db {
+        if self.shard.cfg.cache_mode {
+            let may_grow = self.shard.cache_may_grow();
+            self.shard.dbs[self.db].set_cache_mode(true, may_grow);
+        }
         &mut self.shard.dbs[self.db]
     }
 }

@@ -63,6 +63,7 @@ pub struct KeyStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
 }
 
 /// What one [`Db::expire_step`] did.
@@ -86,6 +87,10 @@ pub struct Db {
     expire_cursor: u64,
     /// Reused buffer for the keys one expiry step removes.
     due: Vec<CompactKey>,
+    /// Cache mode: hits promote the item inside its bucket ([`Db::set_cache_mode`]).
+    cache_mode: bool,
+    /// Where the background eviction walk continues (a Dash traverse cursor).
+    evict_cursor: u64,
     pub stats: KeyStats,
 }
 
@@ -94,7 +99,51 @@ impl Db {
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, stats: KeyStats::default() }
+    }
+
+    /// Cache mode (`--cache_mode`): with `on`, reads promote what they hit towards the
+    /// front of its bucket (Dash bump-up: the ranking costs no memory per item), and
+    /// while `may_grow` is false an insert into a full segment evicts the last item of
+    /// the new key's home bucket instead of splitting the segment. Without cache mode
+    /// the table always grows.
+    #[inline]
+    pub fn set_cache_mode(&mut self, on: bool, may_grow: bool) {
+        self.cache_mode = on;
+        self.map.set_growth_allowed(!on || may_grow);
+    }
+
+    /// Cache mode's background step: evicts up to `max` items, each the least recently
+    /// promoted item of the next non-empty bucket of a walk over the table (looking at
+    /// no more than `4 * max` buckets). Returns how many were evicted.
+    pub fn evict_some(&mut self, max: usize) -> usize {
+        let mut evicted = 0;
+        for _ in 0..max * 4 {
+            if evicted == max || self.map.is_empty() {
+                break;
+            }
+            let (item, next) = self.map.evict_at(self.evict_cursor);
+            self.evict_cursor = next;
+            if let Some((k, _)) = item {
+                self.forget_deadline(&k);
+                evicted += 1;
+            }
+        }
+        self.stats.evicted_keys += evicted as u64;
+        if evicted > 0 {
+            self.shrink_if_empty();
+        }
+        evicted
+    }
+
+    /// Removes the `expires` entry of a key object just taken out of `map`.
+    fn forget_deadline(&mut self, k: &CompactKey) {
+        if k.has_expire() {
+            let h = self.expires.hash_key(k);
+            if let Some(s) = self.expires.find_hashed(h, k) {
+                self.expires.remove_slot(s);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -172,6 +221,7 @@ impl Db {
         match self.find_live(h, key, now_ms) {
             Some((slot, expire_at_ms)) => {
                 self.stats.keyspace_hits += 1;
+                let slot = if self.cache_mode { self.map.bump_up_slot(slot) } else { slot };
                 Some(EntryMut { value: self.map.slot_mut(slot).1, expire_at_ms })
             }
             None => {
@@ -220,7 +270,16 @@ impl Db {
             k.set_expire_flag(true);
             self.expires.insert_unique_hashed(h, CompactObj::key(key), expire_at_ms);
         }
-        self.map.insert_unique_hashed(h, k, value);
+        if self.map.growth_allowed() {
+            self.map.insert_unique_hashed(h, k, value);
+            return;
+        }
+        let mut victim = None;
+        self.map.insert_unique_or_evict_hashed(h, k, value, |vk, _| victim = Some(vk));
+        if let Some(vk) = victim {
+            self.forget_deadline(&vk);
+            self.stats.evicted_keys += 1;
+        }
     }
 
     /// Stores a value with a deadline (0 = none), replacing any previous entry. One
@@ -413,7 +472,7 @@ impl Db {
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, stats: KeyStats::default() }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -727,4 +786,36 @@ mod tests {
         assert_eq!(db.map.seed(), old.map.seed());
     }
 
+
+    // Cache mode without growth: the table keeps its size and evicts (counting it), the
+    // expire table stays in step, and a key read between inserts stays in.
+    #[test]
+    fn cache_mode_evicts_instead_of_growing() {
+        let mut db = Db::default();
+        db.set_cache_mode(true, true);
+        for i in 0..5000i64 {
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), if i % 3 == 0 { 1 << 40 } else { 0 });
+        }
+        let segs = db.map.segment_count();
+        db.set_cache_mode(true, false);
+        for i in 5000..200_000i64 {
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), if i % 3 == 0 { 1 << 40 } else { 0 });
+            assert!(db.lookup_read(b"k7", 0).is_some(), "hot key evicted at {i}");
+        }
+        assert_eq!(db.map.segment_count(), segs);
+        assert_eq!(db.len() as u64 + db.stats.evicted_keys, 200_000);
+        let with_deadline = db.map.keys().filter(|k| k.has_expire()).count();
+        assert_eq!(db.expires_len(), with_deadline);
+        // Growth allowed again: no more evictions.
+        db.set_cache_mode(true, true);
+        let before = db.stats.evicted_keys;
+        for i in 0..50_000i64 {
+            db.set(format!("n{i}").as_bytes(), Value::from_int(i), 0);
+        }
+        assert_eq!(db.stats.evicted_keys, before);
+        // The background walk evicts what it is asked, and empties the db in the end.
+        assert_eq!(db.evict_some(100), 100);
+        while db.evict_some(1000) > 0 {}
+        assert_eq!((db.len(), db.expires_len()), (0, 0));
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::mem;
 
 use super::hash::{DashHash, hash_u64};
-use super::segment::{Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, Segment, TOTAL_BUCKETS};
+use super::segment::{Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, Segment, TOTAL_BUCKETS};
 
 /// Bits of the cursor holding the hash prefix (bits `0..46`).
 pub const CURSOR_PREFIX_BITS: u32 = 46;
@@ -698,6 +698,90 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             }
             None => false,
         }
+    }
+
+    /// [`bump_up`](Self::bump_up) of the item at `slot`, without looking it
+    /// up again; returns where the item is now.
+    #[inline]
+    pub fn bump_up_slot(&mut self, slot: Slot) -> Slot {
+        let l = slot.0;
+        let pos = self.segs[l.seg as usize].bump_up(l.pos);
+        Slot(Loc { seg: l.seg, pos })
+    }
+
+    /// Inserts a key known to be absent (as
+    /// [`insert_unique_hashed`](Self::insert_unique_hashed)); when its
+    /// segment is full and growth is disallowed, evicts the item in the last
+    /// slot of the key's home bucket (passing it to `evict`) instead of
+    /// splitting, as [`insert_or_evict`](Self::insert_or_evict) does.
+    /// Returns where the new item went.
+    pub fn insert_unique_or_evict_hashed(&mut self, hash: u64, key: K, value: V, evict: impl FnOnce(K, V)) -> Slot {
+        debug_assert_eq!(hash, self.hash(&key), "insert_unique_or_evict_hashed: wrong hash");
+        if self.growth_allowed {
+            return Slot(self.insert_unique(hash, key, value));
+        }
+        let (home, fp) = (home_of_hash(hash), fp_of_hash(hash));
+        self.ensure_segment();
+        let si = self.dir[self.dir_index(hash)];
+        let seg = &mut self.segs[si as usize];
+        match seg.try_insert(home, fp, (key, value)) {
+            Ok(pos) => {
+                self.len += 1;
+                self.stamp(si, home);
+                Slot(Loc { seg: si, pos })
+            }
+            Err(item) => {
+                // The home bucket is full (insertion tried it first).
+                let victim_pos = Pos::new(home, SLOTS - 1);
+                let victim_home = seg.home_of(victim_pos);
+                let victim = seg.remove_at(victim_pos);
+                let pos = match seg.try_insert(home, fp, item) {
+                    Ok(p) => {
+                        debug_assert_eq!(p, victim_pos);
+                        seg.rotate_front(home, p.s())
+                    }
+                    Err(_) => unreachable!("home bucket has a free slot"),
+                };
+                self.stamp(si, victim_home);
+                self.stamp(si, home);
+                evict(victim.0, victim.1);
+                Slot(Loc { seg: si, pos })
+            }
+        }
+    }
+
+    /// Cache-mode eviction walk: removes the item in the last busy slot of
+    /// regular bucket at traverse position `cursor` (the least recently
+    /// bumped item there; if it is empty, the last item of stash bucket
+    /// `bucket % 4`), or nothing if both are empty, and returns it
+    /// with the cursor of the next logical bucket (0 after the last, as with
+    /// [`traverse`](Self::traverse)). Looks at one bucket per call.
+    pub fn evict_at(&mut self, cursor: u64) -> (Option<(K, V)>, u64) {
+        let (b, prefix) = decode_cursor(cursor);
+        if b >= REGULAR_BUCKETS || self.segs.is_empty() {
+            return (None, 0);
+        }
+        let (si, _, end) = self.segment_range(prefix);
+        let next = if end == PREFIX_END {
+            if b + 1 == REGULAR_BUCKETS { 0 } else { encode_cursor(b + 1, 0) }
+        } else {
+            encode_cursor(b, end)
+        };
+        // The bucket's last item; if the bucket is empty, one from the stash
+        // bucket `b % 4` (so a full walk also drains the stash).
+        let busy = self.segs[si].meta(b).busy();
+        let pos = if busy != 0 {
+            Pos::new(b, (31 - busy.leading_zeros()) as usize)
+        } else {
+            let sb = REGULAR_BUCKETS + b % STASH_BUCKETS;
+            let busy = self.segs[si].meta(sb).busy();
+            if busy == 0 {
+                return (None, next);
+            }
+            Pos::new(sb, (31 - busy.leading_zeros()) as usize)
+        };
+        let item = self.remove_loc(Loc { seg: si as u32, pos });
+        (Some(item), next)
     }
 
     /// Insert or replace like [`insert`](Self::insert), but when the target

@@ -100,6 +100,7 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
         info.hits += d.stats.keyspace_hits;
         info.misses += d.stats.keyspace_misses;
         info.expired += d.stats.expired_keys;
+        info.stats.evicted_keys += d.stats.evicted_keys;
     }
     if with_memory {
         for (_, slot) in s.conns.iter() {
