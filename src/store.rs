@@ -330,16 +330,20 @@ impl Db {
         true
     }
 
-    /// Frees the segments of a table that became empty (keeping its seed, so a SCAN
-    /// cursor keeps its meaning): after a mass delete or expiry, memory goes back to
-    /// what an empty db costs.
+    /// Gives memory back after mass deletes: a table that became empty frees its
+    /// segments, and one that became sparse (under 1/16 full, at most
+    /// [`SHRINK_MAX_ITEMS`] items, more than one segment) is rebuilt at the size its
+    /// items need. Both keep the seed, so a SCAN cursor keeps its meaning (the traverse
+    /// order depends only on the hashes). The rebuild's cost is bounded by
+    /// `SHRINK_MAX_ITEMS` moves; a big table that keeps more items keeps its segments
+    /// (segment merging is not implemented).
     #[inline]
     fn shrink_if_empty(&mut self) {
-        if self.map.is_empty() && self.map.segment_count() > 0 {
-            self.map.clear();
+        if sparse(self.map.len(), self.map.capacity(), self.map.segment_count()) {
+            self.map = rebuilt(&mut self.map);
         }
-        if self.expires.is_empty() && self.expires.segment_count() > 0 {
-            self.expires.clear();
+        if sparse(self.expires.len(), self.expires.capacity(), self.expires.segment_count()) {
+            self.expires = rebuilt(&mut self.expires);
         }
     }
 
@@ -521,6 +525,28 @@ impl Default for Db {
     }
 }
 
+/// Largest table a shrink rebuilds (see `Db::shrink_if_empty`): about a millisecond
+/// of moves.
+pub const SHRINK_MAX_ITEMS: usize = 4096;
+
+/// Whether a table of `len` items, `capacity` slots and `segs` segments should shrink.
+#[inline(always)]
+fn sparse(len: usize, capacity: usize, segs: usize) -> bool {
+    (len == 0 && segs > 0) || (segs > 1 && len <= SHRINK_MAX_ITEMS && len * 16 < capacity)
+}
+
+/// A new table with `t`'s seed and growth setting holding `t`'s items (moved).
+fn rebuilt<V>(t: &mut DashTable<CompactKey, V>) -> DashTable<CompactKey, V> {
+    let mut fresh = DashTable::with_seed(t.seed());
+    let growth = t.growth_allowed();
+    t.drain_into(|k, v| {
+        let h = fresh.hash_key(&k);
+        fresh.insert_unique_hashed(h, k, v);
+    });
+    fresh.set_growth_allowed(growth);
+    fresh
+}
+
 /// Most keys one [`Db::prefetch`] call takes (redis-benchmark's `-P 16` sends 16
 /// commands per connection and read).
 pub const PREFETCH_BATCH: usize = 16;
@@ -622,6 +648,15 @@ mod tests {
             db.remove(format!("k{i}").as_bytes());
         }
         assert_eq!(db.approx_bytes(), empty);
+        // A sparse table shrinks too: one key left of 20k keeps one segment.
+        db.set(b"stay", Value::from_int(1), 0);
+        let one = db.approx_bytes();
+        for i in 0..20_000i64 {
+            db.set(format!("key:{i:012}").as_bytes(), Value::from_int(i), 10);
+        }
+        while db.expire_step(100, 512).removed > 0 {}
+        assert_eq!(db.approx_bytes(), one);
+        assert_eq!(db.lookup(b"stay", 100).map(|e| e.value.clone()), Some(Value::from_int(1)));
     }
 
     /// Every key of a full scan of `db` in steps of `count`, calling `between` after

@@ -13,38 +13,9 @@
 
 mod common;
 
-use common::{RawConn, Server, ServerKind, encode_command};
+use common::{RawConn, Server, ServerKind, encode_command, info_field, load, used_memory};
 
 const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n";
-
-fn info_field(c: &mut RawConn, section: &str, field: &str) -> String {
-    let reply = c.cmd(&["INFO", section]);
-    let text = String::from_utf8_lossy(&reply).into_owned();
-    text.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {text}"))
-}
-
-fn used_memory(c: &mut RawConn) -> i64 {
-    info_field(c, "memory", "used_memory").parse().expect("used_memory is a number")
-}
-
-/// SETs `n` keys `key:<i>` with `size`-byte values, pipelined 1000 at a time.
-fn load(c: &mut RawConn, n: usize, size: usize) {
-    let value = vec![b'v'; size];
-    let mut i = 0;
-    while i < n {
-        let batch = (n - i).min(1000);
-        let mut buf = Vec::new();
-        for j in i..i + batch {
-            buf.extend(encode_command(&[b"SET".as_slice(), format!("key:{j}").as_bytes(), &value]));
-        }
-        c.send_raw(&buf);
-        let replies = c.read_replies(batch);
-        assert_eq!(replies, b"+OK\r\n".repeat(batch), "loading keys {i}..{}", i + batch);
-        i += batch;
-    }
-}
 
 // used_memory grows by roughly the payload and falls back after FLUSHALL; the peak and
 // the human-readable forms follow Redis's formats.

@@ -209,6 +209,22 @@ impl<K, V> DashTable<K, V> {
         drop(old);
     }
 
+    /// Moves every item out (to `f`, in storage order) and leaves the table
+    /// empty with no segment, keeping its seed and growth setting.
+    pub fn drain_into(&mut self, mut f: impl FnMut(K, V)) {
+        let mut segs = mem::take(&mut self.segs);
+        self.dir = Vec::new();
+        self.global_depth = 0;
+        self.len = 0;
+        for seg in &mut segs {
+            let positions: Vec<_> = seg.positions().collect();
+            for p in positions {
+                let (k, v) = seg.remove_at(p);
+                f(k, v);
+            }
+        }
+    }
+
     /// Iterator over `(&K, &V)` in storage order (segment, bucket, slot).
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
