@@ -173,8 +173,12 @@ const MAX_SQUASH: usize = 1024;
 /// Depth of each cross-thread ring.
 const RING_DEPTH: usize = 1024;
 
-/// Most time one tick spends on active expiry.
-const ACTIVE_EXPIRE_BUDGET: std::time::Duration = std::time::Duration::from_micros(1000);
+/// Most time one slice of active expiry takes (see `Worker::active_expire`).
+const ACTIVE_EXPIRE_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
+/// How often expiry slices run while keys are still due.
+const EXPIRE_BACKLOG_PERIOD: std::time::Duration = std::time::Duration::from_micros(1000);
+/// Most time one tick spends on cache-mode background eviction.
+const CACHE_EVICT_BUDGET: std::time::Duration = std::time::Duration::from_micros(500);
 /// Keys with a deadline one active-expiry step looks at.
 const ACTIVE_EXPIRE_SAMPLE: usize = 64;
 
@@ -194,6 +198,11 @@ pub struct Worker {
     timer: Box<types::Timespec>,
     next_gen: u32,
     expire_cursor_db: usize,
+    /// Active expiry ran out of time with keys still due: run more slices between
+    /// rounds of completions (see `Worker::active_expire`).
+    expire_backlog: bool,
+    /// When the last expiry slice started.
+    last_expire: std::time::Instant,
 }
 
 /// Creates the rings and threads and runs until SHUTDOWN. Returns when all threads end.
@@ -264,6 +273,8 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 timer: Box::new(types::Timespec::new().nsec((TICK_MS as u32) * 1_000_000)),
                 next_gen: 1,
                 expire_cursor_db: 0,
+                expire_backlog: false,
+                last_expire: std::time::Instant::now(),
             };
             // The last thread to be ready records used_memory_startup.
             if w.shard.g.threads_ready.fetch_add(1, Ordering::AcqRel) + 1 == w.shard.nshards {
@@ -326,9 +337,17 @@ impl Worker {
             }
             let busy = !self.local.is_empty() || self.overflow.iter().any(|q| !q.is_empty());
             let want = if busy { 0 } else { 1 };
-            match self.ring.submit_and_wait(want) {
+            let r = if self.expire_backlog && want == 1 {
+                // Wake up for the next expiry slice even if no I/O comes.
+                let ts = types::Timespec::new().nsec(EXPIRE_BACKLOG_PERIOD.as_nanos() as u32);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            } else {
+                self.ring.submit_and_wait(want)
+            };
+            match r {
                 Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::EBUSY) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::ETIME)) => {}
                 Err(e) => return Err(e),
             }
             cqes.clear();
@@ -337,6 +356,9 @@ impl Worker {
             }
             for &(ud, res, flags) in &cqes {
                 self.on_completion(ud, res, flags);
+            }
+            if self.expire_backlog && self.last_expire.elapsed() >= EXPIRE_BACKLOG_PERIOD {
+                self.expire_backlog = self.active_expire();
             }
         }
     }
@@ -646,21 +668,30 @@ impl Worker {
         n
     }
 
-    /// Periodic work: the memory sum (maxmemory estimate, peak), then active expiry in
-    /// a time box of [`ACTIVE_EXPIRE_BUDGET`]. Each db with deadlines gets at least one
-    /// step of [`ACTIVE_EXPIRE_SAMPLE`] keys per tick; a db keeps getting steps while
-    /// more than a tenth of what a step saw was due (Redis's acceptable-stale share) and
-    /// time is left, so the work adapts to how many keys are expiring: idle dbs cost a
-    /// few hundred nanoseconds a tick, a mass expiry gets the whole box every tick.
+    /// Periodic work: the memory sum (maxmemory estimate, peak), cache-mode eviction,
+    /// then a slice of active expiry.
     fn on_tick(&mut self) {
         self.shard.refresh_memory();
         if self.shard.cfg.cache_mode {
-            self.shard.cache_evict(ACTIVE_EXPIRE_BUDGET);
+            self.shard.cache_evict(CACHE_EVICT_BUDGET);
         }
+        self.expire_backlog = self.active_expire();
+    }
+
+    /// One slice of active expiry, at most [`ACTIVE_EXPIRE_SLICE`] long. Each db with
+    /// deadlines gets at least one step of [`ACTIVE_EXPIRE_SAMPLE`] keys; a db keeps
+    /// getting steps while more than a tenth of what a step saw was due (Redis's
+    /// acceptable-stale share). Returns true when the slice ran out of time with keys
+    /// still due: the loop then runs another slice every [`EXPIRE_BACKLOG_PERIOD`]
+    /// (waking up for it if no I/O comes) until the backlog is gone, so a mass expiry
+    /// gets a fifth of the thread while a request waits at most one slice. Idle dbs
+    /// cost a few hundred nanoseconds a tick.
+    fn active_expire(&mut self) -> bool {
         if !self.shard.cfg.active_expire {
-            return;
+            return false;
         }
         let start = std::time::Instant::now();
+        self.last_expire = start;
         let now = unix_ms();
         let ndb = self.shard.dbs.len();
         for _ in 0..ndb {
@@ -668,15 +699,16 @@ impl Worker {
             loop {
                 let step = self.shard.dbs[db].expire_step(now, ACTIVE_EXPIRE_SAMPLE);
                 self.shard.stats.expired_keys_active += step.removed as u64;
-                if step.removed * 10 <= step.sampled || start.elapsed() >= ACTIVE_EXPIRE_BUDGET {
+                if step.removed * 10 <= step.sampled {
                     break;
                 }
-            }
-            if start.elapsed() >= ACTIVE_EXPIRE_BUDGET {
-                return; // this db goes on next tick
+                if start.elapsed() >= ACTIVE_EXPIRE_SLICE {
+                    return true; // this db goes on in the next slice
+                }
             }
             self.expire_cursor_db = (db + 1) % ndb;
         }
+        false
     }
 
     fn close_all(&mut self) {
