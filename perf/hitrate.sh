@@ -4,7 +4,7 @@
 #   core 1: one server at a time, maxmemory X:
 #             redis-server --maxmemory X --maxmemory-policy allkeys-lru|allkeys-lfu --save '' --appendonly no
 #             darter --port P --proactor_threads 1 --cache_mode --maxmemory X
-#   core 0: darter-hitrate -k KEYS -s {0.99, 0.8} -d 64 -c 4 -P 64 -w WARMUP -n OPS
+#   core 0: darter-hitrate -k 4M -s {0.99, 0.8} -d 64 -c 4 -P 64 -w 10M -n 5M
 #           (GET key ~ Zipf(s); on nil, SET key <64 B>)
 #
 # Method
@@ -15,12 +15,20 @@
 #   and seed from CLIENT_CPU, then stopped. The client's first WARMUP operations fill
 #   the cache and are not counted; the next OPS are. One operation = one GET, plus one
 #   SET when the GET missed. Hit rate = hits / (hits + misses) of the counted ones.
+# - Warm-up: LRU is flat after ~2M operations, but Redis's LFU keeps climbing for ~20M
+#   at 64 MiB (its logarithmic counters need many hits to tell the marginal keys apart,
+#   and they decay with wall-clock minutes, so its curve also depends on the request
+#   rate). 10M warm-up + 5M counted keeps a full run to a few minutes; LFU then sits
+#   within ~0.01 of its long-run value (0.812 at s = 0.99, 0.552 at s = 0.8 after 40M
+#   operations). The "last 1M" column and the per-million rows in the result file show
+#   how flat each curve was.
 # - Key space KEYS ≈ 10× what fits in X. Default X = 64 MiB and 16-byte keys with
 #   64-byte values: Redis 7.0.15 holds ~387k such keys at 64 MiB (~173 B per key of
 #   used_memory: dictEntry, robj, two sds, hash buckets), so KEYS = 4M is 10.3×.
-# - Peak RSS: VmHWM of /proc/PID/status at the end of the run (the kernel's high-water
-#   mark of the server's resident set), and the largest VmRSS sampled every 0.2 s
-#   during the run. RSS/X = VmHWM / X (the issue's target for Darter: ≤ 1.1).
+# - Peak RSS = the larger of VmHWM of /proc/PID/status at the end of the run (the
+#   kernel's high-water mark, which it updates lazily and can miss a peak that was
+#   given back by madvise) and the largest VmRSS sampled every 0.2 s during the run.
+#   RSS/X = peak RSS / X (the issue's target for Darter: ≤ 1.1).
 # - After the run, from the server: DBSIZE (keys held), INFO memory used_memory and
 #   INFO stats evicted_keys where it reports them (else n/a).
 # - "ideal" = H(C, s) / H(KEYS, s) with C = the keys the server held: the hit rate of
@@ -43,7 +51,7 @@
 #   KEYS         key space (default 4000000)
 #   VALUE_SIZE   bytes per value (default 64)
 #   CONNECTIONS / PIPELINE   client connections and GETs per batch (default 4 / 64)
-#   WARMUP / OPS uncounted and counted operations per run (default 4000000 / 6000000)
+#   WARMUP / OPS uncounted and counted operations per run (default 10000000 / 5000000)
 #   SEED         client seed (default 1)
 #   DARTER_BIN   default target/release/darter;  DARTER_EXTRA_ARGS more darter flags
 #   REDIS_BIN    default redis-server in PATH
@@ -68,8 +76,8 @@ KEYS="${KEYS:-4000000}"
 VALUE_SIZE="${VALUE_SIZE:-64}"
 CONNECTIONS="${CONNECTIONS:-4}"
 PIPELINE="${PIPELINE:-64}"
-WARMUP="${WARMUP:-4000000}"
-OPS="${OPS:-6000000}"
+WARMUP="${WARMUP:-10000000}"
+OPS="${OPS:-5000000}"
 SEED="${SEED:-1}"
 REDIS_BIN="${REDIS_BIN:-redis-server}"
 DARTER_BIN="${DARTER_BIN:-$ROOT/target/release/darter}"
@@ -237,16 +245,17 @@ run_one() { # server skew
     return
   fi
 
-  local hit_rate ops_s errors oom ideal
+  local hit_rate last ops_s errors oom ideal
   hit_rate=$(result_field "$clog" hit_rate)
+  last=$(awk '$3 == "measured" { v = $4 } END { print (v == "" ? "n/a" : v) }' "$clog")
   ops_s=$(result_field "$clog" ops_per_sec)
   errors=$(result_field "$clog" errors)
   oom=$(result_field "$clog" oom_errors)
   ideal=$(ideal_hit_rate "$held" "$skew")
-  # label skew hit_rate ideal ops/s errors oom held evicted used hwm_kB rss_max_kB
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$skew" "$hit_rate" "$ideal" "$ops_s" \
+  # label skew hit_rate last ideal ops/s errors oom held evicted used hwm_kB rss_max_kB
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$skew" "$hit_rate" "$last" "$ideal" "$ops_s" \
     "$errors" "$oom" "${held:-n/a}" "${evicted:-n/a}" "${used:-n/a}" "${hwm:-n/a}" "$rss_max" >>"$ROWS"
-  echo "  hit rate $hit_rate (ideal for $held keys: $ideal), $ops_s ops/s, errors $errors (OOM $oom), VmHWM ${hwm} kB"
+  echo "  hit rate $hit_rate (last 1M $last; ideal for $held keys: $ideal), $ops_s ops/s, errors $errors (OOM $oom), VmHWM ${hwm} kB"
   grep -m1 '^first error:' "$clog" || true
 }
 
@@ -269,17 +278,19 @@ CPU_MODEL="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   [[ "$SERVERS" == *darter* ]] && echo "- darter: \`$DARTER_BIN --port $PORT --proactor_threads 1 --cache_mode --maxmemory $MAXMEMORY${DARTER_EXTRA_ARGS:+ $DARTER_EXTRA_ARGS}\`, commit $COMMIT$DIRTY"
   echo "- client: \`darter-hitrate --keys $KEYS --skew S --value-size $VALUE_SIZE --connections $CONNECTIONS --pipeline $PIPELINE --warmup $WARMUP --ops $OPS --seed $SEED\` (tools/hitrate.rs, commit $COMMIT$DIRTY): GET key:NNNNNNNNNNNN (16 B) drawn Zipf(S) over $KEYS keys; on nil, SET it to a $VALUE_SIZE-byte value; the first $WARMUP operations not counted"
   echo "- machine: $CPU_MODEL, $(nproc) cores, kernel $(uname -r), shared with other work; server pinned to CPU $SERVER_CPU, client to CPU $CLIENT_CPU; a fresh server per row"
-  echo "- hit rate = hits / (hits + misses) of the counted GETs; ideal = H(held, S) / H($KEYS, S), the best hit rate for a cache of that many keys (always holding the most popular); peak RSS = VmHWM at the end of the run; max sampled = largest VmRSS seen every 0.2 s; RSS/X = VmHWM / X; held = DBSIZE after the run"
+  echo "- hit rate = hits / (hits + misses) of the counted GETs; ideal = H(held, S) / H($KEYS, S), the best hit rate for a cache of that many keys (always holding the most popular); last 1M = hit rate of the last million counted operations (close to the mean when the cache had converged); VmHWM = the kernel's high-water mark read after the run; max sampled = largest VmRSS seen every 0.2 s; peak RSS = the larger of the two; RSS/X = peak RSS / X; held = DBSIZE after the run"
   echo
-  echo "| server / policy | skew | hit rate | ideal for held keys | ops/s | error replies (OOM) | keys held | evicted | used_memory MiB | peak RSS MiB (VmHWM) | max sampled RSS MiB | RSS/X |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| server / policy | skew | hit rate | last 1M | ideal for held keys | ops/s | error replies (OOM) | keys held | evicted | used_memory MiB | VmHWM MiB | max sampled RSS MiB | peak RSS / X |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F'\t' -v x="$MAXMEMORY" '
     function mib(kb) { return kb ~ /^[0-9]+$/ ? sprintf("%.1f", kb / 1024) : "n/a" }
-    $3 ~ /^failed/ { printf "| %s | %s | %s | | | | | | | | | |\n", $1, $2, $3; next }
+    $3 ~ /^failed/ { printf "| %s | %s | %s | | | | | | | | | | |\n", $1, $2, $3; next }
     {
-      used = $10 ~ /^[0-9]+$/ ? sprintf("%.1f", $10 / 1048576) : "n/a"
-      ratio = $11 ~ /^[0-9]+$/ ? sprintf("%.2f", $11 * 1024 / x) : "n/a"
-      printf "| %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, used, mib($11), mib($12), ratio
+      used = $11 ~ /^[0-9]+$/ ? sprintf("%.1f", $11 / 1048576) : "n/a"
+      peak = $13 + 0
+      if ($12 ~ /^[0-9]+$/ && $12 + 0 > peak) peak = $12 + 0
+      ratio = peak > 0 ? sprintf("%.2f", peak * 1024 / x) : "n/a"
+      printf "| %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, used, mib($12), mib($13), ratio
     }' "$ROWS"
   echo
   echo "<details><summary>Hit rate per million operations (warm-up included)</summary>"
