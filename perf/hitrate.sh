@@ -267,14 +267,14 @@ done
 
 # --- summary ---
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
-DIRTY="$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (dirty tree)' || true)"
+DIRTY="$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' (dirty tree)' || true)"
 CPU_MODEL="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 {
   echo "# Cache hit rate under maxmemory — $DATE"
   echo
   echo "- command: \`$(for v in $COMMAND_VARS; do printf '%s=%q ' "$v" "${!v}"; done)perf/hitrate.sh\`"
   echo "- X = maxmemory = $MAXMEMORY bytes ($(awk -v x="$MAXMEMORY" 'BEGIN { printf "%.1f MiB", x / 1048576 }')), the same for every server"
-  [[ "$SERVERS" == *redis* ]] && echo "- redis: \`$REDIS_BIN --port $PORT --save '' --appendonly no --maxmemory $MAXMEMORY --maxmemory-policy allkeys-lru|allkeys-lfu\` — $("$REDIS_BIN" --version | awk '{print $3, $6}'), default maxmemory-samples 5, lfu-log-factor 10, lfu-decay-time 1"
+  [[ "$SERVERS" == *redis* ]] && echo "- redis: \`$REDIS_BIN --port $PORT --save '' --appendonly no --maxmemory $MAXMEMORY --maxmemory-policy allkeys-lru|allkeys-lfu\` — $("$REDIS_BIN" --version | awk '{print $3, $5}'), default maxmemory-samples 5, lfu-log-factor 10, lfu-decay-time 1"
   [[ "$SERVERS" == *darter* ]] && echo "- darter: \`$DARTER_BIN --port $PORT --proactor_threads 1 --cache_mode --maxmemory $MAXMEMORY${DARTER_EXTRA_ARGS:+ $DARTER_EXTRA_ARGS}\`, commit $COMMIT$DIRTY"
   echo "- client: \`darter-hitrate --keys $KEYS --skew S --value-size $VALUE_SIZE --connections $CONNECTIONS --pipeline $PIPELINE --warmup $WARMUP --ops $OPS --seed $SEED\` (tools/hitrate.rs, commit $COMMIT$DIRTY): GET key:NNNNNNNNNNNN (16 B) drawn Zipf(S) over $KEYS keys; on nil, SET it to a $VALUE_SIZE-byte value; the first $WARMUP operations not counted"
   echo "- machine: $CPU_MODEL, $(nproc) cores, kernel $(uname -r), shared with other work; server pinned to CPU $SERVER_CPU, client to CPU $CLIENT_CPU; a fresh server per row"
