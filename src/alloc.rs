@@ -229,3 +229,17 @@ mod tests {
         assert!(peak() >= 10);
     }
 }
+
+/// Resident set size from /proc/self/statm (0 if unreadable).
+pub fn rss_bytes() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as u64,
+        _ => 4096,
+    };
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map(|pages| pages * page)
+        .unwrap_or(0)
+}

@@ -91,6 +91,8 @@ pub struct Db {
     cache_mode: bool,
     /// Where the background eviction walk continues (a Dash traverse cursor).
     evict_cursor: u64,
+    /// Cache mode and over the memory budget: inserts evict first.
+    over_budget: bool,
     pub stats: KeyStats,
 }
 
@@ -99,7 +101,7 @@ impl Db {
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, stats: KeyStats::default() }
     }
 
     /// Cache mode (`--cache_mode`): with `on`, reads promote what they hit towards the
@@ -107,9 +109,15 @@ impl Db {
     /// while `may_grow` is false an insert into a full segment evicts the last item of
     /// the new key's home bucket instead of splitting the segment. Without cache mode
     /// the table always grows.
+    ///
+    /// With `over` (used memory over the eviction threshold), every insert of a new key
+    /// first evicts up to [`EVICT_PER_INSERT`] items from the end of that key's bucket,
+    /// so memory goes down while writes go on (the background step alone may not keep
+    /// up with a fast writer).
     #[inline]
-    pub fn set_cache_mode(&mut self, on: bool, may_grow: bool) {
+    pub fn set_cache_mode(&mut self, on: bool, may_grow: bool, over: bool) {
         self.cache_mode = on;
+        self.over_budget = on && over;
         self.map.set_growth_allowed(!on || may_grow);
     }
 
@@ -265,6 +273,15 @@ impl Db {
 
     /// Inserts a key known to be absent (hash `h`).
     fn insert_new(&mut self, h: u64, key: &[u8], value: Value, expire_at_ms: i64) {
+        if self.over_budget {
+            let cursor = self.map.bucket_cursor(key);
+            for _ in 0..EVICT_PER_INSERT {
+                if let (Some((vk, _)), _) = self.map.evict_at(cursor) {
+                    self.forget_deadline(&vk);
+                    self.stats.evicted_keys += 1;
+                }
+            }
+        }
         let mut k = CompactObj::key(key);
         if expire_at_ms != 0 {
             k.set_expire_flag(true);
@@ -476,7 +493,7 @@ impl Db {
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, stats: KeyStats::default() }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -524,6 +541,10 @@ impl Default for Db {
         Db::new()
     }
 }
+
+/// Items a new key's insert evicts from its bucket while a cache-mode db is over its
+/// memory budget (see [`Db::set_cache_mode`]).
+pub const EVICT_PER_INSERT: usize = 2;
 
 /// Largest table a shrink rebuilds (see `Db::shrink_if_empty`): about a millisecond
 /// of moves.
@@ -827,12 +848,12 @@ mod tests {
     #[test]
     fn cache_mode_evicts_instead_of_growing() {
         let mut db = Db::default();
-        db.set_cache_mode(true, true);
+        db.set_cache_mode(true, true, false);
         for i in 0..5000i64 {
             db.set(format!("k{i}").as_bytes(), Value::from_int(i), if i % 3 == 0 { 1 << 40 } else { 0 });
         }
         let segs = db.map.segment_count();
-        db.set_cache_mode(true, false);
+        db.set_cache_mode(true, false, false);
         for i in 5000..200_000i64 {
             db.set(format!("k{i}").as_bytes(), Value::from_int(i), if i % 3 == 0 { 1 << 40 } else { 0 });
             assert!(db.lookup_read(b"k7", 0).is_some(), "hot key evicted at {i}");
@@ -842,7 +863,7 @@ mod tests {
         let with_deadline = db.map.keys().filter(|k| k.has_expire()).count();
         assert_eq!(db.expires_len(), with_deadline);
         // Growth allowed again: no more evictions.
-        db.set_cache_mode(true, true);
+        db.set_cache_mode(true, true, false);
         let before = db.stats.evicted_keys;
         for i in 0..50_000i64 {
             db.set(format!("n{i}").as_bytes(), Value::from_int(i), 0);

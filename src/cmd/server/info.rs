@@ -157,14 +157,7 @@ fn page_size() -> u64 {
     if p > 0 { p as u64 } else { 4096 }
 }
 
-/// Resident set size from /proc/self/statm.
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
-        .map(|pages| pages * page_size())
-        .unwrap_or(0)
-}
+use crate::alloc::rss_bytes;
 
 fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
