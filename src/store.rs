@@ -111,7 +111,7 @@ impl Db {
     /// the table always grows.
     ///
     /// With `over` (used memory over the eviction threshold), every insert of a new key
-    /// first evicts up to [`EVICT_PER_INSERT`] items from the end of that key's bucket,
+    /// first evicts up to [`EVICT_PER_INSERT`] items ([`Db::evict_some`]),
     /// so memory goes down while writes go on (the background step alone may not keep
     /// up with a fast writer).
     #[inline]
@@ -121,20 +121,26 @@ impl Db {
         self.map.set_growth_allowed(!on || may_grow);
     }
 
-    /// Cache mode's background step: evicts up to `max` items, each the least recently
-    /// promoted item of the next non-empty bucket of a walk over the table (looking at
-    /// no more than `4 * max` buckets). Returns how many were evicted.
+    /// Cache mode's eviction step: evicts up to `max` items, each the least recently
+    /// promoted item of the next bucket of a walk over the table that holds two or
+    /// more (looking at no more than `4 * max` buckets; a bucket's lone item is taken
+    /// only when a whole round found nothing else). Returns how many were evicted.
     pub fn evict_some(&mut self, max: usize) -> usize {
         let mut evicted = 0;
-        for _ in 0..max * 4 {
-            if evicted == max || self.map.is_empty() {
-                break;
+        for min_items in [2, 1] {
+            for _ in 0..max * 4 {
+                if evicted == max || self.map.is_empty() {
+                    break;
+                }
+                let (item, next) = self.map.evict_at_min(self.evict_cursor, min_items);
+                self.evict_cursor = next;
+                if let Some((k, _)) = item {
+                    self.forget_deadline(&k);
+                    evicted += 1;
+                }
             }
-            let (item, next) = self.map.evict_at(self.evict_cursor);
-            self.evict_cursor = next;
-            if let Some((k, _)) = item {
-                self.forget_deadline(&k);
-                evicted += 1;
+            if evicted > 0 {
+                break;
             }
         }
         self.stats.evicted_keys += evicted as u64;
@@ -274,13 +280,7 @@ impl Db {
     /// Inserts a key known to be absent (hash `h`).
     fn insert_new(&mut self, h: u64, key: &[u8], value: Value, expire_at_ms: i64) {
         if self.over_budget {
-            let cursor = self.map.bucket_cursor(key);
-            for _ in 0..EVICT_PER_INSERT {
-                if let (Some((vk, _)), _) = self.map.evict_at(cursor) {
-                    self.forget_deadline(&vk);
-                    self.stats.evicted_keys += 1;
-                }
-            }
+            self.evict_some(EVICT_PER_INSERT);
         }
         let mut k = CompactObj::key(key);
         if expire_at_ms != 0 {
@@ -873,5 +873,35 @@ mod tests {
         assert_eq!(db.evict_some(100), 100);
         while db.evict_some(1000) > 0 {}
         assert_eq!((db.len(), db.expires_len()), (0, 0));
+    }
+}
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    // Over budget, every insert evicts two items on the walk; keys read once per round
+    // sit at the front of their buckets and all survive while unread keys go.
+    #[test]
+    fn promoted_keys_survive_eviction() {
+        let mut db = Db::default();
+        db.set_cache_mode(true, true, false);
+        for i in 0..90_000i64 {
+            db.set(format!("key:{i}").as_bytes(), Value::from_bytes(&[b'x'; 100]), 0);
+        }
+        for h in 0..100 {
+            db.set(format!("hot:{h}").as_bytes(), Value::from_int(1), 0);
+        }
+        db.set_cache_mode(true, false, true);
+        let read_hot = |db: &mut Db| (0..100).filter(|h| db.lookup_read(format!("hot:{h}").as_bytes(), 0).is_some()).count();
+        assert_eq!(read_hot(&mut db), 100);
+        for round in 0..15 {
+            for i in 0..2000 {
+                db.set(format!("churn:{round}:{i}").as_bytes(), Value::from_bytes(&[b'x'; 100]), 0);
+            }
+            assert_eq!(read_hot(&mut db), 100, "round {round}");
+        }
+        // Each of the 30,000 inserts evicted two: 90,100 + 30,000 - 60,000.
+        assert_eq!(db.len(), 60_100);
+        assert_eq!(db.stats.evicted_keys, 60_000);
     }
 }

@@ -43,16 +43,34 @@ fn cache_mode_evicts_within_maxmemory() {
     let (hits, misses) = (stat(&mut c, "keyspace_hits") - hits0, stat(&mut c, "keyspace_misses") - misses0);
     assert_eq!((hits, misses), ((old + new) as u64, (2000 - old - new) as u64));
 
-    // A key read again and again while the rest churns stays cached (hits promote it).
-    c.cmd(&["SET", "hot", "1"]);
-    for round in 0..50 {
+    // Keys read again and again while the rest churns stay cached (hits promote them
+    // to the front of their bucket); keys written once and never read go.
+    let hot: Vec<String> = (0..100).map(|i| format!("hot:{i}")).collect();
+    for k in &hot {
+        c.cmd(&["SET", k.as_str(), "1"]);
+        c.cmd(&["GET", k.as_str()]); // a new key sits at the back of its bucket until read
+    }
+    let rounds = 50;
+    let mut hot_found = 0;
+    for round in 0..rounds {
         let mut buf = Vec::new();
         for i in 0..2000 {
             buf.extend(encode_command(&["SET", &format!("churn:{round}:{i}"), &"x".repeat(100)]));
         }
-        buf.extend(encode_command(&["GET", "hot"]));
+        for k in &hot {
+            buf.extend(encode_command(&["GET", k.as_str()]));
+        }
         c.send_raw(&buf);
-        let r = c.read_replies(2001);
-        assert!(r.ends_with(b"$1\r\n1\r\n"), "hot key evicted in round {round}");
+        let replies = common::parse_all(&c.read_replies(2000 + hot.len()));
+        hot_found = found(&replies[2000..]);
     }
+    let mut buf = Vec::new();
+    for i in 0..2000 {
+        buf.extend(encode_command(&["EXISTS", &format!("churn:0:{i}")]));
+    }
+    c.send_raw(&buf);
+    let cold_found = common::parse_all(&c.read_replies(2000)).iter().filter(|r| r.as_int() == Some(1)).count();
+    eprintln!("cache: {hot_found}/100 hot keys and {cold_found}/2000 first-round keys left after {rounds} rounds");
+    assert!(hot_found >= 95, "hot keys left: {hot_found}/100");
+    assert!(cold_found < 1000, "unread keys left: {cold_found}/2000");
 }

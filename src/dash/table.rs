@@ -773,6 +773,13 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// with the cursor of the next logical bucket (0 after the last, as with
     /// [`traverse`](Self::traverse)). Looks at one bucket per call.
     pub fn evict_at(&mut self, cursor: u64) -> (Option<(K, V)>, u64) {
+        self.evict_at_min(cursor, 1)
+    }
+
+    /// [`evict_at`](Self::evict_at), but a regular bucket holding fewer than
+    /// `min_items` items is left alone (its one item was likely promoted to
+    /// the front and is the bucket's most recently used).
+    pub fn evict_at_min(&mut self, cursor: u64, min_items: u32) -> (Option<(K, V)>, u64) {
         let (b, prefix) = decode_cursor(cursor);
         if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return (None, 0);
@@ -786,6 +793,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         // The bucket's last item; if the bucket is empty, one from the stash
         // bucket `b % 4` (so a full walk also drains the stash).
         let busy = self.segs[si].meta(b).busy();
+        if busy != 0 && busy.count_ones() < min_items {
+            return (None, next);
+        }
         let pos = if busy != 0 {
             Pos::new(b, (31 - busy.leading_zeros()) as usize)
         } else {
