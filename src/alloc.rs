@@ -1,4 +1,4 @@
-//! Exact heap accounting without locks: a [`GlobalAlloc`] wrapper around the system
+//! Exact heap accounting without locks: a [`GlobalAlloc`] wrapper around the mimalloc
 //! allocator that counts the bytes the process has asked for and not yet freed.
 //!
 //! ```text
