@@ -686,4 +686,78 @@ mod tests {
             assert!(!b"zz"[..].equivalent(&o));
         }
     }
+
+    // Model test: any sequence of constructions and in-place changes keeps the bytes of
+    // a plain Vec<u8> model, with the encoding Redis would report.
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Set(Vec<u8>),
+            Append(Vec<u8>),
+            Prepend(Vec<u8>),
+            SetRange(usize, Vec<u8>),
+            Assign(Vec<u8>),
+            Int(i64),
+            Clone,
+        }
+
+        fn bytes() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(b'0'..=b'9', 0..22),
+                proptest::collection::vec(0x20u8..0x7f, 0..40),
+                proptest::collection::vec(any::<u8>(), 0..70),
+            ]
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                bytes().prop_map(Op::Set),
+                bytes().prop_map(Op::Append),
+                bytes().prop_map(Op::Prepend),
+                (0usize..80, bytes()).prop_map(|(o, b)| Op::SetRange(o, b)),
+                bytes().prop_map(Op::Assign),
+                any::<i64>().prop_map(Op::Int),
+                Just(Op::Clone),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 8 } else { 512 }, ..ProptestConfig::default() })]
+            #[test]
+            fn behaves_like_a_vec(ops in proptest::collection::vec(op(), 1..40)) {
+                let mut o = CompactObj::EMPTY;
+                let mut model: Vec<u8> = Vec::new();
+                let mut raw = false;
+                for op in ops {
+                    match op {
+                        Op::Set(b) => { o = CompactObj::from_bytes(&b); model = b; raw = false; }
+                        Op::Assign(b) => { o.assign_bytes(&b); model = b; raw = false; }
+                        Op::Int(n) => { o = CompactObj::from_int(n); model = n.to_string().into_bytes(); raw = false; }
+                        Op::Append(b) => { o.modify_raw(|v| v.extend_from_slice(&b)); model.extend_from_slice(&b); raw = true; }
+                        Op::Prepend(b) => { o.modify_raw(|v| { v.splice(0..0, b.iter().copied()); }); model.splice(0..0, b); raw = true; }
+                        Op::SetRange(off, b) => {
+                            let f = |v: &mut Vec<u8>| {
+                                if v.len() < off + b.len() { v.resize(off + b.len(), 0); }
+                                v[off..off + b.len()].copy_from_slice(&b);
+                            };
+                            o.modify_raw(f);
+                            f(&mut model);
+                            raw = true;
+                        }
+                        Op::Clone => { o = o.clone(); }
+                    }
+                    let mut buf = [0u8; 20];
+                    prop_assert_eq!(o.bytes(&mut buf), &model[..]);
+                    prop_assert_eq!(o.len(), model.len());
+                    prop_assert!(o.eq_bytes(&model));
+                    let int = !raw && model.len() <= 20 && crate::util::parse_i64(&model).is_some();
+                    let want = if int { "int" } else if raw || model.len() > 44 { "raw" } else { "embstr" };
+                    prop_assert_eq!(o.encoding(), want);
+                }
+            }
+        }
+    }
 }
