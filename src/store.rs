@@ -527,6 +527,25 @@ impl Db {
         cursor
     }
 
+    /// MEMORY USAGE of a key: its share of the table (the table's bytes — segments
+    /// with their free slots, directory — over its items), the heap parts of the key
+    /// and value, and for a key with a deadline its share of the expire table. Summed
+    /// over all keys this is the keyspace's memory. None if the key is absent.
+    pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
+        let h = self.map.hash_key(key);
+        let slot = self.map.find_hashed(h, key)?;
+        let (k, v) = self.map.slot(slot);
+        let heap = |o: &CompactObj| match o.heap_bytes() {
+            0 => 0,
+            n => crate::alloc::block_size(n),
+        };
+        let mut n = table_bytes(&self.map).div_ceil(self.map.len()) + heap(k) + heap(v);
+        if k.has_expire() {
+            n += table_bytes(&self.expires).div_ceil(self.expires.len().max(1)) + heap(k);
+        }
+        Some(n)
+    }
+
     /// Approximate bytes used by keys and values: the tables themselves (segments with
     /// their free slots, directory) and the heap parts of keys and values.
     pub fn approx_bytes(&self) -> usize {
@@ -540,6 +559,16 @@ impl Default for Db {
     fn default() -> Db {
         Db::new()
     }
+}
+
+/// A table's bytes as allocated (each segment's allocation rounded to its allocator
+/// block, see `alloc::block_size`).
+fn table_bytes<V>(t: &DashTable<CompactKey, V>) -> usize {
+    let segs = t.segment_count();
+    if segs == 0 {
+        return t.mem_usage_bytes();
+    }
+    crate::alloc::block_size(t.mem_usage_bytes() / segs) * segs
 }
 
 /// Items a new key's insert evicts from its bucket while a cache-mode db is over its

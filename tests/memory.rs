@@ -193,3 +193,32 @@ fn policies_act_as_noeviction() {
         assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), b"+OK\r\n");
     }
 }
+
+// Loading data: used_memory's growth and the sum of MEMORY USAGE over the keys are
+// both within 10% of the RSS growth.
+#[test]
+fn accounting_matches_rss_growth() {
+    let s = Server::darter(&["--proactor_threads", "1"]);
+    let mut c = s.raw();
+    const N: usize = 200_000;
+    let rss = |c: &mut RawConn| info_field(c, "memory", "used_memory_rss").parse::<i64>().unwrap();
+    let (used0, rss0) = (used_memory(&mut c), rss(&mut c));
+    load(&mut c, N, 100);
+    let (used1, rss1) = (used_memory(&mut c), rss(&mut c));
+    let mut total = 0i64;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {
+        let mut buf = Vec::new();
+        for i in chunk {
+            buf.extend(encode_command(&["MEMORY", "USAGE", &format!("key:{i}")]));
+        }
+        c.send_raw(&buf);
+        for r in common::parse_all(&c.read_replies(chunk.len())) {
+            total += r.as_int().expect("MEMORY USAGE of a loaded key");
+        }
+    }
+    let (grew, rss_grew) = (used1 - used0, rss1 - rss0);
+    eprintln!("memory: {N} keys: RSS +{rss_grew}, used_memory +{grew}, sum of MEMORY USAGE {total}");
+    let within = |x: i64| (x - rss_grew).abs() * 10 <= rss_grew;
+    assert!(within(grew), "used_memory grew {grew}, RSS {rss_grew}");
+    assert!(within(total), "MEMORY USAGE sums to {total}, RSS grew {rss_grew}");
+}

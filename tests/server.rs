@@ -663,7 +663,8 @@ fn config_get_set() {
     assert_eq!(help[1].text(), "GET <pattern>");
 }
 
-// OBJECT, MEMORY USAGE and DEBUG run on the key's shard and answer like Redis.
+// OBJECT, MEMORY USAGE and DEBUG run on the key's shard and answer like Redis (MEMORY
+// USAGE with Darter's own numbers).
 #[test]
 fn object_memory_debug() {
     let d = Server::darter(&["--proactor_threads", "2"]);
@@ -683,8 +684,13 @@ fn object_memory_debug() {
         assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", &format!("big{i}")]), R::Int(1));
         assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", &format!("str{i}")]), R::Int(1));
         assert_eq!(c.cmd(&["OBJECT", "IDLETIME", &format!("str{i}")]), R::Int(0));
-        assert_eq!(c.cmd(&["MEMORY", "USAGE", &format!("str{i}")]), R::Int(64));
-        assert_eq!(c.cmd(&["MEMORY", "USAGE", &format!("raw{i}")]), R::Int(160));
+        // Darter's own accounting: a table share plus heap bytes (100 for the long value).
+        let (R::Int(small), R::Int(long)) =
+            (c.cmd(&["MEMORY", "USAGE", &format!("str{i}")]), c.cmd(&["MEMORY", "USAGE", &format!("raw{i}")]))
+        else {
+            panic!("MEMORY USAGE answers integers")
+        };
+        assert!(small >= 32 && long == small + 100, "{small} {long}");
         let dbg = c.cmd(&["DEBUG", "OBJECT", &format!("int{i}")]).text();
         assert!(dbg.starts_with("Value at:0x") && dbg.contains(" refcount:2147483647 encoding:int "), "{dbg}");
     }
@@ -703,7 +709,7 @@ fn object_memory_debug() {
     assert_eq!(c.cmd(&["OBJECT"]).err(), "ERR wrong number of arguments for 'object' command");
     assert_eq!(c.cmd(&["OBJECT", "HELP"]).items()[1].text(), "ENCODING <key>");
     assert_eq!(c.cmd(&["MEMORY", "USAGE", "nokey"]), R::Nil);
-    assert_eq!(c.cmd(&["MEMORY", "USAGE", "int0", "SAMPLES", "5"]), R::Int(48));
+    assert!(matches!(c.cmd(&["MEMORY", "USAGE", "int0", "SAMPLES", "5"]), R::Int(n) if n >= 32));
     assert_eq!(c.cmd(&["MEMORY", "USAGE", "int0", "foo"]).err(), "ERR syntax error");
     assert_eq!(c.cmd(&["MEMORY", "foo"]).err(), "ERR unknown subcommand 'foo'. Try MEMORY HELP.");
     assert_eq!(c.cmd(&["DEBUG", "OBJECT", "nokey"]).err(), "ERR no such key");

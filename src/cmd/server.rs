@@ -26,7 +26,6 @@ use crate::conn::Conn;
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Worker};
 use crate::shard::{Shard, ShardCtx};
-use crate::store::Value;
 
 /// The Redis version Darter reports (HELLO, INFO): clients gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -484,43 +483,6 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     }
 }
 
-/// jemalloc's size class for an allocation of `n` bytes (what zmalloc_size reports).
-fn malloc_size(n: usize) -> usize {
-    if n <= 8 {
-        return 8;
-    }
-    if n <= 128 {
-        return n.div_ceil(16) * 16;
-    }
-    // Four classes per doubling above 128.
-    let pow = usize::BITS - (n - 1).leading_zeros(); // 2^pow >= n
-    let step = 1usize << (pow - 3);
-    n.div_ceil(step) * step
-}
-
-/// Bytes of an sds string of `len` bytes (header + data + NUL), as allocated.
-fn sds_size(len: usize) -> usize {
-    let hdr = match len {
-        0..32 => 1,
-        32..256 => 3,
-        256..65536 => 5,
-        _ => 9,
-    };
-    malloc_size(hdr + len + 1)
-}
-
-/// An estimate of the bytes a key and its value take, computed like Redis's
-/// MEMORY USAGE (dict entry + key sds + value object).
-pub fn memory_usage(key: &[u8], value: &Value) -> usize {
-    const ROBJ: usize = 16;
-    const DICT_ENTRY: usize = 24;
-    let val = match value.encoding() {
-        "int" => ROBJ,
-        "embstr" => malloc_size(ROBJ + 3 + value.len() + 1),
-        _ => ROBJ + sds_size(value.len()),
-    };
-    val + sds_size(key.len()) + DICT_ENTRY
-}
 
 const MEMORY_HELP: &[&str] = &[
     "DOCTOR",
@@ -559,10 +521,12 @@ fn memory(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
                     return;
                 }
             }
+            // Darter's own accounting (`Db::memory_usage`), not Redis's object sizes.
             let now = ctx.now_ms;
-            match ctx.db().lookup(args[2], now) {
+            let db = ctx.db();
+            match db.lookup(args[2], now) {
                 None => out.null(),
-                Some(e) => out.int(memory_usage(args[2], &e.value) as i64),
+                Some(_) => out.int(db.memory_usage(args[2]).unwrap_or(0) as i64),
             }
         }
         "doctor" => out.verbatim(
@@ -787,15 +751,6 @@ fn function(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
 mod tests {
     use super::*;
 
-    // Allocation sizes follow jemalloc's classes, so MEMORY USAGE matches Redis's.
-    #[test]
-    fn memory_usage_like_redis() {
-        assert_eq!(malloc_size(25), 32);
-        assert_eq!(malloc_size(129), 160);
-        assert_eq!(malloc_size(4097), 5120);
-        assert_eq!(memory_usage(b"s", &Value::from_bytes(b"hello")), 64);
-        assert_eq!(memory_usage(b"k", &Value::from_bytes(b"123")), 48);
-    }
 
     // Every container's subcommands are named `container|sub`.
     #[test]
