@@ -816,42 +816,13 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// item in the last slot of the new key's home bucket (passing it to
     /// `evict`) and put the new item in slot 0 of that bucket instead of
     /// splitting. With growth allowed this is exactly `insert`.
-    pub fn insert_or_evict(&mut self, key: K, value: V, mut evict: impl FnMut(K, V)) -> Option<V> {
+    pub fn insert_or_evict(&mut self, key: K, value: V, evict: impl FnOnce(K, V)) -> Option<V> {
         let h = self.hash(&key);
         if let Some(l) = self.find(h, &key) {
             self.stamp_loc(l);
             return Some(mem::replace(&mut self.item_mut(l).1, value));
         }
-        if self.growth_allowed {
-            self.insert_unique(h, key, value);
-            return None;
-        }
-        let (home, fp) = (home_of_hash(h), fp_of_hash(h));
-        self.ensure_segment();
-        let si = self.dir[self.dir_index(h)];
-        let seg = &mut self.segs[si as usize];
-        match seg.try_insert(home, fp, (key, value)) {
-            Ok(_) => {
-                self.len += 1;
-                self.stamp(si, home);
-            }
-            Err(item) => {
-                // The home bucket is full (insertion tried it first).
-                let victim_pos = Pos::new(home, SLOTS - 1);
-                let victim_home = seg.home_of(victim_pos);
-                let victim = seg.remove_at(victim_pos);
-                match seg.try_insert(home, fp, item) {
-                    Ok(p) => {
-                        debug_assert_eq!(p, victim_pos);
-                        seg.rotate_front(home, p.s());
-                    }
-                    Err(_) => unreachable!("home bucket has a free slot"),
-                }
-                self.stamp(si, victim_home);
-                self.stamp(si, home);
-                evict(victim.0, victim.1);
-            }
-        }
+        self.insert_unique_or_evict_hashed(h, key, value, evict);
         None
     }
 
