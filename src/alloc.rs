@@ -205,29 +205,34 @@ pub fn peak() -> u64 {
 mod tests {
     use super::*;
 
-    // The wrapper counts what it hands out and forgets what comes back, including
-    // reallocations and frees on another thread. (Called directly: the test binary's
-    // global allocator is the system one, so the counters move only by these calls.)
+    // The wrapper counts the blocks it hands out (the request rounded to mimalloc's
+    // size class) and forgets what comes back, including reallocations and frees on
+    // another thread. (Called directly: the test binary's global allocator is the
+    // system one, so the counters move only by these calls.)
     #[test]
     fn counts_alloc_realloc_free_across_threads() {
         let a = Counting;
         let before = net_allocated();
         let l = Layout::from_size_align(1000, 8).unwrap();
+        let (b1000, b5000, b64) = (block_size(1000) as i64, block_size(5000) as i64, block_size(64) as i64);
+        assert!((1000..1280).contains(&b1000) && (5000..6400).contains(&b5000) && b64 == 64);
+        assert_eq!(block_size(32), 32);
+        assert_eq!(block_size(100), 112);
         // SAFETY: valid layouts; every pointer is freed once with its current layout.
         unsafe {
             let p = a.alloc(l);
             assert!(!p.is_null());
-            assert_eq!(net_allocated() - before, 1000);
+            assert_eq!(net_allocated() - before, b1000);
             let p = a.realloc(p, l, 5000);
-            assert_eq!(net_allocated() - before, 5000);
+            assert_eq!(net_allocated() - before, b5000);
             let z = a.alloc_zeroed(Layout::from_size_align(64, 8).unwrap());
-            assert_eq!(net_allocated() - before, 5064);
+            assert_eq!(net_allocated() - before, b5000 + b64);
             a.dealloc(z, Layout::from_size_align(64, 8).unwrap());
             let addr = p as usize;
             let mine_before = this_thread();
             std::thread::spawn(move || {
                 a.dealloc(addr as *mut u8, Layout::from_size_align(5000, 8).unwrap());
-                assert_eq!(this_thread(), -5000, "the freeing thread's own number drifts");
+                assert_eq!(this_thread(), -b5000, "the freeing thread's own number drifts");
             })
             .join()
             .unwrap();

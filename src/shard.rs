@@ -158,6 +158,9 @@ pub struct Shard {
     evict_db: usize,
     /// Cache mode: share of maxmemory (per mille) used memory may reach.
     cache_permille: i128,
+    /// Cache mode, from the last tick: tables may grow / inserts must evict.
+    cache_grow: bool,
+    cache_over: bool,
     rng: u64,
 }
 
@@ -189,6 +192,8 @@ impl Shard {
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
             cache_permille: CACHE_GROW_LIMIT,
+            cache_grow: true,
+            cache_over: false,
             rng: 0x2545_f491_4f6c_dd1d ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }
     }
@@ -222,46 +227,54 @@ impl Shard {
     }
 
     /// Cache mode: whether the tables may still grow (split segments), i.e. used memory
-    /// is below [`CACHE_GROW_LIMIT`] of maxmemory. Past it, inserts into full segments
-    /// evict instead. Always true without a maxmemory.
+    /// is below [`CACHE_GROW_LIMIT`] of maxmemory: at the last tick, and by this
+    /// thread's live estimate (a fast writer can double a table between two ticks).
+    /// Past it, inserts into full segments evict instead. True without a maxmemory.
     #[inline]
     pub fn cache_may_grow(&self) -> bool {
-        let max = self.cfg.maxmemory;
-        max == 0 || (self.mem_estimate() as i128) * 1000 <= max as i128 * self.cache_permille
+        let max = self.cfg.maxmemory as i128;
+        self.cache_grow && (max == 0 || (self.mem_estimate() as i128) * 1000 <= max * self.cache_permille)
     }
 
-    /// Cache mode: whether used memory is over the eviction threshold (inserts then
-    /// evict first, see `Db::set_cache_mode`).
+    /// Cache mode: whether used memory was over the eviction threshold at the last
+    /// tick (inserts then evict first, see `Db::set_cache_mode`).
     #[inline]
     pub fn cache_over(&self) -> bool {
-        let max = self.cfg.maxmemory;
-        max > 0 && (self.mem_estimate() as i128) * 1000 > max as i128 * (self.cache_permille + CACHE_EVICT_START)
+        self.cache_over
     }
 
-    /// Cache mode's background eviction (each tick): while used memory is over
-    /// [`CACHE_EVICT_START`] of maxmemory, evicts the least recently promoted items of
-    /// this shard's dbs, in batches, until it is under [`CACHE_EVICT_STOP`] or `budget`
-    /// is spent. Returns how many keys went.
+    /// Cache mode's per-tick step. Decides from the exact used memory (all threads'
+    /// counters summed, as `refresh_memory` does) whether tables may grow and whether
+    /// inserts must evict, for every shard alike: a thread's own counter drifts with
+    /// memory freed on other threads (the connection thread allocates what the key's
+    /// shard frees), and deciding from it let one shard evict nearly all its keys while
+    /// the other kept growing. Then, while used memory is over [`CACHE_EVICT_START`] of
+    /// the share, evicts this shard's part of the excess (1/nshards of it, counted by
+    /// its own counter, which only this thread's frees move during the loop) or until
+    /// `budget` is spent. Returns how many keys went.
     pub fn cache_evict(&mut self, budget: std::time::Duration) -> usize {
         let max = self.cfg.maxmemory as i128;
         if !self.cfg.cache_mode || max == 0 {
+            self.cache_grow = true;
+            self.cache_over = false;
             return 0;
         }
-        let (start_at, stop_at) = (self.cache_permille + CACHE_EVICT_START, self.cache_permille + CACHE_EVICT_STOP);
-        let mut may_grow = self.cache_may_grow();
-        if (self.mem_estimate() as i128) * 1000 > max * start_at {
-            // Confirm with the exact sum before evicting.
-            self.refresh_memory();
-            may_grow = self.cache_may_grow();
-        }
-        let over = self.cache_over();
+        let used = self.refresh_memory() as i128;
+        self.cache_grow = used * 1000 <= max * self.cache_permille;
+        self.cache_over = used * 1000 > max * (self.cache_permille + CACHE_EVICT_START);
+        let (grow, over) = (self.cache_grow, self.cache_over);
         for d in &mut self.dbs {
-            d.set_cache_mode(true, may_grow, over);
+            d.set_cache_mode(true, grow, over);
         }
+        if !over {
+            return 0;
+        }
+        let goal = (used - max * (self.cache_permille + CACHE_EVICT_STOP) / 1000) / self.nshards as i128;
+        let mine = crate::alloc::this_thread() as i128;
         let start = std::time::Instant::now();
         let mut evicted = 0;
         let ndb = self.dbs.len();
-        while (self.mem_estimate() as i128) * 1000 > max * stop_at && start.elapsed() < budget {
+        while mine - (crate::alloc::this_thread() as i128) < goal && start.elapsed() < budget {
             let mut any = 0;
             for i in 0..ndb {
                 let db = (self.evict_db + i) % ndb;

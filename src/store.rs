@@ -928,9 +928,21 @@ mod cache_tests {
                 db.set(format!("churn:{round}:{i}").as_bytes(), Value::from_bytes(&[b'x'; 100]), 0);
             }
             assert_eq!(read_hot(&mut db), 100, "round {round}");
+            db.map.check_invariants();
         }
         // Each of the 30,000 inserts evicted two: 90,100 + 30,000 - 60,000.
         assert_eq!(db.len(), 60_100);
         assert_eq!(db.stats.evicted_keys, 60_000);
+        // A steady state like the server's: evicting on insert only while over, many
+        // rounds; the promoted keys stay.
+        for round in 15..80 {
+            for i in 0..2000 {
+                let over = db.len() > 45_000;
+                db.set_cache_mode(true, false, over);
+                db.set(format!("churn:{round}:{i}").as_bytes(), Value::from_bytes(&[b'x'; 100]), 0);
+            }
+            assert_eq!(read_hot(&mut db), 100, "round {round}");
+            db.map.check_invariants();
+        }
     }
 }

@@ -778,7 +778,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
 
     /// [`evict_at`](Self::evict_at), but a regular bucket holding fewer than
     /// `min_items` items is left alone (its one item was likely promoted to
-    /// the front and is the bucket's most recently used).
+    /// the front and is the bucket's most recently used), and with
+    /// `min_items > 1` the stash too (a promoted item stays there when its
+    /// home bucket is full of its neighbour's items).
     pub fn evict_at_min(&mut self, cursor: u64, min_items: u32) -> (Option<(K, V)>, u64) {
         let (b, prefix) = decode_cursor(cursor);
         if b >= REGULAR_BUCKETS || self.segs.is_empty() {
@@ -798,6 +800,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         }
         let pos = if busy != 0 {
             Pos::new(b, (31 - busy.leading_zeros()) as usize)
+        } else if min_items > 1 {
+            return (None, next);
         } else {
             let sb = REGULAR_BUCKETS + b % STASH_BUCKETS;
             let busy = self.segs[si].meta(sb).busy();
