@@ -93,14 +93,28 @@ pub fn block_size(size: usize) -> usize {
     unsafe { mi_good_size(size) }
 }
 
-/// Start-up tuning of the allocator: no transparent huge pages for this process, so
-/// mimalloc's arenas fault memory in 4 KiB pages as it is used and an empty server's
-/// RSS is ~4 MB instead of ~10 MB (it matters for small `--maxmemory` budgets, where
-/// RSS should stay near the budget).
+unsafe extern "C" {
+    /// mimalloc's `mi_option_set` (linked in by the `mimalloc` crate).
+    fn mi_option_set(option: i32, value: std::ffi::c_long);
+}
+
+/// mimalloc 2.x `mi_option_purge_decommits`.
+const MI_OPTION_PURGE_DECOMMITS: i32 = 5;
+
+/// Start-up tuning of the allocator:
+/// - no transparent huge pages for this process (as Redis does), so mimalloc's arenas
+///   fault memory in 4 KiB pages as it is used: an empty server's RSS is ~8 MB
+///   instead of ~10 MB, which matters for small `--maxmemory` budgets;
+/// - mimalloc purges freed pages with `MADV_FREE` instead of decommitting them: after
+///   a mass expiry, its delayed purge of 64 MB of decommits stalled one thread for
+///   8–12 ms in one go; with resets the longest expiry slice measured 0.9 ms.
 pub fn tune_allocator() {
     // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and only sets a flag of
     // this process.
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    // SAFETY: `mi_option_set` only stores an option value; called before the shard
+    // threads start.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
 }
 
 #[cold]

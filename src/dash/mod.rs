@@ -179,7 +179,7 @@ pub use segment::{
 };
 pub use table::{
     CURSOR_BUCKET_SHIFT, CURSOR_FREE_SHIFT, CURSOR_PREFIX_BITS, CURSOR_USED_MASK, DashTable, Iter,
-    MAX_DEPTH, Slot,
+    MAX_DEPTH, Retired, Slot,
 };
 
 #[cfg(test)]

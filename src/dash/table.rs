@@ -210,19 +210,31 @@ impl<K, V> DashTable<K, V> {
     }
 
     /// Moves every item out (to `f`, in storage order) and leaves the table
-    /// empty with no segment, keeping its seed and growth setting.
-    pub fn drain_into(&mut self, mut f: impl FnMut(K, V)) {
+    /// empty with no segment, keeping its seed and growth setting. The
+    /// emptied segments are returned rather than freed, so that a caller
+    /// who must not stall can free them a few at a time
+    /// ([`Retired::free_some`]); dropping the result frees them all.
+    pub fn drain_into(&mut self, mut f: impl FnMut(K, V)) -> Retired<K, V> {
         let mut segs = mem::take(&mut self.segs);
         self.dir = Vec::new();
         self.global_depth = 0;
         self.len = 0;
         for seg in &mut segs {
-            let positions: Vec<_> = seg.positions().collect();
-            for p in positions {
-                let (k, v) = seg.remove_at(p);
-                f(k, v);
+            if seg.len() == 0 {
+                continue;
+            }
+            for b in 0..TOTAL_BUCKETS {
+                loop {
+                    let busy = seg.meta(b).busy();
+                    if busy == 0 {
+                        break;
+                    }
+                    let (k, v) = seg.remove_at(Pos::new(b, busy.trailing_zeros() as usize));
+                    f(k, v);
+                }
             }
         }
+        Retired { segs }
     }
 
     /// Iterator over `(&K, &V)` in storage order (segment, bucket, slot).
@@ -987,6 +999,31 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         }
         let (_, start, _) = self.segment_range(prefix_of_hash(h));
         encode_cursor(home_of_hash(h), start)
+    }
+}
+
+/// Empty segments taken out of a table by [`DashTable::drain_into`], to be
+/// freed later, a few at a time.
+pub struct Retired<K, V> {
+    segs: Vec<Box<Segment<K, V>>>,
+}
+
+impl<K, V> Retired<K, V> {
+    /// Frees up to `n` segments; returns how many are left.
+    pub fn free_some(&mut self, n: usize) -> usize {
+        let keep = self.segs.len().saturating_sub(n);
+        self.segs.truncate(keep);
+        self.segs.len()
+    }
+
+    /// Segments not freed yet.
+    pub fn len(&self) -> usize {
+        self.segs.len()
+    }
+
+    /// True when every segment was freed.
+    pub fn is_empty(&self) -> bool {
+        self.segs.is_empty()
     }
 }
 
