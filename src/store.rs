@@ -125,12 +125,14 @@ impl Db {
     }
 
     /// Cache mode's eviction step: evicts up to `max` items, each the least recently
-    /// promoted item of the next bucket of a walk over the table that holds two or
-    /// more (looking at no more than `4 * max` buckets; a bucket's lone item is taken
-    /// only when a whole round found nothing else). Returns how many were evicted.
+    /// promoted item of the next bucket of a walk over the table that holds four or
+    /// more (looking at no more than `4 * max` buckets per round); only when a round
+    /// found nothing does the next accept buckets of two, then lone items. (In a bucket
+    /// down to two items, both may be hot: with "two or more" first, 1 run in 6 of
+    /// `cache_tests` lost a promoted key that way.) Returns how many were evicted.
     pub fn evict_some(&mut self, max: usize) -> usize {
         let mut evicted = 0;
-        for min_items in [2, 1] {
+        for min_items in [4, 2, 1] {
             for _ in 0..max * 4 {
                 if evicted == max || self.map.is_empty() {
                     break;
@@ -377,9 +379,11 @@ impl Db {
         }
     }
 
-    /// Frees up to `n` retired segments (each ~28 KB); returns true if some are left.
-    /// The thread calls it in every expiry slice.
+    /// Frees up to `n` retired segments (each ~28 KB), after shrinking a table that is
+    /// due (see [`Db::shrink_if_empty`]: one per call); returns true if segments are
+    /// left. The thread calls it in every expiry slice.
     pub fn free_retired(&mut self, mut n: usize) -> bool {
+        self.shrink_if_empty();
         while n > 0 {
             if let Some(r) = self.retired_map.last_mut() {
                 let before = r.len();
@@ -738,6 +742,7 @@ mod tests {
         assert!(db.approx_bytes() > 20_000 * 32);
         while db.expire_step(100, 512).removed > 0 {}
         assert_eq!(db.len(), 0);
+        while db.free_retired(8) {}
         assert_eq!(db.approx_bytes(), empty);
         for i in 0..1000i64 {
             db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
@@ -753,6 +758,7 @@ mod tests {
             db.set(format!("key:{i:012}").as_bytes(), Value::from_int(i), 10);
         }
         while db.expire_step(100, 512).removed > 0 {}
+        while db.free_retired(8) {}
         assert_eq!(db.approx_bytes(), one);
         assert_eq!(db.lookup(b"stay", 100).map(|e| e.value.clone()), Some(Value::from_int(1)));
     }
@@ -844,9 +850,24 @@ mod tests {
         for i in 0..100_000 {
             db.remove(format!("k{i}").as_bytes());
         }
+        // The emptied table was rebuilt small (one segment), so the scan is short.
         let (seen, steps) = full_scan(&mut db, 1, |_, _| {});
         assert_eq!(seen, vec![b"a".to_vec()]);
-        assert!(steps > 1, "a step gives up after a bounded number of empty buckets");
+        assert_eq!(db.map.segment_count(), 1);
+        assert!(steps <= 2, "{steps}");
+        // A big sparse table (no shrinking while many keys stay): a step gives up after
+        // a bounded number of empty buckets.
+        for i in 0..200_000 {
+            db.set(format!("k{i}").as_bytes(), Value::from_int(i), 0);
+        }
+        for i in 0..200_000 {
+            if i % 40 != 0 {
+                db.remove(format!("k{i}").as_bytes());
+            }
+        }
+        let (seen, steps) = full_scan(&mut db, 1, |_, _| {});
+        assert_eq!(seen.len(), 5001);
+        assert!(steps > 1);
     }
 
     // Passive expiry with one probe: an expired key found by lookup is deleted along
@@ -978,9 +999,10 @@ mod cache_tests {
             assert_eq!(read_hot(&mut db), 100, "round {round}");
             db.map.check_invariants();
         }
-        // Each of the 30,000 inserts evicted two: 90,100 + 30,000 - 60,000.
-        assert_eq!(db.len(), 60_100);
-        assert_eq!(db.stats.evicted_keys, 60_000);
+        // Each of the 30,000 inserts evicted two first (and, rarely, one more when its
+        // segment was full): 90,100 + 30,000 - 60,000 at most.
+        assert!(db.len() <= 60_100);
+        assert_eq!(db.len() as u64 + db.stats.evicted_keys, 120_100);
         // A steady state like the server's: evicting on insert only while over, many
         // rounds; the promoted keys stay.
         for round in 15..80 {
