@@ -29,7 +29,8 @@
 //! `DASH_BENCH_10M=1 cargo bench --bench dash` adds 10M (~10 min more).
 //! Criterion filters work as usual (e.g. `-- hit_`); the latency report
 //! runs first unless `DASH_SKIP_LATENCY=1` (or `--test`/`--list` mode),
-//! `DASH_LATENCY_N` changes its size (default 10M).
+//! `DASH_LATENCY_N` changes its size (default 10M). `DASH_PROFILE` runs
+//! one lookup loop without criterion, for profilers (see [`profile`]).
 
 use std::borrow::Borrow;
 use std::cell::Cell;
@@ -289,6 +290,75 @@ fn bench_insert_kind<KK: Kind>(c: &mut Criterion) {
     g.finish();
 }
 
+/// One lookup pass over `probes`: the measured loop (not inlined, so
+/// profilers can attribute it, see `DASH_PROFILE`).
+#[inline(never)]
+fn lookup_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) -> u64 {
+    let mut sum = 0u64;
+    let mut found = 0usize;
+    for k in probes {
+        if let Some(v) = t.find(k.borrow()) {
+            sum = sum.wrapping_add(KK::sum(v));
+            found += 1;
+        }
+    }
+    assert_eq!(found, if hit { probes.len() } else { 0 });
+    sum
+}
+
+/// Lookup probes: `PROBES` random present keys (hits) or keys never
+/// inserted (misses, keys `n..`).
+fn lookup_probes<KK: Kind>(n: usize, hit: bool) -> Vec<KK::K> {
+    let base = if hit { 0 } else { n as u64 };
+    sample_indices(n, PROBES)
+        .into_iter()
+        .map(|i| KK::key(base + i))
+        .collect()
+}
+
+/// `DASH_PROFILE=hit_u64/dash/1000000`: build that one table and run
+/// `DASH_PROFILE_PASSES` (default 10) lookup passes, no criterion, for
+/// `perf record` or `valgrind --tool=callgrind --toggle-collect='*lookup_pass*'`
+/// (cost per lookup = inclusive cost / passes / 1M).
+fn profile(spec: &str) {
+    fn run<KK: Kind, T: Table<KK>>(n: usize, hit: bool, passes: usize) {
+        let t: T = build(n);
+        let probes = lookup_probes::<KK>(n, hit);
+        let start = Instant::now();
+        let mut sum = 0u64;
+        for _ in 0..passes {
+            sum = sum.wrapping_add(lookup_pass::<KK, T>(&t, &probes, hit));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (passes * probes.len()) as f64;
+        println!("{ns:.1} ns/lookup (checksum {sum})");
+    }
+    fn kind<KK: Kind>(table: &str, n: usize, hit: bool, passes: usize) {
+        match table {
+            "dash" => run::<KK, DashTable<KK::K, KK::V>>(n, hit, passes),
+            "hashbrown" => run::<KK, HbMap<KK::K, KK::V>>(n, hit, passes),
+            "hashbrown_dashhash" => run::<KK, HbDash<KK::K, KK::V>>(n, hit, passes),
+            _ => panic!("DASH_PROFILE: unknown table {table}"),
+        }
+    }
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [group, table, n] = parts[..] else {
+        panic!("DASH_PROFILE=<hit|miss>_<u64|bytes|key16>/<table>/<n>");
+    };
+    let n: usize = n.parse().expect("DASH_PROFILE: bad size");
+    let passes: usize = std::env::var("DASH_PROFILE_PASSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let (which, key) = group.split_once('_').expect("DASH_PROFILE: bad group");
+    let hit = which == "hit";
+    match key {
+        "u64" => kind::<U64>(table, n, hit, passes),
+        "bytes" => kind::<Bytes>(table, n, hit, passes),
+        "key16" => kind::<Key16>(table, n, hit, passes),
+        _ => panic!("DASH_PROFILE: unknown key kind {key}"),
+    }
+}
+
 fn bench_lookup_kind<KK: Kind>(c: &mut Criterion, hit: bool) {
     fn one<KK: Kind, T: Table<KK>>(
         g: &mut BenchmarkGroup<'_, WallTime>,
@@ -301,18 +371,7 @@ fn bench_lookup_kind<KK: Kind>(c: &mut Criterion, hit: bool) {
         let mut table: Option<T> = None;
         g.bench_function(BenchmarkId::new(name, n), |b| {
             let t = table.get_or_insert_with(|| build(n));
-            b.iter(|| {
-                let mut sum = 0u64;
-                let mut found = 0usize;
-                for k in probes {
-                    if let Some(v) = t.find(k.borrow()) {
-                        sum = sum.wrapping_add(KK::sum(v));
-                        found += 1;
-                    }
-                }
-                assert_eq!(found, if hit { probes.len() } else { 0 });
-                sum
-            })
+            b.iter(|| lookup_pass::<KK, T>(t, probes, hit))
         });
         black_box(table.map(|t| t.size()));
     }
@@ -320,12 +379,7 @@ fn bench_lookup_kind<KK: Kind>(c: &mut Criterion, hit: bool) {
     let mut g = c.benchmark_group(format!("{which}_{}", KK::NAME));
     for n in sizes() {
         configure(&mut g, Duration::from_secs(3));
-        // Hits: random present keys; misses: keys n.. (never inserted).
-        let base = if hit { 0 } else { n as u64 };
-        let probes: Vec<KK::K> = sample_indices(n, PROBES)
-            .into_iter()
-            .map(|i| KK::key(base + i))
-            .collect();
+        let probes = lookup_probes::<KK>(n, hit);
         g.throughput(Throughput::Elements(probes.len() as u64));
         one::<KK, DashTable<KK::K, KK::V>>(&mut g, "dash", n, &probes, hit);
         one::<KK, HbMap<KK::K, KK::V>>(&mut g, "hashbrown", n, &probes, hit);
@@ -480,6 +534,10 @@ fn latency_report() {
 criterion_group!(benches, bench_lookup, bench_insert);
 
 fn main() {
+    if let Ok(spec) = std::env::var("DASH_PROFILE") {
+        profile(&spec);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     if !quick && std::env::var_os("DASH_SKIP_LATENCY").is_none() {
         latency_report();
