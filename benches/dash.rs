@@ -31,6 +31,8 @@
 //! runs first unless `DASH_SKIP_LATENCY=1` (or `--test`/`--list` mode),
 //! `DASH_LATENCY_N` changes its size (default 10M). `DASH_PROFILE` runs
 //! one lookup loop without criterion, for profilers (see [`profile`]).
+//! `DASH_BENCH_CPU_TIME=1` measures thread CPU time instead of wall time
+//! (for a machine shared with other work).
 
 use std::borrow::Borrow;
 use std::cell::Cell;
@@ -38,10 +40,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{
-    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
-    measurement::WallTime,
-};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use darter::dash::{DashHash, DashTable, hash_bytes, hash_u64};
 
 type HbMap<K, V> = hashbrown::HashMap<K, V>;
@@ -249,16 +249,59 @@ fn build<KK: Kind, T: Table<KK>>(n: usize) -> T {
     t
 }
 
-fn configure(g: &mut BenchmarkGroup<'_, WallTime>, measure: Duration) {
+/// Criterion measurement of the thread's CPU time
+/// (`CLOCK_THREAD_CPUTIME_ID`) instead of wall time: on a shared machine
+/// it leaves out the time the bench waited for a core (caches are still
+/// shared). `DASH_BENCH_CPU_TIME=1` selects it.
+struct CpuTime;
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Same unit (nanoseconds) as wall time.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, measure: Duration) {
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(measure);
 }
 
-fn bench_insert_kind<KK: Kind>(c: &mut Criterion) {
-    fn one<KK: Kind, T: Table<KK>>(
-        g: &mut BenchmarkGroup<'_, WallTime>,
+fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
+    fn one<KK: Kind, T: Table<KK>, M: Measurement>(
+        g: &mut BenchmarkGroup<'_, M>,
         name: &str,
         keys: &[KK::K],
     ) {
@@ -283,9 +326,9 @@ fn bench_insert_kind<KK: Kind>(c: &mut Criterion) {
         configure(&mut g, Duration::from_secs(3 * (n / 1_000_000).max(1) as u64));
         let keys: Vec<KK::K> = (0..n as u64).map(KK::key).collect();
         g.throughput(Throughput::Elements(n as u64));
-        one::<KK, DashTable<KK::K, KK::V>>(&mut g, "dash", &keys);
-        one::<KK, HbMap<KK::K, KK::V>>(&mut g, "hashbrown", &keys);
-        one::<KK, HbDash<KK::K, KK::V>>(&mut g, "hashbrown_dashhash", &keys);
+        one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", &keys);
+        one::<KK, HbMap<KK::K, KK::V>, M>(&mut g, "hashbrown", &keys);
+        one::<KK, HbDash<KK::K, KK::V>, M>(&mut g, "hashbrown_dashhash", &keys);
     }
     g.finish();
 }
@@ -325,12 +368,15 @@ fn profile(spec: &str) {
         let t: T = build(n);
         let probes = lookup_probes::<KK>(n, hit);
         let start = Instant::now();
+        let cpu_start = thread_cpu_time();
         let mut sum = 0u64;
         for _ in 0..passes {
             sum = sum.wrapping_add(lookup_pass::<KK, T>(&t, &probes, hit));
         }
-        let ns = start.elapsed().as_nanos() as f64 / (passes * probes.len()) as f64;
-        println!("{ns:.1} ns/lookup (checksum {sum})");
+        let lookups = (passes * probes.len()) as f64;
+        let cpu_ns = (thread_cpu_time() - cpu_start).as_nanos() as f64 / lookups;
+        let ns = start.elapsed().as_nanos() as f64 / lookups;
+        println!("{cpu_ns:.1} ns/lookup CPU time, {ns:.1} wall (checksum {sum})");
     }
     fn kind<KK: Kind>(table: &str, n: usize, hit: bool, passes: usize) {
         match table {
@@ -359,9 +405,9 @@ fn profile(spec: &str) {
     }
 }
 
-fn bench_lookup_kind<KK: Kind>(c: &mut Criterion, hit: bool) {
-    fn one<KK: Kind, T: Table<KK>>(
-        g: &mut BenchmarkGroup<'_, WallTime>,
+fn bench_lookup_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>, hit: bool) {
+    fn one<KK: Kind, T: Table<KK>, M: Measurement>(
+        g: &mut BenchmarkGroup<'_, M>,
         name: &str,
         n: usize,
         probes: &[KK::K],
@@ -381,25 +427,31 @@ fn bench_lookup_kind<KK: Kind>(c: &mut Criterion, hit: bool) {
         configure(&mut g, Duration::from_secs(3));
         let probes = lookup_probes::<KK>(n, hit);
         g.throughput(Throughput::Elements(probes.len() as u64));
-        one::<KK, DashTable<KK::K, KK::V>>(&mut g, "dash", n, &probes, hit);
-        one::<KK, HbMap<KK::K, KK::V>>(&mut g, "hashbrown", n, &probes, hit);
-        one::<KK, HbDash<KK::K, KK::V>>(&mut g, "hashbrown_dashhash", n, &probes, hit);
+        one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", n, &probes, hit);
+        one::<KK, HbMap<KK::K, KK::V>, M>(&mut g, "hashbrown", n, &probes, hit);
+        one::<KK, HbDash<KK::K, KK::V>, M>(&mut g, "hashbrown_dashhash", n, &probes, hit);
     }
     g.finish();
 }
 
-fn bench_insert(c: &mut Criterion) {
-    bench_insert_kind::<U64>(c);
-    bench_insert_kind::<Bytes>(c);
-    bench_insert_kind::<Key16>(c);
+fn bench_insert<M: Measurement>(c: &mut Criterion<M>) {
+    bench_insert_kind::<U64, M>(c);
+    bench_insert_kind::<Bytes, M>(c);
+    bench_insert_kind::<Key16, M>(c);
 }
 
-fn bench_lookup(c: &mut Criterion) {
+fn bench_lookup<M: Measurement>(c: &mut Criterion<M>) {
     for hit in [true, false] {
-        bench_lookup_kind::<U64>(c, hit);
-        bench_lookup_kind::<Bytes>(c, hit);
-        bench_lookup_kind::<Key16>(c, hit);
+        bench_lookup_kind::<U64, M>(c, hit);
+        bench_lookup_kind::<Bytes, M>(c, hit);
+        bench_lookup_kind::<Key16, M>(c, hit);
     }
+}
+
+fn run_benches<M: Measurement>(mut c: Criterion<M>) {
+    bench_lookup(&mut c);
+    bench_insert(&mut c);
+    c.final_summary();
 }
 
 struct LatencyStats {
@@ -531,8 +583,6 @@ fn latency_report() {
     }
 }
 
-criterion_group!(benches, bench_lookup, bench_insert);
-
 fn main() {
     if let Ok(spec) = std::env::var("DASH_PROFILE") {
         profile(&spec);
@@ -542,6 +592,9 @@ fn main() {
     if !quick && std::env::var_os("DASH_SKIP_LATENCY").is_none() {
         latency_report();
     }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    if std::env::var_os("DASH_BENCH_CPU_TIME").is_some() {
+        run_benches(Criterion::default().with_measurement(CpuTime).configure_from_args());
+    } else {
+        run_benches(Criterion::default().configure_from_args());
+    }
 }
