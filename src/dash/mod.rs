@@ -29,8 +29,13 @@
 //!  offset  0  bits: u32      busy[0..14] | probe[14..28] | stash_valid[28..32]
 //!  offset  4  fp: [u8; 16]   fp[0..14]  1-byte fingerprint per slot
 //!                            fp[14]     stash_pos: 2-bit stash bucket per stash ref
-//!                            fp[15]     overflow: stashed items homed here
-//!                                       that have no stash ref
+//!                            fp[15]     "elsewhere" byte, 0 when every item
+//!                                       homed here is in this bucket:
+//!                                       bit 7 displaced: the neighbour holds
+//!                                         items homed here (probing slots)
+//!                                       bit 6 a stash ref is valid
+//!                                       bits 0..6 overflow: stashed items homed
+//!                                         here that have no stash ref
 //!  offset 20  stash_fp: [u8; 4]  fingerprints of stashed items homed here
 //!                                (the 4 "stash refs", valid per stash_valid)
 //!
@@ -82,11 +87,17 @@
 //! 5. otherwise the segment **splits** (or, in cache mode, evicts).
 //!
 //! Lookup compares the 1-byte fingerprints of the 14 home slots at once
-//! (one SSE2 16-byte compare on x86_64, SWAR elsewhere), then of the
-//! neighbour's probing slots (its metadata is the next 24 bytes), then only the
+//! (one SSE2 16-byte compare on x86_64, SWAR elsewhere) and compares keys
+//! on matches. Only if that fails and the home's "elsewhere" byte (fp[15])
+//! is not 0 does it look further: the neighbour's probing slots if the
+//! displaced bit is set (its metadata is the next 24 bytes), then only the
 //! stash buckets named by matching `stash_fp` refs (all 4 if `overflow >
-//! 0`). Keys are compared only on fingerprint matches. The full hash is
-//! never stored; splits and traversal filters recompute it.
+//! 0`). A split moves displaced items back home where the split made room,
+//! so nearly every hit and miss reads one bucket's metadata and (hits) one
+//! slot: with 1M random keys, 99.2% of items sit in their home bucket and
+//! 96% of buckets have a zero "elsewhere" byte (10M, mid split wave: 96%
+//! and 81%). The full hash is never stored; splits and traversal filters
+//! recompute it.
 //!
 //! # Growth
 //!
@@ -164,7 +175,10 @@
 //! initialized iff their busy bit is set; five small blocks (`item`,
 //! `item_mut`, `take`, `iter_mut`, `new_boxed`) rely on that, each with a
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
-//! A sixth block calls the SSE2 fingerprint-compare intrinsics (no
+//! The lookup path reads a found item through `unsafe fn item_busy`
+//! (`# Safety`: the slot is busy), called only with a bit of a mask taken
+//! from that bucket's busy bits (debug-asserted), which saves `item`'s
+//! re-check. A sixth block calls the SSE2 fingerprint-compare intrinsics (no
 //! pointers; SSE2 is x86_64 baseline), a seventh the prefetch hint
 //! (`_mm_prefetch`, which never faults or reads). `Drop`
 //! drops every busy slot once. Miri-clean (`cargo +nightly miri test`).

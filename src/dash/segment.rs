@@ -81,14 +81,17 @@ const _: () = assert!(std::mem::align_of::<Segment<u8, u8>>() == CACHE_LINE);
 /// offset 0  bits: u32   busy[0..14] | probe[14..28] | stash_valid[28..32]
 /// offset 4  fp: [u8;16]  one-byte fingerprint per slot in fp[0..14];
 ///                        fp[14] = stash_pos: 2-bit stash bucket per stash_fp entry
-///                        fp[15] = overflow: stashed items homed here without a
-///                                 stash_fp entry
+///                        fp[15] = "elsewhere" byte: bit 7 DISPLACED_FLAG,
+///                                 bit 6 STASH_REF_FLAG, bits 0..6 overflow
+///                                 (stashed items homed here without a
+///                                 stash_fp entry)
 /// offset 20 stash_fp: [u8;4]  fingerprints of stashed items homed here
 /// ```
 ///
-/// The fingerprints share one 16-byte array with `stash_pos`/`overflow`
-/// so a lookup matches all 14 with one 16-byte compare (SSE2) without
-/// reading across fields.
+/// The fingerprints share one 16-byte array with `stash_pos` and the
+/// elsewhere byte so a lookup matches all 14 with one 16-byte compare
+/// (SSE2) without reading across fields, and one byte (fp[15] == 0) tells
+/// it that no item homed here lives in another bucket.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Meta {
@@ -100,6 +103,19 @@ pub(crate) struct Meta {
 const STASH_POS_IDX: usize = SLOTS;
 const OVERFLOW_IDX: usize = SLOTS + 1;
 const _: () = assert!(OVERFLOW_IDX == 15);
+/// `fp[OVERFLOW_IDX]` bit 7: the neighbour bucket holds items displaced
+/// from this one (its probing slots are not empty).
+const DISPLACED_FLAG: u8 = 0x80;
+/// `fp[OVERFLOW_IDX]` bit 6: some stash ref is valid (`stash_valid != 0`,
+/// mirrored here so one byte answers "may an item homed here be
+/// elsewhere?").
+const STASH_REF_FLAG: u8 = 0x40;
+/// `fp[OVERFLOW_IDX]` bits 0..6: the overflow count.
+const OVERFLOW_MASK: u8 = 0x3f;
+const _: () = assert!(
+    STASH_BUCKETS * SLOTS <= OVERFLOW_MASK as usize,
+    "the overflow count cannot reach the displaced flag"
+);
 
 impl Meta {
     #[inline(always)]
@@ -136,7 +152,42 @@ impl Meta {
 
     #[inline(always)]
     fn overflow(&self) -> u8 {
-        self.fp[OVERFLOW_IDX]
+        self.fp[OVERFLOW_IDX] & OVERFLOW_MASK
+    }
+
+    /// True if the neighbour bucket holds items displaced from this one.
+    #[inline(always)]
+    fn displaced(&self) -> bool {
+        self.fp[OVERFLOW_IDX] & DISPLACED_FLAG != 0
+    }
+
+    #[inline(always)]
+    fn set_displaced(&mut self, on: bool) {
+        if on {
+            self.fp[OVERFLOW_IDX] |= DISPLACED_FLAG;
+        } else {
+            self.fp[OVERFLOW_IDX] &= !DISPLACED_FLAG;
+        }
+    }
+
+    /// True if an item homed here may live outside this bucket: displaced
+    /// into the neighbour, or stashed (a stash ref or overflow). One byte
+    /// test, so a lookup that misses its home bucket usually stops without
+    /// reading any other bucket.
+    #[inline(always)]
+    fn may_be_elsewhere(&self) -> bool {
+        self.fp[OVERFLOW_IDX] != 0
+    }
+
+    /// Mirror `stash_valid() != 0` into `STASH_REF_FLAG`.
+    #[inline(always)]
+    fn sync_stash_ref_flag(&mut self) {
+        let flag = if self.stash_valid() != 0 {
+            STASH_REF_FLAG
+        } else {
+            0
+        };
+        self.fp[OVERFLOW_IDX] = (self.fp[OVERFLOW_IDX] & !STASH_REF_FLAG) | flag;
     }
 
     /// Bitmask of slots whose fingerprint equals `fp` (busy or not).
@@ -204,6 +255,7 @@ impl Meta {
         let sp = &mut self.fp[STASH_POS_IDX];
         *sp = (*sp & !(3 << (2 * i))) | ((pos as u8) << (2 * i));
         self.bits |= 1 << (STASH_VALID_SHIFT + i as u32);
+        self.sync_stash_ref_flag();
     }
 
     /// Forget one stashed item with fingerprint `fp` in stash bucket `pos`.
@@ -218,6 +270,7 @@ impl Meta {
             let i = v.trailing_zeros() as usize;
             if self.stash_fp[i] == fp && self.stash_ref_pos(i) == pos {
                 self.bits &= !(1 << (STASH_VALID_SHIFT + i as u32));
+                self.sync_stash_ref_flag();
                 return;
             }
             v &= v - 1;
@@ -247,7 +300,7 @@ impl Meta {
 
     fn clear_stash_refs(&mut self) {
         self.bits &= !(0xF << STASH_VALID_SHIFT);
-        self.fp[OVERFLOW_IDX] = 0;
+        self.fp[OVERFLOW_IDX] &= DISPLACED_FLAG;
     }
 
     /// Rotate slots `0..=s` right by one in the metadata (slot `s` moves to
@@ -385,6 +438,24 @@ impl<K, V> Segment<K, V> {
         unsafe { self.slots[p.b()][p.s()].assume_init_ref() }
     }
 
+    /// Shared reference to the item in slot `s` of bucket `b`, for lookups
+    /// that took `s` from a mask of busy slots (saves [`item`](Self::item)'s
+    /// re-check of the busy bit on the hot path).
+    ///
+    /// # Safety
+    ///
+    /// Slot `s` of bucket `b` must be busy (bit `s` of `meta(b).busy()`).
+    #[inline(always)]
+    unsafe fn item_busy(&self, b: usize, s: usize) -> &(K, V) {
+        debug_assert!(
+            self.metas[b].busy() & (1 << s) != 0,
+            "dash: read of a free slot"
+        );
+        // SAFETY: the caller guarantees the busy bit is set, so the slot is
+        // initialized (see `item`).
+        unsafe { self.slots[b][s].assume_init_ref() }
+    }
+
     /// Mutable reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
@@ -429,13 +500,18 @@ impl<K, V> Segment<K, V> {
         }
     }
 
-    /// Write `item` into a free slot and mark it. Stash bookkeeping is the
-    /// caller's job (see `put_stash`).
+    /// Write `item` into a free slot and mark it (and, for a probing item,
+    /// the displaced flag of its home). Stash bookkeeping is the caller's
+    /// job (see `put_stash`).
     #[inline(always)]
     fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
         debug_assert!(self.metas[b].busy() & (1 << s) == 0, "put into a busy slot");
+        debug_assert!(!probe || b < REGULAR_BUCKETS, "probing item in the stash");
         self.slots[b][s].write(item);
         self.metas[b].mark(s, fp, probe);
+        if probe {
+            self.metas[prev_bucket(b)].set_displaced(true);
+        }
         self.len += 1;
     }
 
@@ -447,7 +523,13 @@ impl<K, V> Segment<K, V> {
             self.metas[b].busy() & (1 << s) != 0,
             "dash: take from a free slot"
         );
+        let probing = self.metas[b].probing();
         self.metas[b].unmark(s);
+        if probing == 1 << s {
+            // The last item displaced from `b - 1` left (a stash bucket has
+            // no probing slots, so `b` is regular here).
+            self.metas[prev_bucket(b)].set_displaced(false);
+        }
         self.len -= 1;
         // SAFETY: the busy bit was set, so the slot is initialized (see
         // `item`); we just cleared it, so this value is read exactly once
@@ -468,18 +550,20 @@ impl<K, V> Segment<K, V> {
         self.put(to_b, to_s, fp, probe, item);
     }
 
-    /// Prefetch hint: the metadata of bucket `home` and its neighbour (the
-    /// 48 bytes a lookup reads first). Reads nothing itself.
+    /// Prefetch hint: the metadata of bucket `home` (the 24 bytes a lookup
+    /// reads first; the neighbour's only matter when the home's displaced
+    /// flag is set). Reads nothing itself.
     #[inline(always)]
     pub(crate) fn prefetch_meta(&self, home: usize) {
         let p = std::ptr::from_ref(&self.metas[home]).cast::<u8>();
         prefetch(p);
-        prefetch(p.wrapping_add(2 * std::mem::size_of::<Meta>() - 1));
+        prefetch(p.wrapping_add(std::mem::size_of::<Meta>() - 1));
     }
 
     /// Prefetch hint: the slots a lookup of `home`/`fp` will compare keys
-    /// with (fingerprint matches among the home's owned and the neighbour's
-    /// probing slots). Reads the two buckets' metadata.
+    /// with (fingerprint matches among the home's owned slots and, if its
+    /// displaced flag is set, the neighbour's probing slots). Reads the
+    /// metadata of those buckets.
     #[inline(always)]
     pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
         let hm = &self.metas[home];
@@ -487,6 +571,9 @@ impl<K, V> Segment<K, V> {
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[home][m.trailing_zeros() as usize]).cast());
             m &= m - 1;
+        }
+        if !hm.displaced() {
+            return;
         }
         let nb = next_bucket(home);
         let nm = &self.metas[nb];
@@ -497,32 +584,68 @@ impl<K, V> Segment<K, V> {
         }
     }
 
-    /// Look `home`/`fp` up: home bucket (owned slots), neighbour bucket
-    /// (probing slots), then the stash buckets the home's stash refs point
-    /// at (all four if the home overflowed). `eq` is only called on
-    /// fingerprint matches.
-    #[inline]
-    pub(crate) fn find(&self, home: usize, fp: u8, mut eq: impl FnMut(&K) -> bool) -> Option<Pos> {
+    /// Look `home`/`fp` up: home bucket, then (only if the home's
+    /// metadata says items homed there live elsewhere) the neighbour's
+    /// probing slots and the stash buckets the home's stash refs point at
+    /// (all four if the home overflowed). `eq` is only called on
+    /// fingerprint matches. Returns the position and the item.
+    ///
+    /// Inlined into every lookup: the home bucket, where almost every item
+    /// lives (a split pulls displaced items home), is all a hit usually
+    /// reads, and a miss usually stops after the same metadata read; the
+    /// rest is out of line.
+    #[inline(always)]
+    pub(crate) fn find(
+        &self,
+        home: usize,
+        fp: u8,
+        mut eq: impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
         let hm = &self.metas[home];
-        let mut m = hm.match_fp(fp) & hm.owned();
+        // All busy slots, not only the owned ones: a probing slot holds an
+        // item homed at `home - 1`, whose key cannot equal one homed here,
+        // so including it is correct, rarely costs a key compare, and saves
+        // computing the mask on every lookup.
+        let mut m = hm.match_fp(fp) & hm.busy();
         while m != 0 {
             let s = m.trailing_zeros() as usize;
-            let p = Pos::new(home, s);
-            if eq(&self.item(p).0) {
-                return Some(p);
+            // SAFETY: `s` is a bit of `busy()`.
+            let item = unsafe { self.item_busy(home, s) };
+            if eq(&item.0) {
+                return Some((Pos::new(home, s), item));
             }
             m &= m - 1;
         }
-        let nb = next_bucket(home);
-        let nm = &self.metas[nb];
-        let mut m = nm.match_fp(fp) & nm.probing();
-        while m != 0 {
-            let s = m.trailing_zeros() as usize;
-            let p = Pos::new(nb, s);
-            if eq(&self.item(p).0) {
-                return Some(p);
+        if !hm.may_be_elsewhere() {
+            return None;
+        }
+        self.find_elsewhere(home, fp, eq)
+    }
+
+    /// The neighbour and stash part of [`find`](Self::find): out of line
+    /// and `#[cold]` (rarely needed) to keep the inlined part small.
+    #[cold]
+    #[inline(never)]
+    fn find_elsewhere(
+        &self,
+        home: usize,
+        fp: u8,
+        mut eq: impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
+        let hm = &self.metas[home];
+        if hm.displaced() {
+            let nb = next_bucket(home);
+            let nm = &self.metas[nb];
+            let mut m = nm.match_fp(fp) & nm.probing();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                // SAFETY: `s` is a bit of `probing()`, a subset of `busy()`.
+                let item = unsafe { self.item_busy(nb, s) };
+                if eq(&item.0) {
+                    return Some((Pos::new(nb, s), item));
+                }
+                m &= m - 1;
             }
-            m &= m - 1;
         }
         let mut sm = hm.stash_candidates(fp);
         while sm != 0 {
@@ -532,9 +655,12 @@ impl<K, V> Segment<K, V> {
             let mut m = smeta.match_fp(fp) & smeta.busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
-                let p = Pos::new(sb, s);
-                if self.stash_home[sp][s] as usize == home && eq(&self.item(p).0) {
-                    return Some(p);
+                if self.stash_home[sp][s] as usize == home {
+                    // SAFETY: `s` is a bit of `busy()`.
+                    let item = unsafe { self.item_busy(sb, s) };
+                    if eq(&item.0) {
+                        return Some((Pos::new(sb, s), item));
+                    }
                 }
                 m &= m - 1;
             }
@@ -817,6 +943,13 @@ impl<K, V> Segment<K, V> {
         for b in 0..TOTAL_BUCKETS {
             let m = &self.metas[b];
             assert_eq!(m.probe() & !m.busy(), 0, "probe bit on free slot in {b}");
+            let displaced = b < REGULAR_BUCKETS && self.metas[next_bucket(b)].probing() != 0;
+            assert_eq!(m.displaced(), displaced, "displaced flag of {b}");
+            assert_eq!(
+                m.fp[OVERFLOW_IDX] & STASH_REF_FLAG != 0,
+                m.stash_valid() != 0,
+                "stash ref flag of {b}"
+            );
             if b >= REGULAR_BUCKETS {
                 assert_eq!(m.probe(), 0, "probe bit in stash");
                 assert_eq!(m.stash_valid(), 0);
