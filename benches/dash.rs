@@ -323,7 +323,10 @@ fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group(format!("insert_{}", KK::NAME));
     for n in sizes() {
         // One build is ~0.1-0.3 s per 1M: 10 samples of one build each at 10M.
-        configure(&mut g, Duration::from_secs(3 * (n / 1_000_000).max(1) as u64));
+        configure(
+            &mut g,
+            Duration::from_secs(3 * (n / 1_000_000).max(1) as u64),
+        );
         let keys: Vec<KK::K> = (0..n as u64).map(KK::key).collect();
         g.throughput(Throughput::Elements(n as u64));
         one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", &keys);
@@ -593,7 +596,11 @@ fn main() {
         latency_report();
     }
     if std::env::var_os("DASH_BENCH_CPU_TIME").is_some() {
-        run_benches(Criterion::default().with_measurement(CpuTime).configure_from_args());
+        run_benches(
+            Criterion::default()
+                .with_measurement(CpuTime)
+                .configure_from_args(),
+        );
     } else {
         run_benches(Criterion::default().configure_from_args());
     }
