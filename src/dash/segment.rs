@@ -132,7 +132,7 @@ pub(crate) struct Meta {
 impl Hot {
     #[inline(always)]
     fn word(&self) -> u16 {
-        u16::from_le_bytes([self.0[WORD_IDX], self.0[WORD_IDX + 1]])
+        u16::from_le_bytes(self.0[WORD_IDX..].try_into().unwrap())
     }
     #[inline(always)]
     fn set_word(&mut self, w: u16) {
@@ -487,7 +487,7 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     pub(crate) fn item(&self, p: Pos) -> &(K, V) {
         assert!(
-            self.meta(p.b()).busy() & (1 << p.s()) != 0,
+            self.hot[p.b()].busy() & (1 << p.s()) != 0,
             "dash: read of a free slot"
         );
         // SAFETY: the busy bit is set, and a slot's busy bit is set only
@@ -506,7 +506,7 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     unsafe fn item_busy(&self, b: usize, s: usize) -> &(K, V) {
         debug_assert!(
-            self.meta(b).busy() & (1 << s) != 0,
+            self.hot[b].busy() & (1 << s) != 0,
             "dash: read of a free slot"
         );
         // SAFETY: the caller guarantees the busy bit is set, so the slot is
@@ -518,7 +518,7 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
         assert!(
-            self.meta(p.b()).busy() & (1 << p.s()) != 0,
+            self.hot[p.b()].busy() & (1 << p.s()) != 0,
             "dash: write to a free slot"
         );
         // SAFETY: as in `item`: busy bit set => slot initialized.
@@ -563,7 +563,7 @@ impl<K, V> Segment<K, V> {
     /// job (see `put_stash`).
     #[inline(always)]
     fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
-        debug_assert!(self.meta(b).busy() & (1 << s) == 0, "put into a busy slot");
+        debug_assert!(self.hot[b].busy() & (1 << s) == 0, "put into a busy slot");
         debug_assert!(!probe || b < REGULAR_BUCKETS, "probing item in the stash");
         self.slots[b][s].write(item);
         self.update_meta(b, |m| m.mark(s, fp, probe));
@@ -578,7 +578,7 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     fn take(&mut self, b: usize, s: usize) -> (K, V) {
         assert!(
-            self.meta(b).busy() & (1 << s) != 0,
+            self.hot[b].busy() & (1 << s) != 0,
             "dash: take from a free slot"
         );
         let probing = self.meta(b).probing();
