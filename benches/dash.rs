@@ -10,9 +10,10 @@
 //!  {insert,hit,miss}_bytes  (Box<[u8]>, u64)               24 B   &[u8] (borrowed)
 //!  {insert,hit,miss}_key16  ([u8; 16], u128)               32 B   &[u8; 16]
 //!       keys: u64 = splitmix64(i); bytes/key16 = "key:000000012345" (16 bytes)
-//!  implementations: dash, hashbrown (its default foldhash), and
-//!  hashbrown_dashhash (hashbrown hashing with Dash's hash_u64/hash_bytes:
-//!  same hash, so only the table structure differs)
+//!  implementations: dash (`get`), dash_slot (lookups only: the server's
+//!  `hash_key` + `find_hashed` + `slot` path), hashbrown (its default
+//!  foldhash), and hashbrown_dashhash (hashbrown hashing with Dash's
+//!  hash_u64/hash_bytes: same hash, so only the table structure differs)
 //! ```
 //!
 //! `key16` stands for the server's coming 32-byte item (16-byte key object
@@ -188,6 +189,29 @@ impl<KK: Kind> Table<KK> for DashTable<KK::K, KK::V> {
     }
     fn size(&self) -> usize {
         self.len()
+    }
+}
+
+/// The server's lookup path: `hash_key` + `find_hashed` + `slot` (one
+/// hash, one probe; `slot` re-checks the slot is busy).
+struct DashSlot<K, V>(DashTable<K, V>);
+
+impl<KK: Kind> Table<KK> for DashSlot<KK::K, KK::V> {
+    fn empty() -> Self {
+        DashSlot(DashTable::with_seed(1))
+    }
+    #[inline]
+    fn put(&mut self, k: KK::K, v: KK::V) {
+        self.0.insert(k, v);
+    }
+    #[inline]
+    fn find(&self, q: &KK::Q) -> Option<&KK::V> {
+        let t = &self.0;
+        let slot = t.find_hashed(t.hash_key(q), q)?;
+        Some(t.slot(slot).1)
+    }
+    fn size(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -384,6 +408,7 @@ fn profile(spec: &str) {
     fn kind<KK: Kind>(table: &str, n: usize, hit: bool, passes: usize) {
         match table {
             "dash" => run::<KK, DashTable<KK::K, KK::V>>(n, hit, passes),
+            "dash_slot" => run::<KK, DashSlot<KK::K, KK::V>>(n, hit, passes),
             "hashbrown" => run::<KK, HbMap<KK::K, KK::V>>(n, hit, passes),
             "hashbrown_dashhash" => run::<KK, HbDash<KK::K, KK::V>>(n, hit, passes),
             _ => panic!("DASH_PROFILE: unknown table {table}"),
@@ -431,6 +456,7 @@ fn bench_lookup_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>, hit: bool) 
         let probes = lookup_probes::<KK>(n, hit);
         g.throughput(Throughput::Elements(probes.len() as u64));
         one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", n, &probes, hit);
+        one::<KK, DashSlot<KK::K, KK::V>, M>(&mut g, "dash_slot", n, &probes, hit);
         one::<KK, HbMap<KK::K, KK::V>, M>(&mut g, "hashbrown", n, &probes, hit);
         one::<KK, HbDash<KK::K, KK::V>, M>(&mut g, "hashbrown_dashhash", n, &probes, hit);
     }
