@@ -1,20 +1,56 @@
-//! DashTable vs hashbrown: insert / lookup throughput at 1M entries (10M
-//! too with `DASH_BENCH_10M=1`), plus a printed report of the maximum
-//! single-insert latency while growing from empty to 10M entries
-//! (`DASH_LATENCY_N` to change the size, `DASH_SKIP_LATENCY=1` to skip).
+//! DashTable vs hashbrown (issue 3's table targets): insert and lookup
+//! (hit and miss) throughput at 1M entries, and at 10M with
+//! `DASH_BENCH_10M=1`, plus a printed report of the maximum single-insert
+//! latency while growing from empty to 10M entries, Dash vs hashbrown vs
+//! `std::collections::HashMap`.
 //!
-//! Run: `cargo bench --bench dash` (criterion filters work as usual; the
-//! latency report runs first unless skipped or in `--test`/`--list` mode).
+//! ```text
+//!  group                    item (K, V)                    size   lookup key
+//!  {insert,hit,miss}_u64    (u64, u64)                     16 B   &u64
+//!  {insert,hit,miss}_bytes  (Box<[u8]>, u64)               24 B   &[u8] (borrowed)
+//!  {insert,hit,miss}_key16  ([u8; 16], u128)               32 B   &[u8; 16]
+//!       keys: u64 = splitmix64(i); bytes/key16 = "key:000000012345" (16 bytes)
+//!  implementations: dash (`get`), dash_slot (lookups only: the server's
+//!  `hash_key` + `find_hashed` + `slot` path), hashbrown (its default
+//!  foldhash), and hashbrown_dashhash (hashbrown hashing with Dash's
+//!  hash_u64/hash_bytes: same hash, so only the table structure differs)
+//! ```
+//!
+//! `key16` stands for the server's coming 32-byte item (16-byte key object
+//! + 16-byte value object): the key bytes sit inline in the slot.
+//!
+//! Each lookup iteration probes `PROBES` (1M) keys in random order, hits
+//! drawn from the present keys, misses from keys never inserted, so 1M
+//! and 10M iterations cost the same and throughput is per lookup. Insert
+//! iterations build a table from empty (no pre-sizing) from `n` keys.
+//! No prefetching anywhere: every table does one independent lookup at a
+//! time.
+//!
+//! Run: `cargo bench --bench dash` (1M, ~4 min on a quiet 2-core box);
+//! `DASH_BENCH_10M=1 cargo bench --bench dash` adds 10M (~10 min more).
+//! Criterion filters work as usual (e.g. `-- hit_`); the latency report
+//! runs first unless `DASH_SKIP_LATENCY=1` (or `--test`/`--list` mode),
+//! `DASH_LATENCY_N` changes its size (default 10M). `DASH_PROFILE` runs
+//! one lookup loop without criterion, for profilers (see [`profile`]).
+//! `DASH_BENCH_CPU_TIME=1` measures thread CPU time instead of wall time
+//! (for a machine shared with other work).
 
+use std::borrow::Borrow;
 use std::cell::Cell;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
-use darter::dash::{DashTable, hash_bytes, hash_u64};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use darter::dash::{DashHash, DashTable, hash_bytes, hash_u64};
 
 type HbMap<K, V> = hashbrown::HashMap<K, V>;
 type HbDash<K, V> = hashbrown::HashMap<K, V, DashBuild>;
+type StdMap<K, V> = std::collections::HashMap<K, V>;
+
+/// Lookups per lookup-bench iteration (whatever the table size).
+const PROBES: usize = 1_000_000;
 
 /// hashbrown driven by the Dash hash functions, to compare table
 /// structures with the same hash.
@@ -43,38 +79,166 @@ impl Hasher for DashHasher {
     }
 }
 
-/// Distinct pseudo-random u64 keys (splitmix64 is a bijection).
-fn keys_u64(n: usize) -> Vec<u64> {
-    (0..n as u64)
-        .map(|i| {
-            let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        })
-        .collect()
+/// A key/value type pair the benches run with.
+trait Kind {
+    /// Stored key.
+    type K: Hash + Eq + DashHash + Borrow<Self::Q> + Clone;
+    /// What lookups pass (borrowed form of the key).
+    type Q: ?Sized + Hash + Eq + DashHash;
+    type V: Copy;
+    const NAME: &'static str;
+    /// The `i`-th key (distinct for distinct `i`).
+    fn key(i: u64) -> Self::K;
+    fn value(i: u64) -> Self::V;
+    /// Folds a found value into a checksum (keeps the load alive).
+    fn sum(v: &Self::V) -> u64;
 }
 
-/// Redis-like keys "key:0000000042".
-fn keys_bytes(n: usize) -> Vec<Box<[u8]>> {
-    (0..n)
-        .map(|i| format!("key:{i:010}").into_bytes().into_boxed_slice())
-        .collect()
+fn splitmix64(i: u64) -> u64 {
+    let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-/// Same keys in a scrambled order (lookups should not follow insert order).
-fn shuffled<T: Clone>(v: &[T]) -> Vec<T> {
-    let n = v.len();
-    let mut out = v.to_vec();
-    let mut x = 0x1234_5678_9abc_def0u64;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.swap(i, (x % (i as u64 + 1)) as usize);
+/// Redis-benchmark-like key, 16 bytes: "key:000000012345".
+fn key16(i: u64) -> [u8; 16] {
+    let mut k = *b"key:000000000000";
+    let mut x = i;
+    for b in k[4..].iter_mut().rev() {
+        *b = b'0' + (x % 10) as u8;
+        x /= 10;
     }
-    out
+    assert_eq!(x, 0, "key index too large");
+    k
 }
+
+/// `(u64, u64)` items, random-looking keys (splitmix64 is a bijection).
+struct U64;
+impl Kind for U64 {
+    type K = u64;
+    type Q = u64;
+    type V = u64;
+    const NAME: &'static str = "u64";
+    fn key(i: u64) -> u64 {
+        splitmix64(i)
+    }
+    fn value(i: u64) -> u64 {
+        i
+    }
+    fn sum(v: &u64) -> u64 {
+        *v
+    }
+}
+
+/// `(Box<[u8]>, u64)` items: heap keys, looked up by `&[u8]`.
+struct Bytes;
+impl Kind for Bytes {
+    type K = Box<[u8]>;
+    type Q = [u8];
+    type V = u64;
+    const NAME: &'static str = "bytes";
+    fn key(i: u64) -> Box<[u8]> {
+        Box::new(key16(i))
+    }
+    fn value(i: u64) -> u64 {
+        i
+    }
+    fn sum(v: &u64) -> u64 {
+        *v
+    }
+}
+
+/// `([u8; 16], u128)`: a 32-byte item with the key bytes inline.
+struct Key16;
+impl Kind for Key16 {
+    type K = [u8; 16];
+    type Q = [u8; 16];
+    type V = u128;
+    const NAME: &'static str = "key16";
+    fn key(i: u64) -> [u8; 16] {
+        key16(i)
+    }
+    fn value(i: u64) -> u128 {
+        i as u128
+    }
+    fn sum(v: &u128) -> u64 {
+        *v as u64
+    }
+}
+
+/// The operations a bench needs from a table.
+trait Table<KK: Kind> {
+    fn empty() -> Self;
+    fn put(&mut self, k: KK::K, v: KK::V);
+    fn find(&self, q: &KK::Q) -> Option<&KK::V>;
+    fn size(&self) -> usize;
+}
+
+impl<KK: Kind> Table<KK> for DashTable<KK::K, KK::V> {
+    fn empty() -> Self {
+        DashTable::with_seed(1)
+    }
+    #[inline]
+    fn put(&mut self, k: KK::K, v: KK::V) {
+        self.insert(k, v);
+    }
+    #[inline]
+    fn find(&self, q: &KK::Q) -> Option<&KK::V> {
+        self.get(q)
+    }
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+/// The server's lookup path: `hash_key` + `find_hashed` + `slot` (one
+/// hash, one probe; `slot` re-checks the slot is busy).
+struct DashSlot<K, V>(DashTable<K, V>);
+
+impl<KK: Kind> Table<KK> for DashSlot<KK::K, KK::V> {
+    fn empty() -> Self {
+        DashSlot(DashTable::with_seed(1))
+    }
+    #[inline]
+    fn put(&mut self, k: KK::K, v: KK::V) {
+        self.0.insert(k, v);
+    }
+    #[inline]
+    fn find(&self, q: &KK::Q) -> Option<&KK::V> {
+        let t = &self.0;
+        let slot = t.find_hashed(t.hash_key(q), q)?;
+        Some(t.slot(slot).1)
+    }
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+macro_rules! hash_map_table {
+    ($t:ident) => {
+        impl<KK: Kind, S: BuildHasher + Default> Table<KK> for $t<KK::K, KK::V, S> {
+            fn empty() -> Self {
+                $t::default()
+            }
+            #[inline]
+            fn put(&mut self, k: KK::K, v: KK::V) {
+                self.insert(k, v);
+            }
+            #[inline]
+            fn find(&self, q: &KK::Q) -> Option<&KK::V> {
+                self.get(q)
+            }
+            fn size(&self) -> usize {
+                self.len()
+            }
+        }
+    };
+}
+use hashbrown::HashMap as HbAny;
+use std::collections::HashMap as StdAny;
+hash_map_table!(HbAny);
+hash_map_table!(StdAny);
 
 fn sizes() -> Vec<usize> {
     let mut v = vec![1_000_000];
@@ -84,169 +248,239 @@ fn sizes() -> Vec<usize> {
     v
 }
 
-fn bench_insert(c: &mut Criterion) {
-    let mut g = c.benchmark_group("insert_u64");
-    g.sample_size(10).measurement_time(Duration::from_secs(8));
-    for n in sizes() {
-        let keys = keys_u64(n);
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("dash", n), &keys, |b, keys| {
-            b.iter_with_large_drop(|| {
-                let mut t = DashTable::with_seed(1);
-                for &k in keys {
-                    t.insert(k, k);
-                }
-                t
-            })
-        });
-        g.bench_with_input(BenchmarkId::new("hashbrown", n), &keys, |b, keys| {
-            b.iter_with_large_drop(|| {
-                let mut t = HbMap::new();
-                for &k in keys {
-                    t.insert(k, k);
-                }
-                t
-            })
-        });
-        g.bench_with_input(
-            BenchmarkId::new("hashbrown_dashhash", n),
-            &keys,
-            |b, keys| {
-                b.iter_with_large_drop(|| {
-                    let mut t = HbDash::default();
-                    for &k in keys {
-                        t.insert(k, k);
-                    }
-                    t
-                })
-            },
-        );
+/// `count` distinct indices from `0..n` in random order (xorshift-driven
+/// partial Fisher-Yates; deterministic).
+fn sample_indices(n: usize, count: usize) -> Vec<u64> {
+    let mut idx: Vec<u64> = (0..n as u64).collect();
+    let mut x = 0x1234_5678_9abc_def0u64;
+    let count = count.min(n);
+    for i in 0..count {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = i + (x % (n - i) as u64) as usize;
+        idx.swap(i, j);
     }
-    g.finish();
+    idx.truncate(count);
+    idx
+}
 
-    let mut g = c.benchmark_group("insert_bytes");
-    g.sample_size(10).measurement_time(Duration::from_secs(8));
+fn build<KK: Kind, T: Table<KK>>(n: usize) -> T {
+    let mut t = T::empty();
+    for i in 0..n as u64 {
+        t.put(KK::key(i), KK::value(i));
+    }
+    t
+}
+
+/// Criterion measurement of the thread's CPU time
+/// (`CLOCK_THREAD_CPUTIME_ID`) instead of wall time: on a shared machine
+/// it leaves out the time the bench waited for a core (caches are still
+/// shared). `DASH_BENCH_CPU_TIME=1` selects it.
+struct CpuTime;
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Same unit (nanoseconds) as wall time.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, measure: Duration) {
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(measure);
+}
+
+fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
+    fn one<KK: Kind, T: Table<KK>, M: Measurement>(
+        g: &mut BenchmarkGroup<'_, M>,
+        name: &str,
+        keys: &[KK::K],
+    ) {
+        let n = keys.len();
+        g.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter_batched(
+                || keys.to_vec(),
+                |keys| {
+                    let mut t = T::empty();
+                    for (i, k) in keys.into_iter().enumerate() {
+                        t.put(k, KK::value(i as u64));
+                    }
+                    t
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    let mut g = c.benchmark_group(format!("insert_{}", KK::NAME));
     for n in sizes() {
-        let keys = keys_bytes(n);
+        // One build is ~0.1-0.3 s per 1M: 10 samples of one build each at 10M.
+        configure(
+            &mut g,
+            Duration::from_secs(3 * (n / 1_000_000).max(1) as u64),
+        );
+        let keys: Vec<KK::K> = (0..n as u64).map(KK::key).collect();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("dash", n), &keys, |b, keys| {
-            b.iter_batched(
-                || keys.clone(),
-                |keys| {
-                    let mut t = DashTable::with_seed(1);
-                    for (i, k) in keys.into_iter().enumerate() {
-                        t.insert(k, i as u64);
-                    }
-                    t
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        g.bench_with_input(BenchmarkId::new("hashbrown", n), &keys, |b, keys| {
-            b.iter_batched(
-                || keys.clone(),
-                |keys| {
-                    let mut t = HbMap::new();
-                    for (i, k) in keys.into_iter().enumerate() {
-                        t.insert(k, i as u64);
-                    }
-                    t
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", &keys);
+        one::<KK, HbMap<KK::K, KK::V>, M>(&mut g, "hashbrown", &keys);
+        one::<KK, HbDash<KK::K, KK::V>, M>(&mut g, "hashbrown_dashhash", &keys);
     }
     g.finish();
 }
 
-fn bench_lookup(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lookup_u64_hit");
-    g.sample_size(20);
-    for n in sizes() {
-        let keys = keys_u64(n);
-        let probe = shuffled(&keys);
-        let mut dash = DashTable::with_seed(1);
-        let mut hb = HbMap::new();
-        let mut hbd = HbDash::default();
-        for &k in &keys {
-            dash.insert(k, k);
-            hb.insert(k, k);
-            hbd.insert(k, k);
+/// One lookup pass over `probes`: the measured loop (not inlined, so
+/// profilers can attribute it, see `DASH_PROFILE`).
+#[inline(never)]
+fn lookup_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) -> u64 {
+    let mut sum = 0u64;
+    let mut found = 0usize;
+    for k in probes {
+        if let Some(v) = t.find(k.borrow()) {
+            sum = sum.wrapping_add(KK::sum(v));
+            found += 1;
         }
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(BenchmarkId::new("dash", n), |b| {
-            b.iter(|| {
-                probe
-                    .iter()
-                    .fold(0u64, |a, k| a.wrapping_add(*dash.get(k).unwrap()))
-            })
-        });
-        g.bench_function(BenchmarkId::new("hashbrown", n), |b| {
-            b.iter(|| {
-                probe
-                    .iter()
-                    .fold(0u64, |a, k| a.wrapping_add(*hb.get(k).unwrap()))
-            })
-        });
-        g.bench_function(BenchmarkId::new("hashbrown_dashhash", n), |b| {
-            b.iter(|| {
-                probe
-                    .iter()
-                    .fold(0u64, |a, k| a.wrapping_add(*hbd.get(k).unwrap()))
-            })
-        });
     }
-    g.finish();
+    assert_eq!(found, if hit { probes.len() } else { 0 });
+    sum
+}
 
-    let mut g = c.benchmark_group("lookup_u64_miss");
-    g.sample_size(20);
-    for n in sizes() {
-        let keys = keys_u64(2 * n);
-        let (present, absent) = keys.split_at(n);
-        let mut dash = DashTable::with_seed(1);
-        let mut hb = HbMap::new();
-        for &k in present {
-            dash.insert(k, k);
-            hb.insert(k, k);
-        }
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(BenchmarkId::new("dash", n), |b| {
-            b.iter(|| absent.iter().filter(|k| dash.get(*k).is_some()).count())
-        });
-        g.bench_function(BenchmarkId::new("hashbrown", n), |b| {
-            b.iter(|| absent.iter().filter(|k| hb.get(*k).is_some()).count())
-        });
-    }
-    g.finish();
+/// Lookup probes: `PROBES` random present keys (hits) or keys never
+/// inserted (misses, keys `n..`).
+fn lookup_probes<KK: Kind>(n: usize, hit: bool) -> Vec<KK::K> {
+    let base = if hit { 0 } else { n as u64 };
+    sample_indices(n, PROBES)
+        .into_iter()
+        .map(|i| KK::key(base + i))
+        .collect()
+}
 
-    let mut g = c.benchmark_group("lookup_bytes_hit");
-    g.sample_size(20);
-    for n in sizes() {
-        let keys = keys_bytes(n);
-        let probe: Vec<Vec<u8>> = shuffled(&keys).into_iter().map(|k| k.into_vec()).collect();
-        let mut dash: DashTable<Box<[u8]>, u64> = DashTable::with_seed(1);
-        let mut hb: HbMap<Box<[u8]>, u64> = HbMap::new();
-        for (i, k) in keys.iter().enumerate() {
-            dash.insert(k.clone(), i as u64);
-            hb.insert(k.clone(), i as u64);
+/// `DASH_PROFILE=hit_u64/dash/1000000`: build that one table and run
+/// `DASH_PROFILE_PASSES` (default 10) lookup passes, no criterion, for
+/// `perf record` or `valgrind --tool=callgrind --toggle-collect='*lookup_pass*'`
+/// (cost per lookup = inclusive cost / passes / 1M).
+fn profile(spec: &str) {
+    fn run<KK: Kind, T: Table<KK>>(n: usize, hit: bool, passes: usize) {
+        let t: T = build(n);
+        let probes = lookup_probes::<KK>(n, hit);
+        let start = Instant::now();
+        let cpu_start = thread_cpu_time();
+        let mut sum = 0u64;
+        for _ in 0..passes {
+            sum = sum.wrapping_add(lookup_pass::<KK, T>(&t, &probes, hit));
         }
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(BenchmarkId::new("dash", n), |b| {
-            b.iter(|| {
-                probe
-                    .iter()
-                    .fold(0u64, |a, k| a.wrapping_add(*dash.get(&k[..]).unwrap()))
-            })
+        let lookups = (passes * probes.len()) as f64;
+        let cpu_ns = (thread_cpu_time() - cpu_start).as_nanos() as f64 / lookups;
+        let ns = start.elapsed().as_nanos() as f64 / lookups;
+        println!("{cpu_ns:.1} ns/lookup CPU time, {ns:.1} wall (checksum {sum})");
+    }
+    fn kind<KK: Kind>(table: &str, n: usize, hit: bool, passes: usize) {
+        match table {
+            "dash" => run::<KK, DashTable<KK::K, KK::V>>(n, hit, passes),
+            "dash_slot" => run::<KK, DashSlot<KK::K, KK::V>>(n, hit, passes),
+            "hashbrown" => run::<KK, HbMap<KK::K, KK::V>>(n, hit, passes),
+            "hashbrown_dashhash" => run::<KK, HbDash<KK::K, KK::V>>(n, hit, passes),
+            _ => panic!("DASH_PROFILE: unknown table {table}"),
+        }
+    }
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [group, table, n] = parts[..] else {
+        panic!("DASH_PROFILE=<hit|miss>_<u64|bytes|key16>/<table>/<n>");
+    };
+    let n: usize = n.parse().expect("DASH_PROFILE: bad size");
+    let passes: usize = std::env::var("DASH_PROFILE_PASSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let (which, key) = group.split_once('_').expect("DASH_PROFILE: bad group");
+    let hit = which == "hit";
+    match key {
+        "u64" => kind::<U64>(table, n, hit, passes),
+        "bytes" => kind::<Bytes>(table, n, hit, passes),
+        "key16" => kind::<Key16>(table, n, hit, passes),
+        _ => panic!("DASH_PROFILE: unknown key kind {key}"),
+    }
+}
+
+fn bench_lookup_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>, hit: bool) {
+    fn one<KK: Kind, T: Table<KK>, M: Measurement>(
+        g: &mut BenchmarkGroup<'_, M>,
+        name: &str,
+        n: usize,
+        probes: &[KK::K],
+        hit: bool,
+    ) {
+        // Built on first use, so benches a filter skips build nothing.
+        let mut table: Option<T> = None;
+        g.bench_function(BenchmarkId::new(name, n), |b| {
+            let t = table.get_or_insert_with(|| build(n));
+            b.iter(|| lookup_pass::<KK, T>(t, probes, hit))
         });
-        g.bench_function(BenchmarkId::new("hashbrown", n), |b| {
-            b.iter(|| {
-                probe
-                    .iter()
-                    .fold(0u64, |a, k| a.wrapping_add(*hb.get(&k[..]).unwrap()))
-            })
-        });
+        black_box(table.map(|t| t.size()));
+    }
+    let which = if hit { "hit" } else { "miss" };
+    let mut g = c.benchmark_group(format!("{which}_{}", KK::NAME));
+    for n in sizes() {
+        configure(&mut g, Duration::from_secs(3));
+        let probes = lookup_probes::<KK>(n, hit);
+        g.throughput(Throughput::Elements(probes.len() as u64));
+        one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", n, &probes, hit);
+        one::<KK, DashSlot<KK::K, KK::V>, M>(&mut g, "dash_slot", n, &probes, hit);
+        one::<KK, HbMap<KK::K, KK::V>, M>(&mut g, "hashbrown", n, &probes, hit);
+        one::<KK, HbDash<KK::K, KK::V>, M>(&mut g, "hashbrown_dashhash", n, &probes, hit);
     }
     g.finish();
+}
+
+fn bench_insert<M: Measurement>(c: &mut Criterion<M>) {
+    bench_insert_kind::<U64, M>(c);
+    bench_insert_kind::<Bytes, M>(c);
+    bench_insert_kind::<Key16, M>(c);
+}
+
+fn bench_lookup<M: Measurement>(c: &mut Criterion<M>) {
+    for hit in [true, false] {
+        bench_lookup_kind::<U64, M>(c, hit);
+        bench_lookup_kind::<Bytes, M>(c, hit);
+        bench_lookup_kind::<Key16, M>(c, hit);
+    }
+}
+
+fn run_benches<M: Measurement>(mut c: Criterion<M>) {
+    bench_lookup(&mut c);
+    bench_insert(&mut c);
+    c.final_summary();
 }
 
 struct LatencyStats {
@@ -311,25 +545,23 @@ fn latency_report() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
-    let keys = keys_u64(n);
+    let keys: Vec<u64> = (0..n as u64).map(splitmix64).collect();
     println!("== single-insert latency, growing u64->u64 from empty to {n} entries ==");
     println!(
         "(max/p99.999 include scheduler noise on a shared machine; the growth columns time only"
     );
-    println!(" the inserts that split a segment (dash) or rehashed the table (hashbrown))");
-    let print = |name: &str, s: &LatencyStats, mem: usize| {
+    println!(" the inserts that split a segment (dash) or rehashed the table (hashbrown, std))");
+    let print = |name: &str, s: &LatencyStats, mem: Option<usize>| {
         println!(
             "{name:<10} total {:>7.2?}  p99.9 {:>8.1?}  p99.999 {:>8.1?}  max {:>9.1?} (insert #{}) >100us: {}",
             s.total, s.p999, s.p99999, s.max, s.max_at, s.over_100us,
         );
+        let mem = mem.map_or(String::new(), |m| {
+            format!("   table bytes {m} ({:.1} B/entry)", m as f64 / n as f64)
+        });
         println!(
-            "{:<10} growth inserts: {}  mean {:>8.1?}  max {:>9.1?}   table bytes {} ({:.1} B/entry)",
-            "",
-            s.growth_events,
-            s.growth_mean,
-            s.growth_max,
-            mem,
-            mem as f64 / n as f64
+            "{:<10} growth inserts: {}  mean {:>8.1?}  max {:>9.1?}{mem}",
+            "", s.growth_events, s.growth_mean, s.growth_max,
         );
     };
     {
@@ -343,7 +575,7 @@ fn latency_report() {
             },
             || segs.get(),
         );
-        print("dash", &s, t.mem_usage_bytes());
+        print("dash", &s, Some(t.mem_usage_bytes()));
         println!(
             "{:<10} segments {}  global depth {}  load factor {:.3}",
             "",
@@ -363,17 +595,39 @@ fn latency_report() {
             },
             || cap.get(),
         );
-        print("hashbrown", &s, t.allocation_size());
+        print("hashbrown", &s, Some(t.allocation_size()));
+    }
+    {
+        let mut t: StdMap<u64, u64> = StdMap::new();
+        let cap = Cell::new(0);
+        let s = measure_latency(
+            &keys,
+            |k| {
+                t.insert(k, k);
+                cap.set(t.capacity());
+            },
+            || cap.get(),
+        );
+        print("std", &s, None);
     }
 }
 
-criterion_group!(benches, bench_insert, bench_lookup);
-
 fn main() {
+    if let Ok(spec) = std::env::var("DASH_PROFILE") {
+        profile(&spec);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
     if !quick && std::env::var_os("DASH_SKIP_LATENCY").is_none() {
         latency_report();
     }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    if std::env::var_os("DASH_BENCH_CPU_TIME").is_some() {
+        run_benches(
+            Criterion::default()
+                .with_measurement(CpuTime)
+                .configure_from_args(),
+        );
+    } else {
+        run_benches(Criterion::default().configure_from_args());
+    }
 }

@@ -3,7 +3,10 @@
 //!
 //! The byte hash follows the structure of wyhash (64x64->128 bit
 //! "multiply and fold" mixing over 16/48-byte strides); it is not meant to be
-//! bit-compatible with any published wyhash version. It is a
+//! bit-compatible with any published wyhash version (e.g. 8..=16 bytes are
+//! read as two overlapping 8-byte words, not four 4-byte ones). Keys of up
+//! to 16 bytes, the common case, hash inline in a few instructions (two
+//! loads, two multiplies); longer ones call out of line. It is a
 //! non-cryptographic hash: the per-table random seed chosen by
 //! [`DashTable::new`](super::DashTable::new) is what keeps clients from
 //! predicting which keys collide.
@@ -62,57 +65,71 @@ fn r4(d: &[u8], i: usize) -> u64 {
 
 /// Seeded 64-bit hash of a byte slice (wyhash-style, little-endian reads,
 /// so results are identical on every platform).
-#[inline]
+///
+/// Keys of up to 16 bytes (most keys: `key:000000012345` is 16) hash
+/// inline, branching only on the length; longer ones call out of line.
+#[inline(always)]
 pub fn hash_bytes(data: &[u8], seed: u64) -> u64 {
     let len = data.len();
-    let mut seed = seed ^ mum(seed ^ P0, P1);
-    let (a, b);
-    if len <= 16 {
-        if len >= 4 {
-            let q = (len >> 3) << 2;
-            a = (r4(data, 0) << 32) | r4(data, q);
-            b = (r4(data, len - 4) << 32) | r4(data, len - 4 - q);
-        } else if len > 0 {
-            a = ((data[0] as u64) << 16) | ((data[len >> 1] as u64) << 8) | data[len - 1] as u64;
-            b = 0;
-        } else {
-            a = 0;
-            b = 0;
-        }
-    } else {
-        let mut i = 0;
-        let mut rem = len;
-        if rem > 48 {
-            let (mut s1, mut s2) = (seed, seed);
-            while rem > 48 {
-                seed = mum(r8(data, i) ^ P1, r8(data, i + 8) ^ seed);
-                s1 = mum(r8(data, i + 16) ^ P2, r8(data, i + 24) ^ s1);
-                s2 = mum(r8(data, i + 32) ^ P3, r8(data, i + 40) ^ s2);
-                i += 48;
-                rem -= 48;
-            }
-            seed ^= s1 ^ s2;
-        }
-        while rem > 16 {
-            seed = mum(r8(data, i) ^ P1, r8(data, i + 8) ^ seed);
-            i += 16;
-            rem -= 16;
-        }
-        a = r8(data, len - 16);
-        b = r8(data, len - 8);
+    let seed = seed ^ mum(seed ^ P0, P1);
+    if len > 16 {
+        return hash_long(data, seed);
     }
+    let (a, b);
+    if len >= 8 {
+        // Two (possibly overlapping) 8-byte reads cover 8..=16 bytes.
+        a = r8(data, 0);
+        b = r8(data, len - 8);
+    } else if len >= 4 {
+        a = (r4(data, 0) << 32) | r4(data, 0);
+        b = (r4(data, len - 4) << 32) | r4(data, len - 4);
+    } else if len > 0 {
+        a = ((data[0] as u64) << 16) | ((data[len >> 1] as u64) << 8) | data[len - 1] as u64;
+        b = 0;
+    } else {
+        a = 0;
+        b = 0;
+    }
+    finish(a, b, seed, len)
+}
+
+/// The last mixing step shared by every length.
+#[inline(always)]
+fn finish(a: u64, b: u64, seed: u64, len: usize) -> u64 {
     let r = ((a ^ P1) as u128) * ((b ^ seed) as u128);
     mum((r as u64) ^ P0 ^ len as u64, ((r >> 64) as u64) ^ P1)
 }
 
+/// [`hash_bytes`] of more than 16 bytes (`seed` already mixed).
+#[inline(never)]
+fn hash_long(data: &[u8], mut seed: u64) -> u64 {
+    let len = data.len();
+    let mut i = 0;
+    let mut rem = len;
+    if rem > 48 {
+        let (mut s1, mut s2) = (seed, seed);
+        while rem > 48 {
+            seed = mum(r8(data, i) ^ P1, r8(data, i + 8) ^ seed);
+            s1 = mum(r8(data, i + 16) ^ P2, r8(data, i + 24) ^ s1);
+            s2 = mum(r8(data, i + 32) ^ P3, r8(data, i + 40) ^ s2);
+            i += 48;
+            rem -= 48;
+        }
+        seed ^= s1 ^ s2;
+    }
+    while rem > 16 {
+        seed = mum(r8(data, i) ^ P1, r8(data, i + 8) ^ seed);
+        i += 16;
+        rem -= 16;
+    }
+    finish(r8(data, len - 16), r8(data, len - 8), seed, len)
+}
+
 /// Seeded hash of a `u64` (same mixing as [`hash_bytes`] on its 8
 /// little-endian bytes, with the reads folded away).
-#[inline]
+#[inline(always)]
 pub fn hash_u64(x: u64, seed: u64) -> u64 {
-    let seed = seed ^ mum(seed ^ P0, P1);
-    let a = x.rotate_left(32);
-    let r = ((a ^ P1) as u128) * ((x ^ seed) as u128);
-    mum((r as u64) ^ P0 ^ 8, ((r >> 64) as u64) ^ P1)
+    finish(x, x, seed ^ mum(seed ^ P0, P1), 8)
 }
 
 impl DashHash for [u8] {

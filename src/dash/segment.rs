@@ -23,14 +23,9 @@ pub const SEGMENT_CAPACITY: usize = TOTAL_BUCKETS * SLOTS;
 const STASH_REFS: usize = 4;
 
 const SLOT_MASK: u32 = (1 << SLOTS) - 1;
-const PROBE_SHIFT: u32 = SLOTS as u32;
-const STASH_VALID_SHIFT: u32 = 2 * SLOTS as u32;
 
 // Layout facts the bit packing relies on.
-const _: () = assert!(
-    2 * SLOTS + STASH_REFS <= 32,
-    "busy|probe|stash_valid must fit a u32"
-);
+const _: () = assert!(SLOTS <= 14, "busy bits + 2 flags must fit a u16");
 const _: () = assert!(STASH_BUCKETS <= 4, "stash position is stored in 2 bits");
 const _: () = assert!(STASH_REFS * 2 <= 8, "stash positions must fit a u8");
 const _: () = assert!(
@@ -42,20 +37,18 @@ const _: () = assert!(
     SEGMENT_CAPACITY <= u16::MAX as usize,
     "segment len is a u16"
 );
+const _: () = assert!(REGULAR_BUCKETS <= u8::MAX as usize, "stash_home is u8");
 const _: () = assert!(
-    REGULAR_BUCKETS <= u8::MAX as usize,
-    "stash_home and overflow are u8"
+    std::mem::size_of::<Hot>() == 16 && std::mem::align_of::<Hot>() == 16,
+    "a lookup reads one aligned 16-byte block"
 );
-const _: () = assert!(
-    std::mem::size_of::<Meta>() == 24,
-    "bucket metadata is 24 bytes"
-);
-const _: () = assert!(std::mem::align_of::<Meta>() == 4);
 /// Cache line size the segment layout is aligned to.
 pub const CACHE_LINE: usize = 64;
-/// Used part of a segment's fixed header: 60 x 24 B metadata + 56 B
-/// stash_home + depth/len (padded to 8) + 56 x 8 B versions = 1952 B.
-const HEADER_USED: usize = TOTAL_BUCKETS * 24 + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
+/// Used part of a segment's fixed header: 60 x (16 B hot + 8 B cold)
+/// metadata + 56 B stash_home + depth/len (padded to 8) + 56 x 8 B
+/// versions = 1952 B.
+const HEADER_USED: usize =
+    TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
 const HEADER_PAD: usize = HEADER_USED.next_multiple_of(CACHE_LINE) - HEADER_USED;
 /// Fixed part of a segment: 1952 B used, padded to 1984 B (31 cache lines)
 /// so the slots start on a cache line boundary.
@@ -69,81 +62,101 @@ const _: () = assert!(
 // (Box<[u8]>, u64): 1984 + 840 x 24 B = 22,144 B.
 const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 22_144);
 // Metadata comes first, slots last (repr(C)), so misses touch only the front;
-// segments are cache-line aligned and slots start on a line, so a 64-byte
-// item (the server's keyspace) is exactly one cache line, and 16/32-byte
-// items never straddle two.
+// the hot halves of all 60 buckets come first (960 B, 15 lines); segments
+// are cache-line aligned and slots start on a line, so a 64-byte item (the
+// server's keyspace) is exactly one cache line, and 16/32-byte items never
+// straddle two.
+const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, hot) == 0);
+const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, cold) == 960);
 const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, slots) == SEGMENT_HEADER_BYTES);
 const _: () = assert!(std::mem::align_of::<Segment<u8, u8>>() == CACHE_LINE);
 
-/// Per-bucket metadata, 24 bytes, `repr(C)` so the layout is fixed:
+/// The half of a bucket's metadata a lookup reads: 16 bytes, 16-aligned
+/// (so it never straddles two cache lines; four buckets per line).
 ///
 /// ```text
-/// offset 0  bits: u32   busy[0..14] | probe[14..28] | stash_valid[28..32]
-/// offset 4  fp: [u8;16]  one-byte fingerprint per slot in fp[0..14];
-///                        fp[14] = stash_pos: 2-bit stash bucket per stash_fp entry
-///                        fp[15] = overflow: stashed items homed here without a
-///                                 stash_fp entry
-/// offset 20 stash_fp: [u8;4]  fingerprints of stashed items homed here
+/// byte 0..14   fp: one-byte fingerprint per slot
+/// byte 14..16  word (u16): busy[0..14] | DISPLACED_FLAG (bit 14)
+///                          | STASHED_FLAG (bit 15)
 /// ```
 ///
-/// The fingerprints share one 16-byte array with `stash_pos`/`overflow`
-/// so a lookup matches all 14 with one 16-byte compare (SSE2) without
-/// reading across fields.
-#[repr(C)]
+/// One SSE2 compare matches all 14 fingerprints, `busy` masks the result,
+/// and the two flags (both 0 when every item homed here is in this
+/// bucket) tell a lookup whether to look anywhere else.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Hot([u8; 16]);
+
+/// Byte offset of `Hot`'s word (after the 14 fingerprints).
+const WORD_IDX: usize = SLOTS;
+
+/// `Hot::word` bit 14: the neighbour bucket holds items displaced from this
+/// one (its probing slots are not empty).
+const DISPLACED_FLAG: u16 = 1 << 14;
+/// `Hot::word` bit 15: stashed items homed here exist (a stash ref is
+/// valid or `overflow > 0`).
+const STASHED_FLAG: u16 = 1 << 15;
+
+/// The other half of a bucket's metadata (insert, remove, and the rare
+/// lookups that leave the home bucket): one `u64`.
+///
+/// ```text
+/// bits  0..14  probe: slot holds an item displaced from the previous bucket
+/// bits 14..18  stash_valid: which of the 4 stash refs are valid
+/// bits 18..24  overflow: stashed items homed here without a stash ref
+/// bits 24..32  stash_pos: 2-bit stash bucket of each stash ref
+/// bits 32..64  stash_fp: fingerprint of each stash ref (byte i = ref i)
+/// ```
+const PROBE_MASK: u64 = SLOT_MASK as u64;
+const STASH_VALID_SHIFT: u32 = 14;
+const OVERFLOW_SHIFT: u32 = 18;
+const OVERFLOW_MAX: u64 = 0x3f;
+const STASH_POS_SHIFT: u32 = 24;
+const STASH_FP_SHIFT: u32 = 32;
+const _: () = assert!(
+    SLOTS as u32 <= STASH_VALID_SHIFT && STASH_VALID_SHIFT + STASH_REFS as u32 <= OVERFLOW_SHIFT
+);
+const _: () = assert!(
+    STASH_BUCKETS * SLOTS <= OVERFLOW_MAX as usize,
+    "the overflow count fits its 6 bits"
+);
+
+/// A bucket's metadata (both halves), by value: read with
+/// [`Segment::meta`], changed with [`Segment::update_meta`].
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Meta {
-    bits: u32,
-    fp: [u8; 16],
-    stash_fp: [u8; STASH_REFS],
+    hot: Hot,
+    cold: u64,
 }
 
-const STASH_POS_IDX: usize = SLOTS;
-const OVERFLOW_IDX: usize = SLOTS + 1;
-const _: () = assert!(OVERFLOW_IDX == 15);
-
-impl Meta {
+impl Hot {
     #[inline(always)]
-    pub(crate) fn busy(&self) -> u32 {
-        self.bits & SLOT_MASK
+    fn word(&self) -> u16 {
+        u16::from_le_bytes(self.0[WORD_IDX..].try_into().unwrap())
     }
     #[inline(always)]
-    pub(crate) fn probe(&self) -> u32 {
-        (self.bits >> PROBE_SHIFT) & SLOT_MASK
-    }
-    /// Busy slots that hold items homed in this bucket.
-    #[inline(always)]
-    pub(crate) fn owned(&self) -> u32 {
-        self.busy() & !self.probe()
-    }
-    /// Busy slots that hold items displaced from the previous bucket.
-    #[inline(always)]
-    pub(crate) fn probing(&self) -> u32 {
-        self.busy() & self.probe()
+    fn set_word(&mut self, w: u16) {
+        [self.0[WORD_IDX], self.0[WORD_IDX + 1]] = w.to_le_bytes();
     }
     #[inline(always)]
-    fn free_slot(&self) -> Option<usize> {
-        let free = !self.bits & SLOT_MASK;
-        if free == 0 {
-            None
-        } else {
-            Some(free.trailing_zeros() as usize)
-        }
-    }
-    #[inline(always)]
-    pub(crate) fn fp(&self, slot: usize) -> u8 {
-        self.fp[slot]
+    fn busy(&self) -> u32 {
+        self.word() as u32 & SLOT_MASK
     }
 
+    /// True if an item homed here may live outside this bucket (displaced
+    /// into the neighbour, or stashed): one test of the word a lookup has
+    /// already loaded, so a lookup that misses its home bucket usually
+    /// stops without reading anything else.
     #[inline(always)]
-    fn overflow(&self) -> u8 {
-        self.fp[OVERFLOW_IDX]
+    fn may_be_elsewhere(&self) -> bool {
+        self.word() & (DISPLACED_FLAG | STASHED_FLAG) != 0
     }
 
     /// Bitmask of slots whose fingerprint equals `fp` (busy or not).
     #[inline(always)]
-    pub(crate) fn match_fp(&self, fp: u8) -> u32 {
-        let lo = u64::from_le_bytes(self.fp[0..8].try_into().unwrap());
-        let hi = u64::from_le_bytes(self.fp[8..16].try_into().unwrap());
+    fn match_fp(&self, fp: u8) -> u32 {
+        let lo = u64::from_le_bytes(self.0[0..8].try_into().unwrap());
+        let hi = u64::from_le_bytes(self.0[8..16].try_into().unwrap());
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{
@@ -165,30 +178,112 @@ impl Meta {
             (zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8)) & SLOT_MASK
         }
     }
+}
+
+impl Meta {
+    #[inline(always)]
+    pub(crate) fn busy(&self) -> u32 {
+        self.hot.busy()
+    }
+    #[inline(always)]
+    pub(crate) fn probe(&self) -> u32 {
+        (self.cold & PROBE_MASK) as u32
+    }
+    /// Busy slots that hold items homed in this bucket.
+    #[inline(always)]
+    pub(crate) fn owned(&self) -> u32 {
+        self.busy() & !self.probe()
+    }
+    /// Busy slots that hold items displaced from the previous bucket.
+    #[inline(always)]
+    pub(crate) fn probing(&self) -> u32 {
+        self.busy() & self.probe()
+    }
+    #[inline(always)]
+    fn free_slot(&self) -> Option<usize> {
+        let free = !self.busy() & SLOT_MASK;
+        if free == 0 {
+            None
+        } else {
+            Some(free.trailing_zeros() as usize)
+        }
+    }
+    #[inline(always)]
+    pub(crate) fn fp(&self, slot: usize) -> u8 {
+        self.hot.0[slot]
+    }
+
+    #[inline(always)]
+    pub(crate) fn match_fp(&self, fp: u8) -> u32 {
+        self.hot.match_fp(fp)
+    }
+
+    #[inline(always)]
+    fn overflow(&self) -> u64 {
+        (self.cold >> OVERFLOW_SHIFT) & OVERFLOW_MAX
+    }
+
+    #[inline(always)]
+    fn set_overflow(&mut self, n: u64) {
+        debug_assert!(n <= OVERFLOW_MAX);
+        self.cold = (self.cold & !(OVERFLOW_MAX << OVERFLOW_SHIFT)) | (n << OVERFLOW_SHIFT);
+        self.sync_stashed_flag();
+    }
+
+    /// True if the neighbour bucket holds items displaced from this one.
+    #[inline(always)]
+    fn displaced(&self) -> bool {
+        self.hot.word() & DISPLACED_FLAG != 0
+    }
+
+    #[inline(always)]
+    fn set_flag(&mut self, flag: u16, on: bool) {
+        let w = self.hot.word();
+        self.hot.set_word(if on { w | flag } else { w & !flag });
+    }
+
+    #[inline(always)]
+    fn set_displaced(&mut self, on: bool) {
+        self.set_flag(DISPLACED_FLAG, on);
+    }
+
+    /// Keep `STASHED_FLAG` equal to "a stash ref is valid or overflow > 0".
+    #[inline(always)]
+    fn sync_stashed_flag(&mut self) {
+        self.set_flag(
+            STASHED_FLAG,
+            self.stash_valid() != 0 || self.overflow() != 0,
+        );
+    }
 
     #[inline(always)]
     fn mark(&mut self, slot: usize, fp: u8, probe: bool) {
-        self.bits |= 1 << slot;
+        self.hot.set_word(self.hot.word() | (1 << slot));
         if probe {
-            self.bits |= 1 << (PROBE_SHIFT + slot as u32);
+            self.cold |= 1 << slot;
         } else {
-            self.bits &= !(1 << (PROBE_SHIFT + slot as u32));
+            self.cold &= !(1 << slot);
         }
-        self.fp[slot] = fp;
+        self.hot.0[slot] = fp;
     }
 
     #[inline(always)]
     fn unmark(&mut self, slot: usize) {
-        self.bits &= !((1 << slot) | (1 << (PROBE_SHIFT + slot as u32)));
+        self.hot.set_word(self.hot.word() & !(1 << slot));
+        self.cold &= !(1 << slot);
     }
 
     #[inline(always)]
     fn stash_valid(&self) -> u32 {
-        self.bits >> STASH_VALID_SHIFT
+        ((self.cold >> STASH_VALID_SHIFT) & ((1 << STASH_REFS) - 1)) as u32
     }
     #[inline(always)]
     fn stash_ref_pos(&self, i: usize) -> usize {
-        ((self.fp[STASH_POS_IDX] >> (2 * i)) & 3) as usize
+        ((self.cold >> (STASH_POS_SHIFT + 2 * i as u32)) & 3) as usize
+    }
+    #[inline(always)]
+    fn stash_fp(&self, i: usize) -> u8 {
+        (self.cold >> (STASH_FP_SHIFT + 8 * i as u32)) as u8
     }
 
     /// Record that a stashed item with fingerprint `fp`, homed here, lives
@@ -196,14 +291,16 @@ impl Meta {
     fn add_stash_ref(&mut self, fp: u8, pos: usize) {
         let free = !self.stash_valid() & ((1 << STASH_REFS) - 1);
         if free == 0 {
-            self.fp[OVERFLOW_IDX] += 1;
+            self.set_overflow(self.overflow() + 1);
             return;
         }
-        let i = free.trailing_zeros() as usize;
-        self.stash_fp[i] = fp;
-        let sp = &mut self.fp[STASH_POS_IDX];
-        *sp = (*sp & !(3 << (2 * i))) | ((pos as u8) << (2 * i));
-        self.bits |= 1 << (STASH_VALID_SHIFT + i as u32);
+        let i = free.trailing_zeros();
+        let fp_shift = STASH_FP_SHIFT + 8 * i;
+        let pos_shift = STASH_POS_SHIFT + 2 * i;
+        self.cold = (self.cold & !(0xff << fp_shift)) | ((fp as u64) << fp_shift);
+        self.cold = (self.cold & !(3 << pos_shift)) | ((pos as u64) << pos_shift);
+        self.cold |= 1 << (STASH_VALID_SHIFT + i);
+        self.sync_stashed_flag();
     }
 
     /// Forget one stashed item with fingerprint `fp` in stash bucket `pos`.
@@ -216,14 +313,15 @@ impl Meta {
         let mut v = self.stash_valid();
         while v != 0 {
             let i = v.trailing_zeros() as usize;
-            if self.stash_fp[i] == fp && self.stash_ref_pos(i) == pos {
-                self.bits &= !(1 << (STASH_VALID_SHIFT + i as u32));
+            if self.stash_fp(i) == fp && self.stash_ref_pos(i) == pos {
+                self.cold &= !(1 << (STASH_VALID_SHIFT + i as u32));
+                self.sync_stashed_flag();
                 return;
             }
             v &= v - 1;
         }
         debug_assert!(self.overflow() > 0, "stash bookkeeping out of sync");
-        self.fp[OVERFLOW_IDX] -= 1;
+        self.set_overflow(self.overflow() - 1);
     }
 
     /// Bitmask of stash buckets that may hold an item homed here with
@@ -237,7 +335,7 @@ impl Meta {
         let mut v = self.stash_valid();
         while v != 0 {
             let i = v.trailing_zeros() as usize;
-            if self.stash_fp[i] == fp {
+            if self.stash_fp(i) == fp {
                 m |= 1 << self.stash_ref_pos(i);
             }
             v &= v - 1;
@@ -246,22 +344,19 @@ impl Meta {
     }
 
     fn clear_stash_refs(&mut self) {
-        self.bits &= !(0xF << STASH_VALID_SHIFT);
-        self.fp[OVERFLOW_IDX] = 0;
+        self.cold &= !(((1 << STASH_REFS) - 1) << STASH_VALID_SHIFT);
+        self.set_overflow(0);
     }
 
     /// Rotate slots `0..=s` right by one in the metadata (slot `s` moves to
     /// slot 0, slots `0..s` shift up by one).
     fn rotate_front(&mut self, s: usize) {
-        let rot = |x: u32| -> u32 {
-            let m = (1u32 << (s + 1)) - 1;
-            (x & !m) | ((x << 1) & m) | ((x >> s) & 1)
-        };
-        let busy = rot(self.busy());
-        let probe = rot(self.probe());
-        self.bits =
-            (self.bits & !(SLOT_MASK | (SLOT_MASK << PROBE_SHIFT))) | busy | (probe << PROBE_SHIFT);
-        self.fp[..=s].rotate_right(1);
+        let m = (1u64 << (s + 1)) - 1;
+        let rot = |x: u64| -> u64 { (x & !m) | ((x << 1) & m) | ((x >> s) & 1) };
+        // Busy bits rotate inside the word; the flags above bit 13 stay.
+        self.hot.set_word(rot(self.hot.word() as u64) as u16);
+        self.cold = rot(self.cold);
+        self.hot.0[..=s].rotate_right(1);
     }
 }
 
@@ -331,13 +426,16 @@ pub(crate) fn prev_bucket(b: usize) -> usize {
 /// A fixed-size open-addressed mini table. See the module docs of
 /// `dash` for the placement rules.
 ///
-/// `repr(C)` keeps the hot metadata of all 60 buckets together at the
-/// front (1440 B), so lookups (and all misses) touch one or two cache
-/// lines of metadata before the single slot they compare keys with.
+/// `repr(C)` keeps the hot metadata halves of all 60 buckets together at
+/// the front (960 B), so a lookup (and almost every miss) touches one cache
+/// line of metadata before the single slot it compares keys with.
 /// `align(64)` plus the header padding put slot 0 on a cache line.
 #[repr(C, align(64))]
 pub(crate) struct Segment<K, V> {
-    metas: [Meta; TOTAL_BUCKETS],
+    /// Lookup half of each bucket's metadata (960 B, 15 cache lines).
+    hot: [Hot; TOTAL_BUCKETS],
+    /// The rest of each bucket's metadata (480 B).
+    cold: [u64; TOTAL_BUCKETS],
     /// Home bucket of the item in each stash slot (valid where busy).
     stash_home: [[u8; SLOTS]; STASH_BUCKETS],
     pub(crate) local_depth: u8,
@@ -368,15 +466,28 @@ impl<K, V> Segment<K, V> {
     }
 
     #[inline(always)]
-    pub(crate) fn meta(&self, b: usize) -> &Meta {
-        &self.metas[b]
+    pub(crate) fn meta(&self, b: usize) -> Meta {
+        Meta {
+            hot: self.hot[b],
+            cold: self.cold[b],
+        }
+    }
+
+    /// Change bucket `b`'s metadata through `f`.
+    #[inline(always)]
+    fn update_meta<R>(&mut self, b: usize, f: impl FnOnce(&mut Meta) -> R) -> R {
+        let mut m = self.meta(b);
+        let r = f(&mut m);
+        self.hot[b] = m.hot;
+        self.cold[b] = m.cold;
+        r
     }
 
     /// Shared reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item(&self, p: Pos) -> &(K, V) {
         assert!(
-            self.metas[p.b()].busy() & (1 << p.s()) != 0,
+            self.hot[p.b()].busy() & (1 << p.s()) != 0,
             "dash: read of a free slot"
         );
         // SAFETY: the busy bit is set, and a slot's busy bit is set only
@@ -385,11 +496,29 @@ impl<K, V> Segment<K, V> {
         unsafe { self.slots[p.b()][p.s()].assume_init_ref() }
     }
 
+    /// Shared reference to the item in slot `s` of bucket `b`, for lookups
+    /// that took `s` from a mask of busy slots (saves [`item`](Self::item)'s
+    /// re-check of the busy bit on the hot path).
+    ///
+    /// # Safety
+    ///
+    /// Slot `s` of bucket `b` must be busy (bit `s` of `meta(b).busy()`).
+    #[inline(always)]
+    unsafe fn item_busy(&self, b: usize, s: usize) -> &(K, V) {
+        debug_assert!(
+            self.hot[b].busy() & (1 << s) != 0,
+            "dash: read of a free slot"
+        );
+        // SAFETY: the caller guarantees the busy bit is set, so the slot is
+        // initialized (see `item`).
+        unsafe { self.slots[b][s].assume_init_ref() }
+    }
+
     /// Mutable reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
         assert!(
-            self.metas[p.b()].busy() & (1 << p.s()) != 0,
+            self.hot[p.b()].busy() & (1 << p.s()) != 0,
             "dash: write to a free slot"
         );
         // SAFETY: as in `item`: busy bit set => slot initialized.
@@ -398,11 +527,11 @@ impl<K, V> Segment<K, V> {
 
     /// Mutable references to all items, in storage order.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (K, V)> + '_ {
-        self.metas
+        self.hot
             .iter()
             .zip(self.slots.iter_mut())
-            .flat_map(|(meta, slots)| {
-                let busy = meta.busy();
+            .flat_map(|(hot, slots)| {
+                let busy = hot.busy();
                 slots.iter_mut().enumerate().filter_map(move |(i, slot)| {
                     if busy & (1 << i) != 0 {
                         // SAFETY: busy bit set => slot initialized (see `item`).
@@ -422,20 +551,25 @@ impl<K, V> Segment<K, V> {
     pub(crate) fn home_of(&self, p: Pos) -> usize {
         if p.b() >= REGULAR_BUCKETS {
             self.stash_home[p.b() - REGULAR_BUCKETS][p.s()] as usize
-        } else if self.metas[p.b()].probe() & (1 << p.s()) != 0 {
+        } else if self.meta(p.b()).probe() & (1 << p.s()) != 0 {
             prev_bucket(p.b())
         } else {
             p.b()
         }
     }
 
-    /// Write `item` into a free slot and mark it. Stash bookkeeping is the
-    /// caller's job (see `put_stash`).
+    /// Write `item` into a free slot and mark it (and, for a probing item,
+    /// the displaced flag of its home). Stash bookkeeping is the caller's
+    /// job (see `put_stash`).
     #[inline(always)]
     fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
-        debug_assert!(self.metas[b].busy() & (1 << s) == 0, "put into a busy slot");
+        debug_assert!(self.hot[b].busy() & (1 << s) == 0, "put into a busy slot");
+        debug_assert!(!probe || b < REGULAR_BUCKETS, "probing item in the stash");
         self.slots[b][s].write(item);
-        self.metas[b].mark(s, fp, probe);
+        self.update_meta(b, |m| m.mark(s, fp, probe));
+        if probe {
+            self.update_meta(prev_bucket(b), |m| m.set_displaced(true));
+        }
         self.len += 1;
     }
 
@@ -444,10 +578,16 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     fn take(&mut self, b: usize, s: usize) -> (K, V) {
         assert!(
-            self.metas[b].busy() & (1 << s) != 0,
+            self.hot[b].busy() & (1 << s) != 0,
             "dash: take from a free slot"
         );
-        self.metas[b].unmark(s);
+        let probing = self.meta(b).probing();
+        self.update_meta(b, |m| m.unmark(s));
+        if probing == 1 << s {
+            // The last item displaced from `b - 1` left (a stash bucket has
+            // no probing slots, so `b` is regular here).
+            self.update_meta(prev_bucket(b), |m| m.set_displaced(false));
+        }
         self.len -= 1;
         // SAFETY: the busy bit was set, so the slot is initialized (see
         // `item`); we just cleared it, so this value is read exactly once
@@ -458,38 +598,41 @@ impl<K, V> Segment<K, V> {
     fn put_stash(&mut self, p: usize, s: usize, fp: u8, home: usize, item: (K, V)) {
         self.put(REGULAR_BUCKETS + p, s, fp, false, item);
         self.stash_home[p][s] = home as u8;
-        self.metas[home].add_stash_ref(fp, p);
+        self.update_meta(home, |m| m.add_stash_ref(fp, p));
     }
 
     /// Move an item between two slots of this segment (fingerprint kept).
     fn relocate(&mut self, from: Pos, to_b: usize, to_s: usize, probe: bool) {
-        let fp = self.metas[from.b()].fp(from.s());
+        let fp = self.meta(from.b()).fp(from.s());
         let item = self.take(from.b(), from.s());
         self.put(to_b, to_s, fp, probe, item);
     }
 
-    /// Prefetch hint: the metadata of bucket `home` and its neighbour (the
-    /// 48 bytes a lookup reads first). Reads nothing itself.
+    /// Prefetch hint: the lookup half of bucket `home`'s metadata (the 16
+    /// aligned bytes, one cache line, a lookup reads first). Reads nothing
+    /// itself.
     #[inline(always)]
     pub(crate) fn prefetch_meta(&self, home: usize) {
-        let p = std::ptr::from_ref(&self.metas[home]).cast::<u8>();
-        prefetch(p);
-        prefetch(p.wrapping_add(2 * std::mem::size_of::<Meta>() - 1));
+        prefetch(std::ptr::from_ref(&self.hot[home]).cast::<u8>());
     }
 
     /// Prefetch hint: the slots a lookup of `home`/`fp` will compare keys
-    /// with (fingerprint matches among the home's owned and the neighbour's
-    /// probing slots). Reads the two buckets' metadata.
+    /// with (fingerprint matches among the home's owned slots and, if its
+    /// displaced flag is set, the neighbour's probing slots). Reads the
+    /// metadata of those buckets.
     #[inline(always)]
     pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
-        let hm = &self.metas[home];
+        let hm = self.meta(home);
         let mut m = hm.match_fp(fp) & hm.owned();
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[home][m.trailing_zeros() as usize]).cast());
             m &= m - 1;
         }
+        if !hm.displaced() {
+            return;
+        }
         let nb = next_bucket(home);
-        let nm = &self.metas[nb];
+        let nm = self.meta(nb);
         let mut m = nm.match_fp(fp) & nm.probing();
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[nb][m.trailing_zeros() as usize]).cast());
@@ -497,44 +640,93 @@ impl<K, V> Segment<K, V> {
         }
     }
 
-    /// Look `home`/`fp` up: home bucket (owned slots), neighbour bucket
-    /// (probing slots), then the stash buckets the home's stash refs point
-    /// at (all four if the home overflowed). `eq` is only called on
-    /// fingerprint matches.
-    #[inline]
-    pub(crate) fn find(&self, home: usize, fp: u8, mut eq: impl FnMut(&K) -> bool) -> Option<Pos> {
-        let hm = &self.metas[home];
-        let mut m = hm.match_fp(fp) & hm.owned();
+    /// Look `home`/`fp` up: home bucket, then (only if the home's
+    /// metadata says items homed there live elsewhere) the neighbour's
+    /// probing slots and the stash buckets the home's stash refs point at
+    /// (all four if the home overflowed). `eq` is only called on
+    /// fingerprint matches. Returns the position and the item.
+    ///
+    /// Inlined into every lookup: the home bucket, where almost every item
+    /// lives (a split pulls displaced items home), is all a hit usually
+    /// reads, and a miss usually stops after the same metadata read; the
+    /// rest is out of line.
+    #[inline(always)]
+    pub(crate) fn find(
+        &self,
+        home: usize,
+        fp: u8,
+        mut eq: impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
+        // Only the 16-byte hot half of the home's metadata.
+        let hm = &self.hot[home];
+        // All busy slots, not only the owned ones: a probing slot holds an
+        // item homed at `home - 1`, whose key cannot equal one homed here,
+        // so including it is correct, rarely costs a key compare, and saves
+        // reading the probe bits (the cold half) on every lookup.
+        let mut m = hm.match_fp(fp) & hm.busy();
         while m != 0 {
             let s = m.trailing_zeros() as usize;
-            let p = Pos::new(home, s);
-            if eq(&self.item(p).0) {
-                return Some(p);
+            // SAFETY: `s` is a bit of `busy()`.
+            let item = unsafe { self.item_busy(home, s) };
+            if eq(&item.0) {
+                return Some((Pos::new(home, s), item));
             }
             m &= m - 1;
         }
-        let nb = next_bucket(home);
-        let nm = &self.metas[nb];
-        let mut m = nm.match_fp(fp) & nm.probing();
-        while m != 0 {
-            let s = m.trailing_zeros() as usize;
-            let p = Pos::new(nb, s);
-            if eq(&self.item(p).0) {
-                return Some(p);
-            }
-            m &= m - 1;
+        if !hm.may_be_elsewhere() {
+            return None;
         }
-        let mut sm = hm.stash_candidates(fp);
+        self.find_elsewhere(home, fp, eq)
+    }
+
+    /// The neighbour and stash part of [`find`](Self::find): out of line
+    /// and `#[cold]` (rarely needed) to keep the inlined part small. Reads
+    /// the neighbour's hot half only (mostly the same cache line as the
+    /// home's), and the home's cold half only if items homed there are
+    /// stashed.
+    #[cold]
+    #[inline(never)]
+    fn find_elsewhere(
+        &self,
+        home: usize,
+        fp: u8,
+        mut eq: impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
+        let word = self.hot[home].word();
+        if word & DISPLACED_FLAG != 0 {
+            let nb = next_bucket(home);
+            let nm = &self.hot[nb];
+            // All busy slots rather than the probing ones (whose bits are in
+            // the cold half): an item owned by `nb` cannot equal a key homed
+            // at `home`, so it only costs a rare extra key compare.
+            let mut m = nm.match_fp(fp) & nm.busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                // SAFETY: `s` is a bit of `busy()`.
+                let item = unsafe { self.item_busy(nb, s) };
+                if eq(&item.0) {
+                    return Some((Pos::new(nb, s), item));
+                }
+                m &= m - 1;
+            }
+        }
+        if word & STASHED_FLAG == 0 {
+            return None;
+        }
+        let mut sm = self.meta(home).stash_candidates(fp);
         while sm != 0 {
             let sp = sm.trailing_zeros() as usize;
             let sb = REGULAR_BUCKETS + sp;
-            let smeta = &self.metas[sb];
+            let smeta = &self.hot[sb];
             let mut m = smeta.match_fp(fp) & smeta.busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
-                let p = Pos::new(sb, s);
-                if self.stash_home[sp][s] as usize == home && eq(&self.item(p).0) {
-                    return Some(p);
+                if self.stash_home[sp][s] as usize == home {
+                    // SAFETY: `s` is a bit of `busy()`.
+                    let item = unsafe { self.item_busy(sb, s) };
+                    if eq(&item.0) {
+                        return Some((Pos::new(sb, s), item));
+                    }
                 }
                 m &= m - 1;
             }
@@ -548,20 +740,20 @@ impl<K, V> Segment<K, V> {
     /// probing item -> back to its home), then stash. `Err` returns the
     /// item when all of that fails (the segment must split or evict).
     pub(crate) fn try_insert(&mut self, home: usize, fp: u8, item: (K, V)) -> Result<Pos, (K, V)> {
-        if let Some(s) = self.metas[home].free_slot() {
+        if let Some(s) = self.meta(home).free_slot() {
             self.put(home, s, fp, false, item);
             return Ok(Pos::new(home, s));
         }
         let nb = next_bucket(home);
-        if let Some(s) = self.metas[nb].free_slot() {
+        if let Some(s) = self.meta(nb).free_slot() {
             self.put(nb, s, fp, true, item);
             return Ok(Pos::new(nb, s));
         }
         // Displacement 1: an item owned by `nb` moves to `nb + 1` (its
         // neighbour) and the new item takes its slot as a probing item.
         let nnb = next_bucket(nb);
-        if let Some(t) = self.metas[nnb].free_slot() {
-            let owned = self.metas[nb].owned();
+        if let Some(t) = self.meta(nnb).free_slot() {
+            let owned = self.meta(nb).owned();
             if owned != 0 {
                 let s = (31 - owned.leading_zeros()) as usize;
                 self.relocate(Pos::new(nb, s), nnb, t, true);
@@ -572,8 +764,8 @@ impl<K, V> Segment<K, V> {
         // Displacement 2: a probing item in `home` (homed at `home - 1`)
         // moves back to its home bucket, the new item takes its slot.
         let pb = prev_bucket(home);
-        if let Some(t) = self.metas[pb].free_slot() {
-            let probing = self.metas[home].probing();
+        if let Some(t) = self.meta(pb).free_slot() {
+            let probing = self.meta(home).probing();
             if probing != 0 {
                 let s = (31 - probing.leading_zeros()) as usize;
                 self.relocate(Pos::new(home, s), pb, t, false);
@@ -583,7 +775,7 @@ impl<K, V> Segment<K, V> {
         }
         for k in 0..STASH_BUCKETS {
             let p = (home + k) % STASH_BUCKETS;
-            if let Some(s) = self.metas[REGULAR_BUCKETS + p].free_slot() {
+            if let Some(s) = self.meta(REGULAR_BUCKETS + p).free_slot() {
                 self.put_stash(p, s, fp, home, item);
                 return Ok(Pos::new(REGULAR_BUCKETS + p, s));
             }
@@ -596,9 +788,9 @@ impl<K, V> Segment<K, V> {
         if p.b() >= REGULAR_BUCKETS {
             let sp = p.b() - REGULAR_BUCKETS;
             let home = self.stash_home[sp][p.s()] as usize;
-            let fp = self.metas[p.b()].fp(p.s());
+            let fp = self.meta(p.b()).fp(p.s());
             let item = self.take(p.b(), p.s());
-            self.metas[home].remove_stash_ref(fp, sp);
+            self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
             item
         } else {
             self.take(p.b(), p.s())
@@ -610,7 +802,7 @@ impl<K, V> Segment<K, V> {
     pub(crate) fn rotate_front(&mut self, b: usize, s: usize) -> Pos {
         debug_assert!(b < REGULAR_BUCKETS);
         self.slots[b][..=s].rotate_right(1);
-        self.metas[b].rotate_front(s);
+        self.update_meta(b, |m| m.rotate_front(s));
         Pos::new(b, 0)
     }
 
@@ -619,22 +811,22 @@ impl<K, V> Segment<K, V> {
         let home = self.home_of(p);
         if p.b() >= REGULAR_BUCKETS {
             let sp = p.b() - REGULAR_BUCKETS;
-            let fp = self.metas[p.b()].fp(p.s());
-            if let Some(t) = self.metas[home].free_slot() {
+            let fp = self.meta(p.b()).fp(p.s());
+            if let Some(t) = self.meta(home).free_slot() {
                 // Room at home: leave the stash.
                 let item = self.take(p.b(), p.s());
-                self.metas[home].remove_stash_ref(fp, sp);
+                self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
                 self.put(home, t, fp, false, item);
                 return self.rotate_front(home, t);
             }
-            let owned = self.metas[home].owned();
+            let owned = self.meta(home).owned();
             if owned != 0 {
                 // Home is full: swap with the last item owned by `home`,
                 // which has the same home and so may live in this stash slot.
                 let t = (31 - owned.leading_zeros()) as usize;
-                let ofp = self.metas[home].fp(t);
+                let ofp = self.meta(home).fp(t);
                 let stashed = self.take(p.b(), p.s());
-                self.metas[home].remove_stash_ref(fp, sp);
+                self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
                 let demoted = self.take(home, t);
                 self.put(home, t, fp, false, stashed);
                 self.put_stash(sp, p.s(), ofp, home, demoted);
@@ -644,7 +836,7 @@ impl<K, V> Segment<K, V> {
         }
         if home != p.b() {
             // Probing item in the neighbour: go home if there is room.
-            if let Some(t) = self.metas[home].free_slot() {
+            if let Some(t) = self.meta(home).free_slot() {
                 self.relocate(p, home, t, false);
                 return self.rotate_front(home, t);
             }
@@ -653,18 +845,18 @@ impl<K, V> Segment<K, V> {
     }
 
     /// Split support: move the items selected by `mask` (per bucket, bit =
-    /// slot) into `dst` at the same positions, then re-balance the stash of
-    /// both segments (stashed items go to their home or neighbour bucket if
-    /// there is room) and rebuild their stash refs. `dst` must be empty.
-    /// Calls no user code.
+    /// slot) into `dst` at the same positions, then re-balance both
+    /// segments (displaced items go back to their home bucket, stashed items
+    /// to their home or neighbour bucket, where there is room) and rebuild
+    /// their stash refs. `dst` must be empty. Calls no user code.
     pub(crate) fn split_into(&mut self, dst: &mut Segment<K, V>, mask: &[u16; TOTAL_BUCKETS]) {
         debug_assert_eq!(dst.len, 0);
         for (b, &m) in mask.iter().enumerate() {
             let mut m = m as u32;
-            let probe = self.metas[b].probe();
+            let probe = self.meta(b).probe();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
-                let fp = self.metas[b].fp(s);
+                let fp = self.meta(b).fp(s);
                 let item = self.take(b, s);
                 dst.put(b, s, fp, probe & (1 << s) != 0, item);
                 if b >= REGULAR_BUCKETS {
@@ -675,30 +867,53 @@ impl<K, V> Segment<K, V> {
             }
         }
         dst.versions = self.versions;
+        self.pull_probing_home();
+        dst.pull_probing_home();
         self.rebalance_stash();
         dst.rebalance_stash();
+    }
+
+    /// Move items displaced into the neighbour bucket back to their home
+    /// bucket where it now has a free slot (a split halves the segment, so
+    /// most can go home). Otherwise they would stay displaced for good: at
+    /// 1M random keys 16% of items sat in their neighbour and 65% of
+    /// buckets had displaced items, costing a second bucket read on those
+    /// hits and on most misses; after this, 0.8% and 3.6%.
+    fn pull_probing_home(&mut self) {
+        for b in 0..REGULAR_BUCKETS {
+            let mut m = self.meta(b).probing();
+            let home = prev_bucket(b);
+            while m != 0 {
+                let Some(t) = self.meta(home).free_slot() else {
+                    break;
+                };
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                self.relocate(Pos::new(b, s), home, t, false);
+            }
+        }
     }
 
     /// Recompute all stash refs from scratch, first moving stashed items
     /// into their home (or neighbour) bucket where there is room.
     fn rebalance_stash(&mut self) {
         for b in 0..REGULAR_BUCKETS {
-            self.metas[b].clear_stash_refs();
+            self.update_meta(b, |m| m.clear_stash_refs());
         }
         for sp in 0..STASH_BUCKETS {
             let sb = REGULAR_BUCKETS + sp;
-            let mut m = self.metas[sb].busy();
+            let mut m = self.meta(sb).busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let home = self.stash_home[sp][s] as usize;
-                let fp = self.metas[sb].fp(s);
-                if let Some(t) = self.metas[home].free_slot() {
+                let fp = self.meta(sb).fp(s);
+                if let Some(t) = self.meta(home).free_slot() {
                     self.relocate(Pos::new(sb, s), home, t, false);
-                } else if let Some(t) = self.metas[next_bucket(home)].free_slot() {
+                } else if let Some(t) = self.meta(next_bucket(home)).free_slot() {
                     self.relocate(Pos::new(sb, s), next_bucket(home), t, true);
                 } else {
-                    self.metas[home].add_stash_ref(fp, sp);
+                    self.update_meta(home, |m| m.add_stash_ref(fp, sp));
                 }
             }
         }
@@ -709,20 +924,20 @@ impl<K, V> Segment<K, V> {
     /// stashed items with that home.
     #[inline]
     pub(crate) fn for_each_in_logical(&self, home: usize, mut f: impl FnMut(Pos)) {
-        let mut m = self.metas[home].owned();
+        let mut m = self.meta(home).owned();
         while m != 0 {
             f(Pos::new(home, m.trailing_zeros() as usize));
             m &= m - 1;
         }
         let nb = next_bucket(home);
-        let mut m = self.metas[nb].probing();
+        let mut m = self.meta(nb).probing();
         while m != 0 {
             f(Pos::new(nb, m.trailing_zeros() as usize));
             m &= m - 1;
         }
         for sp in 0..STASH_BUCKETS {
             let sb = REGULAR_BUCKETS + sp;
-            let mut m = self.metas[sb].busy();
+            let mut m = self.meta(sb).busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
                 if self.stash_home[sp][s] as usize == home {
@@ -736,7 +951,7 @@ impl<K, V> Segment<K, V> {
     /// Occupied positions, in storage order.
     pub(crate) fn positions(&self) -> impl Iterator<Item = Pos> + '_ {
         (0..TOTAL_BUCKETS).flat_map(move |b| {
-            let mut m = self.metas[b].busy();
+            let mut m = self.meta(b).busy();
             std::iter::from_fn(move || {
                 if m == 0 {
                     return None;
@@ -769,12 +984,12 @@ impl<K, V> Segment<K, V> {
         }
         assert_eq!(n, self.len(), "segment len");
         for (home, items) in stash_by_home.iter().enumerate() {
-            let m = &self.metas[home];
+            let m = self.meta(home);
             let mut refs = Vec::new();
             let mut v = m.stash_valid();
             while v != 0 {
                 let i = v.trailing_zeros() as usize;
-                refs.push((m.stash_fp[i], m.stash_ref_pos(i)));
+                refs.push((m.stash_fp(i), m.stash_ref_pos(i)));
                 v &= v - 1;
             }
             assert_eq!(
@@ -792,8 +1007,15 @@ impl<K, V> Segment<K, V> {
             }
         }
         for b in 0..TOTAL_BUCKETS {
-            let m = &self.metas[b];
+            let m = self.meta(b);
             assert_eq!(m.probe() & !m.busy(), 0, "probe bit on free slot in {b}");
+            let displaced = b < REGULAR_BUCKETS && self.meta(next_bucket(b)).probing() != 0;
+            assert_eq!(m.displaced(), displaced, "displaced flag of {b}");
+            assert_eq!(
+                m.hot.word() & STASHED_FLAG != 0,
+                m.stash_valid() != 0 || m.overflow() != 0,
+                "stashed flag of {b}"
+            );
             if b >= REGULAR_BUCKETS {
                 assert_eq!(m.probe(), 0, "probe bit in stash");
                 assert_eq!(m.stash_valid(), 0);
@@ -809,7 +1031,7 @@ impl<K, V> Drop for Segment<K, V> {
             return;
         }
         for b in 0..TOTAL_BUCKETS {
-            let mut m = self.metas[b].busy();
+            let mut m = self.meta(b).busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
                 m &= m - 1;
@@ -823,17 +1045,17 @@ impl<K, V> Drop for Segment<K, V> {
 mod tests {
     use super::*;
 
-    // Pins: the SWAR fingerprint matcher agrees with a byte-by-byte scan,
-    // including slots 6 and 7 that both words cover and the value 0x80.
+    // Pins: the fingerprint matcher agrees with a byte-by-byte scan,
+    // including the value 0x80, and never reports the word bytes (busy bits
+    // and flags) after the 14 fingerprints.
     #[test]
     fn match_fp_exact() {
         let mut m = Meta::default();
         let vals = [
             0u8, 1, 0x80, 0x7f, 0xff, 0x80, 3, 0x80, 9, 0, 0x80, 0x81, 0x7f, 0x80,
         ];
-        m.fp[..SLOTS].copy_from_slice(&vals);
-        m.fp[STASH_POS_IDX] = 0x80; // must never match
-        m.fp[OVERFLOW_IDX] = 0x7f;
+        m.hot.0[..SLOTS].copy_from_slice(&vals);
+        m.hot.set_word(0x7f80); // must never match
         for fp in 0..=255u8 {
             let want = vals
                 .iter()
@@ -896,10 +1118,17 @@ mod tests {
                 m.mark(s, s as u8, s % 3 == 0);
             }
         }
+        m.set_displaced(true);
+        m.add_stash_ref(9, 1);
         m.rotate_front(5);
-        assert_eq!(m.fp[0], 5);
-        assert_eq!(&m.fp[1..6], &[0, 1, 0, 3, 4]); // slot 2 was never marked
-        assert_eq!(m.fp[6], 6);
+        assert_eq!(m.fp(0), 5);
+        assert_eq!(&m.hot.0[1..6], &[0, 1, 0, 3, 4]); // slot 2 was never marked
+        assert_eq!(m.fp(6), 6);
+        assert!(m.displaced(), "flags do not rotate");
+        assert_eq!(
+            (m.stash_valid(), m.stash_fp(0), m.stash_ref_pos(0)),
+            (1, 9, 1)
+        );
         assert_eq!(m.busy() & (1 << 3), 0, "hole at 2 moved to 3");
         assert_eq!(m.probe() & 1, 0, "old slot 5 (not probing) is now slot 0");
         assert_ne!(m.probe() & 0b10, 0, "old slot 0 (probing) is now slot 1");

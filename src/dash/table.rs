@@ -509,8 +509,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         key.dash_hash(self.seed)
     }
 
-    #[inline]
-    fn find<Q>(&self, h: u64, key: &Q) -> Option<Loc>
+    /// Where `key` (of hash `h`) is and the item itself.
+    #[inline(always)]
+    fn find_item<Q>(&self, h: u64, key: &Q) -> Option<(Loc, &(K, V))>
     where
         Q: Equivalent<K> + ?Sized,
     {
@@ -518,7 +519,15 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let si = *self.dir.get(self.dir_index(h))?;
         let seg = &self.segs[si as usize];
         seg.find(home_of_hash(h), fp_of_hash(h), |k| key.equivalent(k))
-            .map(|pos| Loc { seg: si, pos })
+            .map(|(pos, item)| (Loc { seg: si, pos }, item))
+    }
+
+    #[inline(always)]
+    fn find<Q>(&self, h: u64, key: &Q) -> Option<Loc>
+    where
+        Q: Equivalent<K> + ?Sized,
+    {
+        self.find_item(h, key).map(|(l, _)| l)
     }
 
     /// Shared reference to the value of `key`.
@@ -527,8 +536,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     where
         Q: Equivalent<K> + DashHash + ?Sized,
     {
-        let l = self.find(self.hash(key), key)?;
-        Some(&self.item(l).1)
+        self.find_item(self.hash(key), key).map(|(_, (_, v))| v)
     }
 
     /// Key and value stored for `key`.
@@ -537,9 +545,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     where
         Q: Equivalent<K> + DashHash + ?Sized,
     {
-        let l = self.find(self.hash(key), key)?;
-        let (k, v) = self.item(l);
-        Some((k, v))
+        self.find_item(self.hash(key), key)
+            .map(|(_, (k, v))| (k, v))
     }
 
     /// True if `key` is present.
