@@ -19,9 +19,8 @@
 //!    960 │ cold[60]: u64 per bucket                                     │  480 B
 //!   1440 │ stash_home[4][14] u8: home bucket of each stash slot         │   56 B
 //!   1496 │ local_depth u8, len u16 (+ pad)                              │    8 B
-//!   1504 │ versions[56] u64: per logical bucket (snapshots)             │  448 B
-//!   1952 │ pad to a cache line                                          │   32 B
-//!   1984 ├──────────────────────────────────────────────────────────────┤
+//!   1504 │ versions[56] u32: per logical bucket (snapshots)             │  224 B
+//!   1728 ├──────────────────────────────────────────────────────────────┤
 //!        │ slots[60][14]: MaybeUninit<(K, V)>                           │
 //!        │   bucket 0: 14 slots │ bucket 1 │ ... │ bucket 55 ║ stash 0..3│ 840 x size_of::<(K,V)>
 //!        └──────────────────────────────────────────────────────────────┘
@@ -47,22 +46,22 @@
 //!
 //! Worked numbers (checked by `const` asserts in `segment.rs` and by
 //! tests). A "bucket" is 24 B of metadata + 14 slots; per segment the fixed
-//! part is 1984 B (60 × 24 B metadata + stash_home + depth/len + versions,
-//! padded to 31 cache lines). The lookup-side metadata is 960 B per segment
+//! part is 1728 B (60 × 24 B metadata + stash_home + depth/len + versions:
+//! exactly 27 cache lines). Versions are u32 (4 billion snapshots) so that a
+//! segment of the server's 32-byte items, 28,608 B, fits mimalloc's 28 KiB
+//! size class; with u64 versions it was 28,864 B in a 32 KiB block. The lookup-side metadata is 960 B per segment
 //! (15 lines, 1.14 B per slot): at 10M entries 15.7 MB, about the 16 MB of
 //! control bytes hashbrown reads for the same 10M. Segments are 64-byte aligned, so slot 0 starts a cache
-//! line: the server's 64-byte `(CompactKey, Entry)` item is exactly one line
-//! (unpadded, every such item straddled two lines; see DESIGN.md for the
-//! measured effect).
+//! line: the server's 32-byte `(key, value)` items never straddle two lines
+//! (see DESIGN.md for the measured effect of alignment).
 //!
 //! | item `(K, V)`                | slot | bytes per bucket   | segment                        | items |
 //! |------------------------------|------|--------------------|--------------------------------|-------|
-//! | `(u64, u64)`                 | 16 B | 24 + 14×16 = 248 B | 1984 + 840×16 = **15,424 B**   | 840   |
-//! | `(Box<[u8]>, u64)`           | 24 B | 24 + 14×24 = 360 B | 1984 + 840×24 = 22,144 B       | 840   |
-//! | `(Box<[u8]>, 24-byte value)` | 40 B | 24 + 14×40 = 584 B | 1984 + 840×40 = 35,584 B       | 840   |
-//! | `(CompactKey, Entry)` (server) | 64 B | 24 + 14×64 = 920 B | 1984 + 840×64 = 55,744 B     | 840   |
+//! | `(u64, u64)`                 | 16 B | 24 + 14×16 = 248 B | 1728 + 840×16 = **15,168 B**   | 840   |
+//! | `(Box<[u8]>, u64)`           | 24 B | 24 + 14×24 = 360 B | 1728 + 840×24 = 21,888 B       | 840   |
+//! | `(CompactObj, CompactObj)` (server) | 32 B | 24 + 14×32 = 472 B | 1728 + 840×32 = 28,608 B | 840 |
 //!
-//! Table metadata per slot: (60×24 + 544) / 840 = **2.4 B** (~19 bits),
+//! Table metadata per slot: (60×24 + 288) / 840 = **2.1 B** (~16 bits),
 //! plus 4 B per directory entry and 8 B per segment pointer (~0.02 B per
 //! item).
 //!

@@ -45,22 +45,26 @@ const _: () = assert!(
 /// Cache line size the segment layout is aligned to.
 pub const CACHE_LINE: usize = 64;
 /// Used part of a segment's fixed header: 60 x (16 B hot + 8 B cold)
-/// metadata + 56 B stash_home + depth/len (padded to 8) + 56 x 8 B
-/// versions = 1952 B.
+/// metadata + 56 B stash_home + depth/len (padded to 8) + 56 x 4 B
+/// versions = 1728 B (27 cache lines).
 const HEADER_USED: usize =
-    TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 8;
+    TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
 const HEADER_PAD: usize = HEADER_USED.next_multiple_of(CACHE_LINE) - HEADER_USED;
 /// Fixed part of a segment: 1952 B used, padded to 1984 B (31 cache lines)
 /// so the slots start on a cache line boundary.
 pub const SEGMENT_HEADER_BYTES: usize = HEADER_USED + HEADER_PAD;
-const _: () = assert!(HEADER_USED == 1952 && SEGMENT_HEADER_BYTES == 1984);
+const _: () = assert!(HEADER_USED == 1728 && SEGMENT_HEADER_BYTES == 1728);
+// With the server's 32-byte items a segment is 1728 + 840 × 32 = 28,608 bytes: inside
+// mimalloc's 28 KiB size class (28,672). With u64 versions it was 28,864 and took a
+// 32 KiB block, 13% of the table wasted.
+const _: () = assert!(SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 32 <= 28 * 1024);
 // (u64, u64): 1984 + 840 slots x 16 B = 15,424 B.
-const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_424);
+const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_168);
 const _: () = assert!(
     std::mem::size_of::<Segment<u64, u64>>() == SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 16
 );
 // (Box<[u8]>, u64): 1984 + 840 x 24 B = 22,144 B.
-const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 22_144);
+const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 21_888);
 // Metadata comes first, slots last (repr(C)), so misses touch only the front;
 // the hot halves of all 60 buckets come first (960 B, 15 lines); segments
 // are cache-line aligned and slots start on a line, so a 64-byte item (the
@@ -441,7 +445,7 @@ pub(crate) struct Segment<K, V> {
     pub(crate) local_depth: u8,
     len: u16,
     /// Version of each logical bucket (items homed in regular bucket i).
-    pub(crate) versions: [u64; REGULAR_BUCKETS],
+    pub(crate) versions: [u32; REGULAR_BUCKETS],
     _pad: [u8; HEADER_PAD],
     slots: [[MaybeUninit<(K, V)>; SLOTS]; TOTAL_BUCKETS],
 }

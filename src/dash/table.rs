@@ -105,7 +105,7 @@ pub struct DashTable<K, V> {
     global_depth: u32,
     len: usize,
     seed: u64,
-    version_clock: u64,
+    version_clock: u32,
     growth_allowed: bool,
 }
 
@@ -361,12 +361,12 @@ impl<K, V> DashTable<K, V> {
     /// Every mutation through the table (insert, replace, remove, get_mut,
     /// get_or_insert*, retain, iter_mut, eviction) sets the version of the
     /// mutated item's logical bucket to `max(version, clock)`.
-    pub fn set_version_clock(&mut self, clock: u64) {
+    pub fn set_version_clock(&mut self, clock: u32) {
         self.version_clock = clock;
     }
 
     /// See [`set_version_clock`](Self::set_version_clock).
-    pub fn version_clock(&self) -> u64 {
+    pub fn version_clock(&self) -> u32 {
         self.version_clock
     }
 
@@ -374,7 +374,7 @@ impl<K, V> DashTable<K, V> {
     /// cursor returned by [`traverse`](Self::traverse), by
     /// [`bucket_cursor`](Self::bucket_cursor), or 0). A segment split copies
     /// the versions into both halves (a split mutates no item).
-    pub fn bucket_version(&self, cursor: u64) -> u64 {
+    pub fn bucket_version(&self, cursor: u64) -> u32 {
         let (b, prefix) = decode_cursor(cursor);
         if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return 0;
@@ -385,7 +385,7 @@ impl<K, V> DashTable<K, V> {
 
     /// Set the version of the logical bucket at `cursor` (ignored for an
     /// invalid cursor).
-    pub fn set_bucket_version(&mut self, cursor: u64, version: u64) {
+    pub fn set_bucket_version(&mut self, cursor: u64, version: u32) {
         let (b, prefix) = decode_cursor(cursor);
         if b >= REGULAR_BUCKETS || self.segs.is_empty() {
             return;

@@ -111,10 +111,10 @@ fn load_factor_and_mem_usage() {
         assert!(lf > 0.55 && lf <= 1.0, "load factor {lf}");
     }
     let segs = t.segment_count();
-    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15424);
-    assert!(t.mem_usage_bytes() >= segs * 15424);
+    assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15168);
+    assert!(t.mem_usage_bytes() >= segs * 15168);
     assert!(
-        t.mem_usage_bytes() < segs * 15424 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
+        t.mem_usage_bytes() < segs * 15168 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
     );
 }
 
@@ -485,11 +485,11 @@ fn bucket_versions() {
     assert!(visited.contains(&1));
     // Splits preserve versions of every logical bucket.
     t.set_version_clock(0);
-    let pre: Vec<(u64, u64)> = (0..REGULAR_BUCKETS as u64)
+    let pre: Vec<(u64, u32)> = (0..REGULAR_BUCKETS as u64)
         .map(|b| {
             let c = b << CURSOR_BUCKET_SHIFT;
-            t.set_bucket_version(c, 100 + b);
-            (c, 100 + b)
+            t.set_bucket_version(c, 100 + b as u32);
+            (c, 100 + b as u32)
         })
         .collect();
     let m = if cfg!(miri) { 3_000 } else { N / 8 };
@@ -499,7 +499,7 @@ fn bucket_versions() {
     assert!(t.segment_count() > 2);
     drop(pre);
     for k in 2..m {
-        let home = home_of_hash(k.dash_hash(t.seed())) as u64;
+        let home = home_of_hash(k.dash_hash(t.seed())) as u32;
         assert_eq!(t.bucket_version(t.bucket_cursor(&k)), 100 + home, "key {k}");
     }
     // Removal stamps too.
