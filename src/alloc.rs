@@ -215,6 +215,20 @@ pub fn peak() -> u64 {
     PEAK.load(Ordering::Relaxed)
 }
 
+/// Resident set size from /proc/self/statm (0 if unreadable).
+pub fn rss_bytes() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as u64,
+        _ => 4096,
+    };
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map(|pages| pages * page)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,18 +277,4 @@ mod tests {
         assert_eq!(note_peak(1), p);
         assert!(peak() >= 10);
     }
-}
-
-/// Resident set size from /proc/self/statm (0 if unreadable).
-pub fn rss_bytes() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        p if p > 0 => p as u64,
-        _ => 4096,
-    };
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
-        .map(|pages| pages * page)
-        .unwrap_or(0)
 }

@@ -206,7 +206,7 @@ fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> Result<boo
             out.null();
             Ok(false)
         }
-        Some(e) => match reply_str(&e.value, out) {
+        Some(e) => match reply_str(e.value, out) {
             Ok(()) => Ok(true),
             Err(w) => {
                 out.error(WRONGTYPE);
@@ -312,7 +312,7 @@ fn getex(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(e) = db.lookup_read(key, now) else {
         return out.null();
     };
-    let Ok(bytes) = str_bytes(&e.value) else {
+    let Ok(bytes) = str_bytes(e.value) else {
         return out.error(WRONGTYPE);
     };
     // Redis validates the expire time only once it knows the key is a string.
@@ -344,7 +344,7 @@ fn mget(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.array(args.len() - 1);
     for k in &args[1..] {
         // Values of other types read as nil here, not WRONGTYPE.
-        let shown = ctx.db().lookup_read(k, now).is_some_and(|e| reply_str(&e.value, out).is_ok());
+        let shown = ctx.db().lookup_read(k, now).is_some_and(|e| reply_str(e.value, out).is_ok());
         if !shown {
             out.null();
         }
@@ -552,7 +552,7 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let db = ctx.db();
     let result = match db.lookup(key, now) {
         None => incr_by_float(b"0", args[2]),
-        Some(e) => match str_bytes(&e.value) {
+        Some(e) => match str_bytes(e.value) {
             Err(WrongType) => return out.error(WRONGTYPE),
             Ok(cur) => incr_by_float(&cur, args[2]),
         },
@@ -575,7 +575,7 @@ fn append_generic(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool, out
         db.set(key, Value::from_bytes(arg), 0);
         return out.int(arg.len() as i64);
     };
-    let len = match str_len(&e.value) {
+    let len = match str_len(e.value) {
         Ok(n) => n,
         Err(WrongType) => return out.error(WRONGTYPE),
     };
@@ -603,7 +603,7 @@ fn prepend(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 fn strlen(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now).map(|e| str_len(&e.value)) {
+    match ctx.db().lookup_read(args[1], now).map(|e| str_len(e.value)) {
         None => out.int(0),
         Some(Ok(n)) => out.int(n as i64),
         Some(Err(WrongType)) => out.error(WRONGTYPE),
@@ -642,7 +642,7 @@ fn getrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(e) = ctx.db().lookup_read(args[1], now) else {
         return out.bulk(b"");
     };
-    let Ok(bytes) = str_bytes(&e.value) else {
+    let Ok(bytes) = str_bytes(e.value) else {
         return out.error(WRONGTYPE);
     };
     match getrange_bounds(bytes.len(), start, end) {
@@ -675,7 +675,7 @@ fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
         db.set(key, Value::from_raw_vec(bytes), 0);
         return out.int(total as i64);
     };
-    let len = match str_len(&e.value) {
+    let len = match str_len(e.value) {
         Ok(n) => n,
         Err(WrongType) => return out.error(WRONGTYPE),
     };
@@ -863,7 +863,7 @@ fn lcs_reply(a: &[u8], b: &[u8], opts: &[&[u8]], out: &mut ReplyBuf) {
 fn lcs_fetch(shard: &mut Shard, db: usize, key: &[u8], now: i64) -> Result<Option<Vec<u8>>, WrongType> {
     match shard.dbs[db].lookup_read(key, now) {
         None => Ok(None),
-        Some(e) => str_bytes(&e.value).map(|b| Some(b.into_owned())),
+        Some(e) => str_bytes(e.value).map(|b| Some(b.into_owned())),
     }
 }
 

@@ -895,6 +895,56 @@ pub fn describe_read_error(e: &ReadError) -> String {
     }
 }
 
+/// One field of `INFO <section>` over a raw connection; panics if it is missing.
+pub fn info_field(c: &mut RawConn, section: &str, field: &str) -> String {
+    let reply = c.cmd(&["INFO", section]);
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    text.split("\r\n")
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {text}"))
+}
+
+/// INFO memory's used_memory.
+pub fn used_memory(c: &mut RawConn) -> i64 {
+    info_field(c, "memory", "used_memory").parse().expect("used_memory is a number")
+}
+
+/// SETs `n` keys `key:<i>` with `size`-byte values, pipelined 1000 at a time; every
+/// reply must be +OK.
+pub fn load(c: &mut RawConn, n: usize, size: usize) {
+    load_with(c, n, size, &[]);
+}
+
+/// Like [`load`], with extra SET arguments (e.g. `["PX", "1000"]`).
+pub fn load_with(c: &mut RawConn, n: usize, size: usize, extra: &[&str]) {
+    let value = vec![b'v'; size];
+    let mut i = 0;
+    while i < n {
+        let batch = (n - i).min(1000);
+        let mut buf = Vec::new();
+        for j in i..i + batch {
+            let key = format!("key:{j}");
+            let mut args: Vec<&[u8]> = vec![b"SET", key.as_bytes(), &value];
+            args.extend(extra.iter().map(|a| a.as_bytes()));
+            buf.extend(encode_command(&args));
+        }
+        c.send_raw(&buf);
+        let replies = c.read_replies(batch);
+        assert_eq!(replies, b"+OK\r\n".repeat(batch), "loading keys {i}..{}", i + batch);
+        i += batch;
+    }
+}
+
+/// Every reply in `buf` (complete replies only), parsed.
+pub fn parse_all(mut buf: &[u8]) -> Vec<Resp> {
+    let mut out = Vec::new();
+    while let Ok(Some((r, used))) = parse_reply(buf) {
+        out.push(r);
+        buf = &buf[used..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod resp_tests {
     use super::*;
@@ -950,54 +1000,4 @@ mod resp_tests {
             vec!["--requirepass", "pw", "--maxmemory", "1mb"]
         );
     }
-}
-
-/// One field of `INFO <section>` over a raw connection; panics if it is missing.
-pub fn info_field(c: &mut RawConn, section: &str, field: &str) -> String {
-    let reply = c.cmd(&["INFO", section]);
-    let text = String::from_utf8_lossy(&reply).into_owned();
-    text.split("\r\n")
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {text}"))
-}
-
-/// INFO memory's used_memory.
-pub fn used_memory(c: &mut RawConn) -> i64 {
-    info_field(c, "memory", "used_memory").parse().expect("used_memory is a number")
-}
-
-/// SETs `n` keys `key:<i>` with `size`-byte values, pipelined 1000 at a time; every
-/// reply must be +OK.
-pub fn load(c: &mut RawConn, n: usize, size: usize) {
-    load_with(c, n, size, &[]);
-}
-
-/// Like [`load`], with extra SET arguments (e.g. `["PX", "1000"]`).
-pub fn load_with(c: &mut RawConn, n: usize, size: usize, extra: &[&str]) {
-    let value = vec![b'v'; size];
-    let mut i = 0;
-    while i < n {
-        let batch = (n - i).min(1000);
-        let mut buf = Vec::new();
-        for j in i..i + batch {
-            let key = format!("key:{j}");
-            let mut args: Vec<&[u8]> = vec![b"SET", key.as_bytes(), &value];
-            args.extend(extra.iter().map(|a| a.as_bytes()));
-            buf.extend(encode_command(&args));
-        }
-        c.send_raw(&buf);
-        let replies = c.read_replies(batch);
-        assert_eq!(replies, b"+OK\r\n".repeat(batch), "loading keys {i}..{}", i + batch);
-        i += batch;
-    }
-}
-
-/// Every reply in `buf` (complete replies only), parsed.
-pub fn parse_all(mut buf: &[u8]) -> Vec<Resp> {
-    let mut out = Vec::new();
-    while let Ok(Some((r, used))) = parse_reply(buf) {
-        out.push(r);
-        buf = &buf[used..];
-    }
-    out
 }
