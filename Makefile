@@ -31,7 +31,7 @@ fuzz:
 
 # Miri over the unsafe data structures (the SPSC ring and the Dash table).
 miri:
-	$(CARGO) +nightly miri test --lib spsc dash
+	$(CARGO) +nightly miri test --lib -- spsc dash compact
 
 perf: release
 	./perf/bench_strings.sh
