@@ -725,7 +725,12 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 8 } else { 512 }, ..ProptestConfig::default() })]
+            // Under Miri: few cases, and no failure file (Miri isolates the file system).
+            #![proptest_config(if cfg!(miri) {
+                ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() }
+            } else {
+                ProptestConfig { cases: 512, ..ProptestConfig::default() }
+            })]
             #[test]
             fn behaves_like_a_vec(ops in proptest::collection::vec(op(), 1..40)) {
                 let mut o = CompactObj::EMPTY;
