@@ -612,10 +612,8 @@ impl Default for Db {
 /// block, see `alloc::block_size`).
 fn table_bytes<V>(t: &DashTable<CompactKey, V>) -> usize {
     let segs = t.segment_count();
-    if segs == 0 {
-        return t.mem_usage_bytes();
-    }
-    crate::alloc::block_size(t.mem_usage_bytes() / segs) * segs
+    let seg = DashTable::<CompactKey, V>::segment_bytes();
+    t.mem_usage_bytes() - segs * seg + segs * crate::alloc::block_size(seg)
 }
 
 /// Most traverse calls one [`Db::expire_step`] makes (each looks at up to 256 empty
