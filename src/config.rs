@@ -52,8 +52,8 @@ pub struct Config {
     #[arg(long, default_value_t = 10000)]
     pub maxclients: usize,
 
-    /// Evict instead of refusing writes when over maxmemory (not implemented yet: acts
-    /// as noeviction).
+    /// With --maxmemory: evict the least recently read keys instead of refusing writes
+    /// (see DESIGN.md, "Cache mode").
     #[arg(long = "cache_mode", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub cache_mode: bool,
 

@@ -156,8 +156,6 @@ pub struct Shard {
     mem_others: i64,
     /// The db cache-mode eviction starts from next.
     evict_db: usize,
-    /// Cache mode: share of maxmemory (per mille) used memory may reach.
-    cache_permille: i128,
     /// Cache mode, from the last tick: tables may grow / inserts must evict.
     cache_grow: bool,
     cache_over: bool,
@@ -191,7 +189,6 @@ impl Shard {
             nconns: 0,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
-            cache_permille: CACHE_GROW_LIMIT,
             cache_grow: true,
             cache_over: false,
             rng: 0x2545_f491_4f6c_dd1d ^ (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -233,7 +230,7 @@ impl Shard {
     #[inline]
     pub fn cache_may_grow(&self) -> bool {
         let max = self.cfg.maxmemory as i128;
-        self.cache_grow && (max == 0 || (self.mem_estimate() as i128) * 1000 <= max * self.cache_permille)
+        self.cache_grow && (max == 0 || (self.mem_estimate() as i128) * 1000 <= max * CACHE_GROW_LIMIT)
     }
 
     /// Cache mode: whether used memory was over the eviction threshold at the last
@@ -260,8 +257,8 @@ impl Shard {
             return 0;
         }
         let used = self.refresh_memory() as i128;
-        self.cache_grow = used * 1000 <= max * self.cache_permille;
-        self.cache_over = used * 1000 > max * (self.cache_permille + CACHE_EVICT_START);
+        self.cache_grow = used * 1000 <= max * CACHE_GROW_LIMIT;
+        self.cache_over = used * 1000 > max * (CACHE_GROW_LIMIT + CACHE_EVICT_START);
         let (grow, over) = (self.cache_grow, self.cache_over);
         for d in &mut self.dbs {
             d.set_cache_mode(true, grow, over);
@@ -269,7 +266,7 @@ impl Shard {
         if !over {
             return 0;
         }
-        let goal = (used - max * (self.cache_permille + CACHE_EVICT_STOP) / 1000) / self.nshards as i128;
+        let goal = (used - max * (CACHE_GROW_LIMIT + CACHE_EVICT_STOP) / 1000) / self.nshards as i128;
         let mine = crate::alloc::this_thread() as i128;
         let start = std::time::Instant::now();
         let mut evicted = 0;

@@ -17,8 +17,9 @@
 //! and removes due keys, reporting how many it saw and removed so the caller can adapt
 //! (active expiry, driven by the thread's timer).
 //!
-//! When a table becomes empty its segments are freed (keeping the seed, so SCAN
-//! cursors keep their meaning), so memory returns to the baseline after a mass expiry.
+//! A table that becomes empty or sparse is rebuilt small (keeping the seed, so SCAN
+//! cursors keep their meaning) and its old segments are freed a few at a time
+//! ([`Db::free_retired`]), so memory returns to the baseline after a mass expiry.
 
 use crate::compact::CompactObj;
 use crate::dash::{DashTable, Retired, Slot};
