@@ -98,8 +98,8 @@ unsafe extern "C" {
     fn mi_option_set(option: i32, value: std::ffi::c_long);
 }
 
-/// mimalloc 2.x `mi_option_purge_decommits`.
-const MI_OPTION_PURGE_DECOMMITS: i32 = 5;
+/// mimalloc 2.x `mi_option_purge_delay` (milliseconds; default 10).
+const MI_OPTION_PURGE_DELAY: i32 = 15;
 
 /// Start-up tuning of the allocator:
 /// - no transparent huge pages for this process (as Redis does), so mimalloc's arenas
@@ -114,7 +114,7 @@ pub fn tune_allocator() {
     unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     // SAFETY: `mi_option_set` only stores an option value; called before the shard
     // threads start.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
 
 #[cold]

@@ -612,9 +612,8 @@ impl Default for Db {
 /// A table's bytes as allocated (each segment's allocation rounded to its allocator
 /// block, see `alloc::block_size`).
 fn table_bytes<V>(t: &DashTable<CompactKey, V>) -> usize {
-    let segs = t.segment_count();
-    let seg = DashTable::<CompactKey, V>::segment_bytes();
-    t.mem_usage_bytes() - segs * seg + segs * crate::alloc::block_size(seg)
+    t.segment_allocations().map(|(bytes, n)| n * (crate::alloc::block_size(bytes) - bytes)).sum::<usize>()
+        + t.mem_usage_bytes()
 }
 
 /// Most traverse calls one [`Db::expire_step`] makes (each looks at up to 256 empty

@@ -44,36 +44,87 @@ const _: () = assert!(
 );
 /// Cache line size the segment layout is aligned to.
 pub const CACHE_LINE: usize = 64;
-/// Used part of a segment's fixed header: 60 x (16 B hot + 8 B cold)
-/// metadata + 56 B stash_home + depth/len (padded to 8) + 56 x 4 B
-/// versions = 1728 B (27 cache lines).
-const HEADER_USED: usize =
+/// A segment's fixed header: 60 x (16 B hot + 8 B cold) metadata + 56 B
+/// stash_home + depth/len (padded to 8) + 56 x 4 B versions = 1728 B
+/// (exactly 27 cache lines), so the slots start on a cache line.
+pub const SEGMENT_HEADER_BYTES: usize =
     TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
-const HEADER_PAD: usize = HEADER_USED.next_multiple_of(CACHE_LINE) - HEADER_USED;
-/// Fixed part of a segment: 1952 B used, padded to 1984 B (31 cache lines)
-/// so the slots start on a cache line boundary.
-pub const SEGMENT_HEADER_BYTES: usize = HEADER_USED + HEADER_PAD;
-const _: () = assert!(HEADER_USED == 1728 && SEGMENT_HEADER_BYTES == 1728);
-// With the server's 32-byte items a segment is 1728 + 840 × 32 = 28,608 bytes: inside
-// mimalloc's 28 KiB size class (28,672). With u64 versions it was 28,864 and took a
-// 32 KiB block, 13% of the table wasted.
-const _: () = assert!(SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 32 <= 28 * 1024);
-// (u64, u64): 1984 + 840 slots x 16 B = 15,424 B.
-const _: () = assert!(std::mem::size_of::<Segment<u64, u64>>() == 15_168);
+const _: () = assert!(SEGMENT_HEADER_BYTES == 1728 && SEGMENT_HEADER_BYTES % CACHE_LINE == 0);
+/// A rebuilt segment (after a split) gets the smallest size at which its
+/// items fill at most this share of its slots.
+const REBUILD_FILL_PERCENT: usize = 85;
+/// Fewest slots per bucket a segment is allocated with (a table's first
+/// segment; it grows towards [`SLOTS`] before it splits).
+pub const MIN_SLOTS: usize = 4;
+// With the server's 32-byte items a full-size segment is 1728 + 840 × 32 = 28,608
+// bytes: inside mimalloc's 28 KiB size class (28,672). With u64 versions it was
+// 28,864 and took a 32 KiB block, 13% of the table wasted.
+const _: () = assert!(segment_bytes(SLOTS, 32, 8) <= 28 * 1024);
+const _: () = assert!(segment_bytes(SLOTS, 16, 8) == 15_168);
+const _: () = assert!(segment_bytes(SLOTS, 24, 8) == 21_888);
+// The growth ladder of the server's 32-byte items, each step the largest
+// segment of its size class: 9,408 B (10 KiB), 11,328 (12 KiB), 13,248
+// (14 KiB), 15,168 (16 KiB), 19,008 (20 KiB), 22,848 (24 KiB), 28,608 (28 KiB).
 const _: () = assert!(
-    std::mem::size_of::<Segment<u64, u64>>() == SEGMENT_HEADER_BYTES + SEGMENT_CAPACITY * 16
+    matches!(next_slots(4, 32, 8), Some(5))
+        && matches!(next_slots(5, 32, 8), Some(6))
+        && matches!(next_slots(6, 32, 8), Some(7))
+        && matches!(next_slots(7, 32, 8), Some(9))
+        && matches!(next_slots(9, 32, 8), Some(11))
+        && matches!(next_slots(11, 32, 8), Some(14))
+        && next_slots(14, 32, 8).is_none()
 );
-// (Box<[u8]>, u64): 1984 + 840 x 24 B = 22,144 B.
-const _: () = assert!(std::mem::size_of::<Segment<Box<[u8]>, u64>>() == 21_888);
-// Metadata comes first, slots last (repr(C)), so misses touch only the front;
-// the hot halves of all 60 buckets come first (960 B, 15 lines); segments
-// are cache-line aligned and slots start on a line, so a 64-byte item (the
-// server's keyspace) is exactly one cache line, and 16/32-byte items never
-// straddle two.
-const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, hot) == 0);
-const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, cold) == 960);
-const _: () = assert!(std::mem::offset_of!(Segment<u64, u64>, slots) == SEGMENT_HEADER_BYTES);
-const _: () = assert!(std::mem::align_of::<Segment<u8, u8>>() == CACHE_LINE);
+
+/// Bytes of a segment with `spb` slots per bucket for items of `size`
+/// bytes aligned to `align`: the header, the slots, padded to the
+/// segment's alignment (a cache line, or the item's if larger).
+pub const fn segment_bytes(spb: usize, size: usize, align: usize) -> usize {
+    let a = if align > CACHE_LINE { align } else { CACHE_LINE };
+    (SEGMENT_HEADER_BYTES + TOTAL_BUCKETS * spb * size).next_multiple_of(a)
+}
+
+/// The allocator block a request of `n` bytes takes, assuming size classes
+/// spaced four per power of two (mimalloc's and jemalloc's spacing above a
+/// few hundred bytes: 16 KiB, 20, 24, 28, 32 KiB, ...).
+pub const fn size_class(n: usize) -> usize {
+    if n <= 64 {
+        return n.next_multiple_of(8);
+    }
+    let top = usize::BITS - 1 - (n - 1).leading_zeros(); // 2^top < n <= 2^(top+1)
+    let step = 1usize << (top - 2);
+    n.next_multiple_of(step)
+}
+
+/// The next slots-per-bucket size a segment of `spb` grows to: the largest
+/// one whose segment still fits the smallest size class above the current
+/// segment's block, so each step buys a whole class and wastes almost none
+/// of it. `None` at [`SLOTS`] (a full-size segment splits instead).
+pub const fn next_slots(spb: usize, size: usize, align: usize) -> Option<usize> {
+    if spb >= SLOTS {
+        return None;
+    }
+    let cur = size_class(segment_bytes(spb, size, align));
+    let mut best = spb + 1;
+    let mut cand = spb + 1;
+    // The first class above `cur` that some size reaches, then the largest
+    // size inside that class.
+    let mut class = 0;
+    while cand <= SLOTS {
+        let c = size_class(segment_bytes(cand, size, align));
+        if c > cur {
+            if class == 0 {
+                class = c;
+            }
+            if c == class {
+                best = cand;
+            } else {
+                break;
+            }
+        }
+        cand += 1;
+    }
+    if class == 0 { Some(SLOTS) } else { Some(best) }
+}
 
 /// The half of a bucket's metadata a lookup reads: 16 bytes, 16-aligned
 /// (so it never straddles two cache lines; four buckets per line).
@@ -203,9 +254,10 @@ impl Meta {
     pub(crate) fn probing(&self) -> u32 {
         self.busy() & self.probe()
     }
+    /// The first free slot among those in `mask` (the segment's slots).
     #[inline(always)]
-    fn free_slot(&self) -> Option<usize> {
-        let free = !self.busy() & SLOT_MASK;
+    fn free_slot(&self, mask: u32) -> Option<usize> {
+        let free = !self.busy() & mask;
         if free == 0 {
             None
         } else {
@@ -443,25 +495,176 @@ pub(crate) struct Segment<K, V> {
     /// Home bucket of the item in each stash slot (valid where busy).
     stash_home: [[u8; SLOTS]; STASH_BUCKETS],
     pub(crate) local_depth: u8,
+    _pad0: u8,
     len: u16,
+    _pad1: [u8; 4],
     /// Version of each logical bucket (items homed in regular bucket i).
     pub(crate) versions: [u32; REGULAR_BUCKETS],
-    _pad: [u8; HEADER_PAD],
-    slots: [[MaybeUninit<(K, V)>; SLOTS]; TOTAL_BUCKETS],
+    /// `TOTAL_BUCKETS` buckets of `slots_per_bucket()` slots each, bucket
+    /// after bucket. The length lives in the (fat) pointer, so finding a
+    /// slot reads nothing from the segment's header.
+    slots: [MaybeUninit<(K, V)>],
 }
 
 impl<K, V> Segment<K, V> {
-    /// Allocate an empty segment directly on the heap (no stack temporary,
-    /// so huge `K`/`V` cannot overflow the stack).
-    pub(crate) fn new_boxed(local_depth: u8) -> Box<Self> {
-        let b = Box::<Self>::new_zeroed();
-        // SAFETY: every field of `Segment` is an integer, an array of
-        // integers, a `repr(C)` struct of integers (`Meta`), or
-        // `MaybeUninit<(K, V)>`; all-zero bytes are a valid value for each.
-        // Zeroed metadata means "all slots free", matching the uninit slots.
-        let mut s = unsafe { b.assume_init() };
-        s.local_depth = local_depth;
-        s
+    /// Allocate an empty segment of `spb` slots per bucket directly on the
+    /// heap (no stack temporary, so huge `K`/`V` cannot overflow the stack).
+    pub(crate) fn new_boxed(local_depth: u8, spb: usize) -> Box<Self> {
+        assert!((1..=SLOTS).contains(&spb), "dash: {spb} slots per bucket");
+        let item = std::alloc::Layout::new::<MaybeUninit<(K, V)>>();
+        let size = segment_bytes(spb, item.size(), item.align());
+        let layout = std::alloc::Layout::from_size_align(size, item.align().max(CACHE_LINE))
+            .expect("dash: segment layout");
+        let n = TOTAL_BUCKETS * spb;
+        // SAFETY: the layout's size is at least the 1728-byte header, never 0.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let fat = std::ptr::slice_from_raw_parts_mut(raw.cast::<MaybeUninit<(K, V)>>(), n) as *mut Self;
+        // SAFETY: `raw` is a live allocation of `layout`, which is exactly the
+        // layout of a `Segment` with `n` slots: `repr(C)` puts the slice at
+        // the header's end (1728, a multiple of every alignment up to 64, the
+        // segment's), and the size is header + slots padded to that alignment,
+        // as `segment_bytes` computes (checked below, so `Box`'s dealloc gets
+        // the same layout). Every header field is an integer, an array of
+        // integers or a `repr(C)` struct of integers (`Hot`): all-zero bytes
+        // are valid for each and mean "all slots free", matching the
+        // uninitialized `MaybeUninit` slots.
+        let mut b = unsafe { Box::from_raw(fat) };
+        assert_eq!(std::mem::size_of_val(&*b), size, "dash: segment layout");
+        assert_eq!(
+            (std::ptr::from_ref(&b.slots) as *const u8 as usize) - (std::ptr::from_ref(&*b) as *const u8 as usize),
+            SEGMENT_HEADER_BYTES,
+            "dash: slots start after the header"
+        );
+        b.local_depth = local_depth;
+        b
+    }
+
+    /// Slots per bucket of this segment (`MIN_SLOTS..=SLOTS`), from the
+    /// pointer's length: no memory read.
+    #[inline(always)]
+    pub(crate) fn slots_per_bucket(&self) -> usize {
+        self.slots.len() / TOTAL_BUCKETS
+    }
+
+    /// Index into `slots` of slot `s` of bucket `b`.
+    #[inline(always)]
+    fn idx(&self, b: usize, s: usize) -> usize {
+        debug_assert!(b < TOTAL_BUCKETS && s < self.slots_per_bucket());
+        b * self.slots_per_bucket() + s
+    }
+
+    /// First free slot of bucket `b`.
+    #[inline(always)]
+    fn free_slot(&self, b: usize) -> Option<usize> {
+        self.meta(b).free_slot((1 << self.slots_per_bucket()) - 1)
+    }
+
+    /// The next size up for this segment ([`next_slots`]), or `None` if it
+    /// is full size and must split.
+    pub(crate) fn next_size(&self) -> Option<usize> {
+        let item = std::alloc::Layout::new::<(K, V)>();
+        next_slots(self.slots_per_bucket(), item.size(), item.align())
+    }
+
+    /// This segment with `spb` (more) slots per bucket: a new allocation
+    /// holding every item at the same bucket and slot, so all placement
+    /// metadata is copied as is. `self` is left empty. Calls no user code.
+    pub(crate) fn grown(&mut self, spb: usize) -> Box<Self> {
+        assert!(spb >= self.slots_per_bucket(), "dash: grown() cannot shrink");
+        let mut g = Self::new_boxed(self.local_depth, spb);
+        g.hot = self.hot;
+        g.cold = self.cold;
+        g.stash_home = self.stash_home;
+        g.versions = self.versions;
+        g.len = self.len;
+        for b in 0..TOTAL_BUCKETS {
+            let mut m = self.hot[b].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let (from, to) = (self.idx(b, s), g.idx(b, s));
+                // SAFETY: slot `s` of `b` is busy, hence initialized (see
+                // `item`); its busy bit is cleared below with all the others
+                // before `self` can be read or dropped, so the value is moved
+                // out exactly once.
+                g.slots[to].write(unsafe { self.slots[from].assume_init_read() });
+            }
+        }
+        self.hot = [Hot::default(); TOTAL_BUCKETS];
+        self.cold = [0; TOTAL_BUCKETS];
+        self.len = 0;
+        g
+    }
+
+    /// The smallest segment size (slots per bucket, on the growth ladder
+    /// from [`MIN_SLOTS`]) with room for `n` items at most
+    /// `REBUILD_FILL_PERCENT` full.
+    fn fitting_size(n: usize) -> usize {
+        let item = std::alloc::Layout::new::<(K, V)>();
+        let mut spb = MIN_SLOTS;
+        while n * 100 > TOTAL_BUCKETS * spb * REBUILD_FILL_PERCENT {
+            match next_slots(spb, item.size(), item.align()) {
+                Some(next) => spb = next,
+                None => break,
+            }
+        }
+        spb
+    }
+
+    /// This segment rebuilt at the smallest size that fits its items
+    /// comfortably ([`fitting_size`](Self::fitting_size)), if that is
+    /// smaller than its size now: every item is placed afresh (home,
+    /// neighbour, displacement, stash) from its recorded home and
+    /// fingerprint, in storage order, so a bucket's items keep their order
+    /// (the cache-mode ranking). A dry run on metadata alone first checks
+    /// that every item finds a place; if not, `None` and nothing moved.
+    /// `self` is left empty on success. Calls no user code.
+    pub(crate) fn shrunk(&mut self) -> Option<Box<Self>> {
+        let spb = Self::fitting_size(self.len());
+        if spb >= self.slots_per_bucket() {
+            return None;
+        }
+        let mut dry = Segment::<(), ()>::new_boxed(self.local_depth, spb);
+        let mut ok = true;
+        self.for_each_placement(|_, home, fp| {
+            ok &= dry.try_insert(home, fp, ((), ())).is_ok();
+        });
+        if !ok {
+            return None;
+        }
+        let mut n = Self::new_boxed(self.local_depth, spb);
+        n.versions = self.versions;
+        for b in 0..TOTAL_BUCKETS {
+            let mut m = self.hot[b].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let p = Pos::new(b, s);
+                let (home, fp) = (self.home_of(p), self.meta(b).fp(s));
+                let item = self.take(b, s);
+                if n.try_insert(home, fp, item).is_err() {
+                    unreachable!("dash: the dry run placed every item");
+                }
+            }
+        }
+        Some(n)
+    }
+
+    /// Calls `f(pos, home, fp)` for every item in storage order (the order
+    /// [`shrunk`](Self::shrunk) re-places them in).
+    fn for_each_placement(&self, mut f: impl FnMut(Pos, usize, u8)) {
+        for b in 0..TOTAL_BUCKETS {
+            let mut m = self.hot[b].busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let p = Pos::new(b, s);
+                f(p, self.home_of(p), self.meta(b).fp(s));
+            }
+        }
     }
 
     #[inline(always)]
@@ -497,7 +700,7 @@ impl<K, V> Segment<K, V> {
         // SAFETY: the busy bit is set, and a slot's busy bit is set only
         // after `MaybeUninit::write` (in `put`) and cleared before or when
         // the value is moved out (in `take`), so the slot is initialized.
-        unsafe { self.slots[p.b()][p.s()].assume_init_ref() }
+        unsafe { self.slots[self.idx(p.b(), p.s())].assume_init_ref() }
     }
 
     /// Shared reference to the item in slot `s` of bucket `b`, for lookups
@@ -514,8 +717,9 @@ impl<K, V> Segment<K, V> {
             "dash: read of a free slot"
         );
         // SAFETY: the caller guarantees the busy bit is set, so the slot is
-        // initialized (see `item`).
-        unsafe { self.slots[b][s].assume_init_ref() }
+        // initialized (see `item`); busy bits exist only below
+        // `slots_per_bucket()` and `b` is a bucket, so the index is in bounds.
+        unsafe { self.slots.get_unchecked(self.idx(b, s)).assume_init_ref() }
     }
 
     /// Mutable reference to the item at `p`. Panics if the slot is free.
@@ -526,14 +730,15 @@ impl<K, V> Segment<K, V> {
             "dash: write to a free slot"
         );
         // SAFETY: as in `item`: busy bit set => slot initialized.
-        unsafe { self.slots[p.b()][p.s()].assume_init_mut() }
+        unsafe { self.slots[self.idx(p.b(), p.s())].assume_init_mut() }
     }
 
     /// Mutable references to all items, in storage order.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (K, V)> + '_ {
+        let spb = self.slots_per_bucket();
         self.hot
             .iter()
-            .zip(self.slots.iter_mut())
+            .zip(self.slots.chunks_exact_mut(spb))
             .flat_map(|(hot, slots)| {
                 let busy = hot.busy();
                 slots.iter_mut().enumerate().filter_map(move |(i, slot)| {
@@ -569,7 +774,8 @@ impl<K, V> Segment<K, V> {
     fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
         debug_assert!(self.hot[b].busy() & (1 << s) == 0, "put into a busy slot");
         debug_assert!(!probe || b < REGULAR_BUCKETS, "probing item in the stash");
-        self.slots[b][s].write(item);
+        let i = self.idx(b, s);
+        self.slots[i].write(item);
         self.update_meta(b, |m| m.mark(s, fp, probe));
         if probe {
             self.update_meta(prev_bucket(b), |m| m.set_displaced(true));
@@ -596,7 +802,7 @@ impl<K, V> Segment<K, V> {
         // SAFETY: the busy bit was set, so the slot is initialized (see
         // `item`); we just cleared it, so this value is read exactly once
         // and the slot is never read or dropped again until the next `put`.
-        unsafe { self.slots[b][s].assume_init_read() }
+        unsafe { self.slots[self.idx(b, s)].assume_init_read() }
     }
 
     fn put_stash(&mut self, p: usize, s: usize, fp: u8, home: usize, item: (K, V)) {
@@ -629,7 +835,7 @@ impl<K, V> Segment<K, V> {
         let hm = self.meta(home);
         let mut m = hm.match_fp(fp) & hm.owned();
         while m != 0 {
-            prefetch(std::ptr::from_ref(&self.slots[home][m.trailing_zeros() as usize]).cast());
+            prefetch(std::ptr::from_ref(&self.slots[self.idx(home, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
         if !hm.displaced() {
@@ -639,7 +845,7 @@ impl<K, V> Segment<K, V> {
         let nm = self.meta(nb);
         let mut m = nm.match_fp(fp) & nm.probing();
         while m != 0 {
-            prefetch(std::ptr::from_ref(&self.slots[nb][m.trailing_zeros() as usize]).cast());
+            prefetch(std::ptr::from_ref(&self.slots[self.idx(nb, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
     }
@@ -744,19 +950,19 @@ impl<K, V> Segment<K, V> {
     /// probing item -> back to its home), then stash. `Err` returns the
     /// item when all of that fails (the segment must split or evict).
     pub(crate) fn try_insert(&mut self, home: usize, fp: u8, item: (K, V)) -> Result<Pos, (K, V)> {
-        if let Some(s) = self.meta(home).free_slot() {
+        if let Some(s) = self.free_slot(home) {
             self.put(home, s, fp, false, item);
             return Ok(Pos::new(home, s));
         }
         let nb = next_bucket(home);
-        if let Some(s) = self.meta(nb).free_slot() {
+        if let Some(s) = self.free_slot(nb) {
             self.put(nb, s, fp, true, item);
             return Ok(Pos::new(nb, s));
         }
         // Displacement 1: an item owned by `nb` moves to `nb + 1` (its
         // neighbour) and the new item takes its slot as a probing item.
         let nnb = next_bucket(nb);
-        if let Some(t) = self.meta(nnb).free_slot() {
+        if let Some(t) = self.free_slot(nnb) {
             let owned = self.meta(nb).owned();
             if owned != 0 {
                 let s = (31 - owned.leading_zeros()) as usize;
@@ -768,7 +974,7 @@ impl<K, V> Segment<K, V> {
         // Displacement 2: a probing item in `home` (homed at `home - 1`)
         // moves back to its home bucket, the new item takes its slot.
         let pb = prev_bucket(home);
-        if let Some(t) = self.meta(pb).free_slot() {
+        if let Some(t) = self.free_slot(pb) {
             let probing = self.meta(home).probing();
             if probing != 0 {
                 let s = (31 - probing.leading_zeros()) as usize;
@@ -779,7 +985,7 @@ impl<K, V> Segment<K, V> {
         }
         for k in 0..STASH_BUCKETS {
             let p = (home + k) % STASH_BUCKETS;
-            if let Some(s) = self.meta(REGULAR_BUCKETS + p).free_slot() {
+            if let Some(s) = self.free_slot(REGULAR_BUCKETS + p) {
                 self.put_stash(p, s, fp, home, item);
                 return Ok(Pos::new(REGULAR_BUCKETS + p, s));
             }
@@ -805,7 +1011,8 @@ impl<K, V> Segment<K, V> {
     /// (the others shift one slot towards the back). Returns the new pos.
     pub(crate) fn rotate_front(&mut self, b: usize, s: usize) -> Pos {
         debug_assert!(b < REGULAR_BUCKETS);
-        self.slots[b][..=s].rotate_right(1);
+        let i = self.idx(b, 0);
+        self.slots[i..=i + s].rotate_right(1);
         self.update_meta(b, |m| m.rotate_front(s));
         Pos::new(b, 0)
     }
@@ -816,7 +1023,7 @@ impl<K, V> Segment<K, V> {
         if p.b() >= REGULAR_BUCKETS {
             let sp = p.b() - REGULAR_BUCKETS;
             let fp = self.meta(p.b()).fp(p.s());
-            if let Some(t) = self.meta(home).free_slot() {
+            if let Some(t) = self.free_slot(home) {
                 // Room at home: leave the stash.
                 let item = self.take(p.b(), p.s());
                 self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
@@ -840,7 +1047,7 @@ impl<K, V> Segment<K, V> {
         }
         if home != p.b() {
             // Probing item in the neighbour: go home if there is room.
-            if let Some(t) = self.meta(home).free_slot() {
+            if let Some(t) = self.free_slot(home) {
                 self.relocate(p, home, t, false);
                 return self.rotate_front(home, t);
             }
@@ -888,7 +1095,7 @@ impl<K, V> Segment<K, V> {
             let mut m = self.meta(b).probing();
             let home = prev_bucket(b);
             while m != 0 {
-                let Some(t) = self.meta(home).free_slot() else {
+                let Some(t) = self.free_slot(home) else {
                     break;
                 };
                 let s = m.trailing_zeros() as usize;
@@ -912,9 +1119,9 @@ impl<K, V> Segment<K, V> {
                 m &= m - 1;
                 let home = self.stash_home[sp][s] as usize;
                 let fp = self.meta(sb).fp(s);
-                if let Some(t) = self.meta(home).free_slot() {
+                if let Some(t) = self.free_slot(home) {
                     self.relocate(Pos::new(sb, s), home, t, false);
-                } else if let Some(t) = self.meta(next_bucket(home)).free_slot() {
+                } else if let Some(t) = self.free_slot(next_bucket(home)) {
                     self.relocate(Pos::new(sb, s), next_bucket(home), t, true);
                 } else {
                     self.update_meta(home, |m| m.add_stash_ref(fp, sp));

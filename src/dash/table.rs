@@ -5,7 +5,9 @@ use std::fmt;
 use std::mem;
 
 use super::hash::{DashHash, hash_u64};
-use super::segment::{Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, Segment, TOTAL_BUCKETS};
+use super::segment::{
+    MIN_SLOTS, Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, Segment, TOTAL_BUCKETS, segment_bytes,
+};
 
 /// Bits of the cursor holding the hash prefix (bits `0..46`).
 pub const CURSOR_PREFIX_BITS: u32 = 46;
@@ -102,6 +104,9 @@ pub struct DashTable<K, V> {
     /// table that never had an item since `new`/`clear`.
     dir: Vec<u32>,
     segs: Vec<Box<Segment<K, V>>>,
+    /// Number of segments of each size (index: slots per bucket), for
+    /// `capacity` and the memory figures without walking the segments.
+    sizes: [u32; SLOTS + 1],
     global_depth: u32,
     len: usize,
     seed: u64,
@@ -139,7 +144,8 @@ impl<K, V> DashTable<K, V> {
         let n = if need == 0 { 0 } else { 1usize << depth };
         DashTable {
             dir: (0..n as u32).collect(),
-            segs: (0..n).map(|_| Segment::new_boxed(depth as u8)).collect(),
+            segs: (0..n).map(|_| Segment::new_boxed(depth as u8, SLOTS)).collect(),
+            sizes: std::array::from_fn(|spb| if spb == SLOTS { n as u32 } else { 0 }),
             global_depth: depth,
             len: 0,
             seed,
@@ -175,10 +181,38 @@ impl<K, V> DashTable<K, V> {
         self.global_depth
     }
 
-    /// Slots allocated (`segment_count * 840`). Items may need a split
-    /// well before `len == capacity`; see the module docs for typical fill.
+    /// Slots allocated (60 buckets × slots per bucket, summed over the
+    /// segments; at most `segment_count * 840`). Items may need a split or
+    /// a bigger segment well before `len == capacity`; see the module docs
+    /// for typical fill.
     pub fn capacity(&self) -> usize {
-        self.segs.len() * SEGMENT_CAPACITY
+        self.sizes.iter().enumerate().map(|(spb, &n)| n as usize * spb * TOTAL_BUCKETS).sum()
+    }
+
+    /// `(bytes, count)`: how many segments of each allocation size the
+    /// table holds (for callers that round sizes to their allocator's
+    /// blocks).
+    pub fn segment_allocations(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.sizes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(spb, &n)| (Self::segment_bytes_for(spb), n as usize))
+    }
+
+    /// Bytes of one segment with `spb` slots per bucket for this `K`, `V`.
+    fn segment_bytes_for(spb: usize) -> usize {
+        segment_bytes(spb, mem::size_of::<(K, V)>(), mem::align_of::<(K, V)>())
+    }
+
+    /// Track a segment of `spb` slots per bucket coming (`true`) or going.
+    #[inline]
+    fn count_size(&mut self, spb: usize, add: bool) {
+        if add {
+            self.sizes[spb] += 1;
+        } else {
+            self.sizes[spb] -= 1;
+        }
     }
 
     /// Bytes used by the table structure itself: directory, segment
@@ -188,12 +222,12 @@ impl<K, V> DashTable<K, V> {
         mem::size_of::<Self>()
             + self.dir.capacity() * mem::size_of::<u32>()
             + self.segs.capacity() * mem::size_of::<Box<Segment<K, V>>>()
-            + self.segs.len() * mem::size_of::<Segment<K, V>>()
+            + self.segment_allocations().map(|(bytes, n)| bytes * n).sum::<usize>()
     }
 
-    /// Size in bytes of one segment for this `K`, `V`.
-    pub const fn segment_bytes() -> usize {
-        mem::size_of::<Segment<K, V>>()
+    /// Size in bytes of one full-size segment (840 slots) for this `K`, `V`.
+    pub fn segment_bytes() -> usize {
+        Self::segment_bytes_for(SLOTS)
     }
 
     /// Drop all items and free all segments (and the directory): the table
@@ -204,6 +238,7 @@ impl<K, V> DashTable<K, V> {
         // leaves a valid (empty) table behind.
         let old = mem::take(&mut self.segs);
         self.dir = Vec::new();
+        self.sizes = [0; SLOTS + 1];
         self.global_depth = 0;
         self.len = 0;
         drop(old);
@@ -217,6 +252,7 @@ impl<K, V> DashTable<K, V> {
     pub fn drain_into(&mut self, mut f: impl FnMut(K, V)) -> Retired<K, V> {
         let mut segs = mem::take(&mut self.segs);
         self.dir = Vec::new();
+        self.sizes = [0; SLOTS + 1];
         self.global_depth = 0;
         self.len = 0;
         for seg in &mut segs {
@@ -313,7 +349,7 @@ impl<K, V> DashTable<K, V> {
             let r2 = hash_u64(r, 0x736c_6f74);
             let seg = &self.segs[self.dir[(r as usize) & (n - 1)] as usize];
             let b = (((r2 as u32 as u64) * TOTAL_BUCKETS as u64) >> 32) as usize;
-            let s = (((r2 >> 32) * SLOTS as u64) >> 32) as usize;
+            let s = (((r2 >> 32) * seg.slots_per_bucket() as u64) >> 32) as usize;
             if seg.meta(b).busy() & (1 << s) != 0 {
                 let (k, v) = seg.item(Pos::new(b, s));
                 return Some((k, v));
@@ -767,7 +803,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             }
             Err(item) => {
                 // The home bucket is full (insertion tried it first).
-                let victim_pos = Pos::new(home, SLOTS - 1);
+                let victim_pos = Pos::new(home, seg.slots_per_bucket() - 1);
                 let victim_home = seg.home_of(victim_pos);
                 let victim = seg.remove_at(victim_pos);
                 let pos = match seg.try_insert(home, fp, item) {
@@ -854,7 +890,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     fn ensure_segment(&mut self) {
         if self.segs.is_empty() {
-            self.segs.push(Segment::new_boxed(0));
+            self.segs.push(Segment::new_boxed(0, MIN_SLOTS));
+            self.count_size(MIN_SLOTS, true);
             self.dir = vec![0];
             self.global_depth = 0;
         }
@@ -875,9 +912,38 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 }
                 Err(back) => {
                     item = back;
-                    self.split(h);
+                    if !self.grow(si as usize) {
+                        self.split(h);
+                    }
                 }
             }
+        }
+    }
+
+    /// Replace full segment `si` by a bigger one (the next size of the
+    /// ladder, same items at the same places) if it is not full size yet.
+    /// Returns false if it is (it must split).
+    fn grow(&mut self, si: usize) -> bool {
+        let Some(spb) = self.segs[si].next_size() else {
+            return false;
+        };
+        let old = self.segs[si].slots_per_bucket();
+        let bigger = self.segs[si].grown(spb);
+        self.segs[si] = bigger;
+        self.count_size(old, false);
+        self.count_size(spb, true);
+        true
+    }
+
+    /// Rebuild segment `si` at the smallest size that fits its items, if
+    /// smaller (see `Segment::shrunk`).
+    fn shrink_segment(&mut self, si: usize) {
+        let old = self.segs[si].slots_per_bucket();
+        if let Some(small) = self.segs[si].shrunk() {
+            let spb = small.slots_per_bucket();
+            self.segs[si] = small;
+            self.count_size(old, false);
+            self.count_size(spb, true);
         }
     }
 
@@ -920,13 +986,19 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 }
             }
         }
-        let mut new_seg = Segment::new_boxed((l + 1) as u8);
+        let spb = self.segs[si].slots_per_bucket();
+        let mut new_seg = Segment::new_boxed((l + 1) as u8, spb);
         let ni = u32::try_from(self.segs.len()).expect("DashTable: too many segments");
         self.segs.reserve(1);
         let seg = &mut self.segs[si];
         seg.local_depth = (l + 1) as u8;
         seg.split_into(&mut new_seg, &mask);
         self.segs.push(new_seg);
+        self.count_size(spb, true);
+        // Each half holds about half the items: give both the size that
+        // fits them, so the table does not double its slots at once.
+        self.shrink_segment(si);
+        self.shrink_segment(ni as usize);
         let span = 1usize << (self.global_depth - l);
         let start = self.dir_index(h) & !(span - 1);
         for d in &mut self.dir[start + span / 2..start + span] {

@@ -98,8 +98,10 @@ fn grow_and_shrink() {
     assert_eq!(t.len(), (N / 2) as usize);
 }
 
-// Pins: the fill at which segments split is in the expected Dash range
-// (well above 50% of 840 slots), and the overhead accounting adds up.
+// Pins: the table-wide fill stays in the expected range (segments grow
+// before they split, and split halves get the size their items need, so
+// well above 50% of the slots are used), and the overhead accounting adds
+// up: the segments' allocations plus the directory and pointers.
 #[test]
 fn load_factor_and_mem_usage() {
     let mut t: DashTable<u64, u64> = DashTable::with_seed(5);
@@ -108,14 +110,17 @@ fn load_factor_and_mem_usage() {
     }
     let lf = t.len() as f64 / t.capacity() as f64;
     if !cfg!(miri) {
-        assert!(lf > 0.55 && lf <= 1.0, "load factor {lf}");
+        assert!(lf > 0.65 && lf <= 1.0, "load factor {lf}");
     }
     let segs = t.segment_count();
     assert_eq!(DashTable::<u64, u64>::segment_bytes(), 15168);
-    assert!(t.mem_usage_bytes() >= segs * 15168);
-    assert!(
-        t.mem_usage_bytes() < segs * 15168 + (1 << t.global_depth()) * 4 * 2 + segs * 16 + 4096
-    );
+    let allocs: Vec<(usize, usize)> = t.segment_allocations().collect();
+    assert_eq!(allocs.iter().map(|&(_, n)| n).sum::<usize>(), segs);
+    assert!(allocs.iter().all(|&(bytes, _)| bytes <= 15168 && (bytes - 1728) % 960 == 0), "{allocs:?}");
+    let seg_bytes: usize = allocs.iter().map(|&(b, n)| b * n).sum();
+    assert_eq!(t.capacity(), (seg_bytes - segs * 1728) / 16);
+    assert!(t.mem_usage_bytes() >= seg_bytes);
+    assert!(t.mem_usage_bytes() < seg_bytes + (1 << t.global_depth()) * 4 * 2 + segs * 32 + 4096);
 }
 
 // Pins: with_capacity pre-splits into a power of two segments sized for
@@ -515,7 +520,7 @@ fn bucket_versions() {
 // finds and removes every item.
 #[test]
 fn placement_neighbour_displacement_stash() {
-    let mut t: DashTable<HK, u32> = DashTable::with_seed(0);
+    let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0); // one full-size segment
     let home = 10;
     let mut id = 0;
     let mut key = |fp: u8| {
@@ -556,7 +561,7 @@ fn placement_neighbour_displacement_stash() {
         t.check_invariants();
     }
     // Displacement 1: make the neighbour hold an item of its own.
-    let mut t: DashTable<HK, u32> = DashTable::with_seed(0);
+    let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0);
     let own = HK {
         h: hash_for(home + 1, 1, 0),
         id: 1000,
@@ -594,7 +599,7 @@ fn placement_neighbour_displacement_stash() {
     assert_eq!(t.debug_pos(&k).unwrap().1, home + 1);
     t.check_invariants();
     // Displacement 2: home holds a probing item whose home has room.
-    let mut t: DashTable<HK, u32> = DashTable::with_seed(0);
+    let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0);
     for i in 0..SLOTS as u64 {
         t.insert(
             HK {
@@ -710,7 +715,7 @@ fn degenerate_hash_panics() {
 // item to slot 0 of its bucket without losing anyone.
 #[test]
 fn bump_up_moves_items_forward() {
-    let mut t: DashTable<HK, u32> = DashTable::with_seed(0);
+    let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0); // one full-size segment
     let home = 5;
     let ks: Vec<HK> = (0..SLOTS as u64 * 2 + 3)
         .map(|i| HK {
@@ -794,7 +799,7 @@ fn insert_or_evict_without_growth() {
 // home bucket and puts the new key in slot 0.
 #[test]
 fn evict_takes_last_home_slot() {
-    let mut t: DashTable<HK, u64> = DashTable::with_seed(0);
+    let mut t: DashTable<HK, u64> = DashTable::with_capacity_and_seed(1, 0); // one full-size segment
     t.set_growth_allowed(false);
     let home = 40;
     let cap = 2 * SLOTS + STASH_BUCKETS * SLOTS;
@@ -1021,4 +1026,41 @@ fn auto_traits() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<DashTable<Box<[u8]>, Vec<u8>>>();
     assert_send_sync::<Iter<'static, u64, u64>>();
+}
+
+// Pins: a table's first segment starts small and grows through the size
+// ladder (each step the largest segment of the next allocator size class,
+// items staying in place) before the first split, and the halves of a
+// split are rebuilt at the size their items need rather than full size.
+#[test]
+fn segments_grow_before_they_split() {
+    let mut t: DashTable<u64, u64> = DashTable::with_seed(11);
+    let mut caps = Vec::new();
+    let mut i = 0u64;
+    while t.segment_count() < 2 {
+        t.insert(i, i);
+        if caps.last() != Some(&t.capacity()) && t.segment_count() == 1 {
+            caps.push(t.capacity());
+            t.check_invariants();
+        }
+        i += 1;
+    }
+    // (u64, u64): 5,568 B (6 KiB class) ... 15,168 B (16 KiB).
+    let ladder: Vec<usize> = [4, 5, 6, 8, 11, 13, 14].iter().map(|s| s * TOTAL_BUCKETS).collect();
+    assert_eq!(caps, ladder);
+    t.check_invariants();
+    assert!(t.capacity() < 2 * SEGMENT_CAPACITY, "split halves are not full size: {}", t.capacity());
+    for j in 0..i {
+        assert_eq!(t.get(&j), Some(&j));
+    }
+    // Many splits later every segment is still a ladder size, and the
+    // table is well filled.
+    for j in i..if cfg!(miri) { 3000 } else { 200_000 } {
+        t.insert(j, j);
+    }
+    t.check_invariants();
+    for (bytes, _) in t.segment_allocations() {
+        let spb = (bytes - SEGMENT_HEADER_BYTES) / (TOTAL_BUCKETS * 16);
+        assert!(ladder.contains(&(spb * TOTAL_BUCKETS)), "{bytes} B segment");
+    }
 }
