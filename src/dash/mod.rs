@@ -1,6 +1,7 @@
-//! Dash: the keyspace hash table (extendible hashing with fixed-size
-//! segments), after "Dash: Scalable Hashing on Persistent Memory" (Lu et
-//! al., VLDB 2020) and the in-memory variant described by Dragonfly.
+//! Dash: the keyspace hash table (extendible hashing with segments that
+//! grow in place before they split), after "Dash: Scalable Hashing on
+//! Persistent Memory" (Lu et al., VLDB 2020) and the in-memory variant
+//! described by Dragonfly.
 //!
 //! # Shape
 //!
@@ -12,7 +13,8 @@
 //!  └──────────────────────────┘   S0 has local depth 1 (two dir entries),
 //!                                 S1, S2 local depth 2.
 //!
-//!  Segment<K, V>  (repr(C, align(64)), one heap allocation, metadata first)
+//!  Segment<K, V>  (repr(C, align(64)), one heap allocation, metadata first;
+//!                  a dynamically sized type: the slot count is in the pointer)
 //!  offset
 //!      0 ┌──────────────────────────────────────────────────────────────┐
 //!        │ hot[60]: 16 B per bucket (buckets 0..56, stash 56..60)       │  960 B
@@ -21,13 +23,13 @@
 //!   1496 │ local_depth u8, len u16 (+ pad)                              │    8 B
 //!   1504 │ versions[56] u32: per logical bucket (snapshots)             │  224 B
 //!   1728 ├──────────────────────────────────────────────────────────────┤
-//!        │ slots[60][14]: MaybeUninit<(K, V)>                           │
-//!        │   bucket 0: 14 slots │ bucket 1 │ ... │ bucket 55 ║ stash 0..3│ 840 x size_of::<(K,V)>
+//!        │ slots[60 × spb]: MaybeUninit<(K, V)>, spb = 4..=14 per bucket│
+//!        │   bucket 0: spb slots │ bucket 1 │ ... │ bucket 55 ║ stash 0..3│ 60·spb x size_of::<(K,V)>
 //!        └──────────────────────────────────────────────────────────────┘
 //!
 //!  Bucket metadata, 24 B in two halves (split so lookups read only 16 B)
 //!  hot (16 B, 16-aligned: 4 per cache line, never straddles one)
-//!    bytes 0..14   fp: 1-byte fingerprint per slot
+//!    bytes 0..14   fp: 1-byte fingerprint per slot (the first spb used)
 //!    bytes 14..16  word: busy[0..14] | displaced (bit 14) | stashed (bit 15)
 //!                  displaced: the neighbour holds items homed here
 //!                  stashed: a stash ref is valid or overflow > 0
@@ -45,15 +47,18 @@
 //! ```
 //!
 //! Worked numbers (checked by `const` asserts in `segment.rs` and by
-//! tests). A "bucket" is 24 B of metadata + 14 slots; per segment the fixed
-//! part is 1728 B (60 × 24 B metadata + stash_home + depth/len + versions:
-//! exactly 27 cache lines). Versions are u32 (4 billion snapshots) so that a
-//! segment of the server's 32-byte items, 28,608 B, fits mimalloc's 28 KiB
-//! size class; with u64 versions it was 28,864 B in a 32 KiB block. The lookup-side metadata is 960 B per segment
-//! (15 lines, 1.14 B per slot): at 10M entries 15.7 MB, about the 16 MB of
+//! tests). A "bucket" is 24 B of metadata + `spb` slots; per segment the
+//! fixed part is 1728 B (60 × 24 B metadata + stash_home + depth/len +
+//! versions: exactly 27 cache lines), whatever its size. Versions are u32
+//! (4 billion snapshots) so that a full-size segment of the server's
+//! 32-byte items, 28,608 B, fits mimalloc's 28 KiB size class; with u64
+//! versions it was 28,864 B in a 32 KiB block. The lookup-side metadata is 960 B per segment
+//! (15 lines, 1.14 B per slot of a full-size segment): at 10M entries 15.7 MB, about the 16 MB of
 //! control bytes hashbrown reads for the same 10M. Segments are 64-byte aligned, so slot 0 starts a cache
 //! line: the server's 32-byte `(key, value)` items never straddle two lines
 //! (see DESIGN.md for the measured effect of alignment).
+//!
+//! Full-size segments (`spb` = 14, 840 slots):
 //!
 //! | item `(K, V)`                | slot | bytes per bucket   | segment                        | items |
 //! |------------------------------|------|--------------------|--------------------------------|-------|
@@ -65,14 +70,35 @@
 //! plus 4 B per directory entry and 8 B per segment pointer (~0.02 B per
 //! item).
 //!
-//! Load factor: a segment splits when one home bucket, its neighbour and
-//! all four stash buckets are full. Measured with 1M random keys, the
-//! splitting segment holds on average **819 of 840** items (97.5%, min
-//! 90%) when it splits. Because a uniform hash fills segments of the same
-//! depth at the same rate, splits come in waves and the table-wide load
-//! factor oscillates between ~49% (just after a wave) and ~97%; e.g. 1M
-//! entries: 2048 segments, 58% full; 10M entries: 16384 segments, 73% full,
-//! 25.3 B/entry for `(u64, u64)` (ideal: 16 B).
+//! # Segment sizes and load factor
+//!
+//! An insert fails in a segment when one home bucket, its neighbour and all
+//! four stash buckets are full. A full-size segment then splits; with 1M
+//! random keys it holds on average **819 of 840** items (97.5%, min 90%)
+//! when it does. With fixed-size segments only, a uniform hash fills all
+//! segments of a depth at the same rate, so splits came in waves and the
+//! table-wide load factor swung between ~49% just after a wave and ~97%
+//! (1M entries: 2048 segments, 58% full).
+//!
+//! So segments come in sizes: `spb` slots per bucket, from
+//! `MIN_SLOTS` = 4 to 14, all with the same 56 + 4
+//! buckets (so the bucket of a hash, and the traversal order, never depend
+//! on a segment's size). A segment that is not full size **grows** instead
+//! of splitting: the next size is the largest segment that fits the next
+//! allocator size class (classes spaced four per power of two, as
+//! mimalloc's and jemalloc's: the server's 32-byte items go
+//! 4 → 5 → 6 → 7 → 9 → 11 → 14, i.e. 9,408 B in a 10 KiB block up to
+//! 28,608 B in 28 KiB), and every item keeps its bucket and slot, so a
+//! grow is one allocation and a copy, no rehash. A split moves half of a
+//! full-size segment's items out as before, then **rebuilds both halves**
+//! at the smallest size where their items fill at most 85% of the slots
+//! (`Segment::shrunk`: each item re-placed from its recorded home bucket
+//! and fingerprint, after a dry run on metadata alone proves they all fit;
+//! typically 9 slots per bucket for ~410 items). A table's first segment
+//! is the smallest size, so a table of a few keys costs 9.4 KB, not 28.
+//! Measured with 32-byte items (`key:N`, random seed), the load factor is
+//! now 0.87–0.88 at 0.5M, 1M, 1.5M and 2M entries (was 0.58 / 0.58 / 0.93 /
+//! 0.58), 39–40 B of table per entry.
 //!
 //! # Placement and lookup
 //!
@@ -106,17 +132,19 @@
 //!
 //! A new (or cleared) table has no segment and an empty directory, so an
 //! empty table costs no allocation (a server keeps 16 databases per
-//! shard, mostly empty); the first insert allocates one segment of depth 0.
-//! A split allocates one new segment, hashes the old segment's items once
+//! shard, mostly empty); the first insert allocates one small segment of
+//! depth 0. A full segment below full size grows (above). A split allocates one new segment, hashes the old segment's items once
 //! to pick the side (hash bit `63 - local_depth`), moves the chosen ones to
 //! the **same bucket/slot** in the new segment (so the placement rules
 //! still hold and the move cannot fail), then pulls stashed items back into
 //! their home/neighbour buckets where the split freed room and rebuilds the
 //! stash refs of both halves. If `local_depth == global_depth` the
 //! directory doubles first (a copy of `2^g` u32s: 64 KB at 10M entries).
-//! Nothing else is rehashed, so an insert pays for at most one segment
+//! Then both halves are rebuilt at their fitting size (at most 2 × 840
+//! placements, no hashing). Nothing else is rehashed, so an insert pays for at most one segment
 //! split (a second one would need all 84 items of the home, neighbour and
-//! stash buckets to fall on the new key's side, p ≈ 2^-84). All user code
+//! stash buckets to fall on the new key's side, p ≈ 2^-84), or a few grows
+//! of one small segment. All user code
 //! (hashing) runs before anything moves, so a panicking `DashHash` leaves
 //! the table intact. A degenerate hash (constant / massively colliding)
 //! is detected when the directory would exceed 64 entries per segment
@@ -175,9 +203,11 @@
 //! # Safety
 //!
 //! `unsafe` is confined to `segment.rs`: slots are `MaybeUninit<(K, V)>`,
-//! initialized iff their busy bit is set; five small blocks (`item`,
-//! `item_mut`, `take`, `iter_mut`, `new_boxed`) rely on that, each with a
+//! initialized iff their busy bit is set; six small blocks (`item`,
+//! `item_mut`, `take`, `iter_mut`, `grown`, `new_boxed`) rely on that, each with a
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
+//! `new_boxed` allocates the dynamically sized segment itself and asserts
+//! that its layout is the one `Box` will free with.
 //! The lookup path reads a found item through `unsafe fn item_busy`
 //! (`# Safety`: the slot is busy), called only with a bit of a mask taken
 //! from that bucket's busy bits (debug-asserted), which saves `item`'s

@@ -1,9 +1,11 @@
-//! One Dash segment: 56 regular buckets + 4 stash buckets of 14 slots each.
+//! One Dash segment: 56 regular buckets + 4 stash buckets of `spb` slots
+//! each (4..=14; see "Segment sizes" in the module docs of `dash`).
 //!
 //! All `unsafe` of the table lives in this file: slot storage is
 //! `MaybeUninit<(K, V)>` and a slot is initialized iff its busy bit is set.
 //! Only [`Segment::item`], [`Segment::item_mut`], [`Segment::take`],
-//! [`Segment::new_boxed`] and [`Segment::iter_mut`] touch that invariant.
+//! [`Segment::new_boxed`], [`Segment::grown`] and [`Segment::iter_mut`]
+//! touch that invariant.
 
 use std::mem::MaybeUninit;
 
