@@ -51,7 +51,7 @@ pub const CACHE_LINE: usize = 64;
 /// (exactly 27 cache lines), so the slots start on a cache line.
 pub const SEGMENT_HEADER_BYTES: usize =
     TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
-const _: () = assert!(SEGMENT_HEADER_BYTES == 1728 && SEGMENT_HEADER_BYTES % CACHE_LINE == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES == 1728 && SEGMENT_HEADER_BYTES.is_multiple_of(CACHE_LINE));
 /// A rebuilt segment (after a split) gets the smallest size at which its
 /// items fill at most this share of its slots.
 const REBUILD_FILL_PERCENT: usize = 85;
@@ -629,45 +629,27 @@ impl<K, V> Segment<K, V> {
         if spb >= self.slots_per_bucket() {
             return None;
         }
+        // Every item's position, home and fingerprint, in storage order:
+        // both runs place them in this order, so they place them alike.
+        let order: Vec<(Pos, usize, u8)> = self
+            .positions()
+            .map(|p| (p, self.home_of(p), self.meta(p.b()).fp(p.s())))
+            .collect();
         let mut dry = Segment::<(), ()>::new_boxed(self.local_depth, spb);
-        let mut ok = true;
-        self.for_each_placement(|_, home, fp| {
-            ok &= dry.try_insert(home, fp, ((), ())).is_ok();
-        });
-        if !ok {
+        if !order.iter().all(|&(_, home, fp)| dry.try_insert(home, fp, ((), ())).is_ok()) {
             return None;
         }
         let mut n = Self::new_boxed(self.local_depth, spb);
         n.versions = self.versions;
-        for b in 0..TOTAL_BUCKETS {
-            let mut m = self.hot[b].busy();
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let p = Pos::new(b, s);
-                let (home, fp) = (self.home_of(p), self.meta(b).fp(s));
-                let item = self.take(b, s);
-                if n.try_insert(home, fp, item).is_err() {
-                    unreachable!("dash: the dry run placed every item");
-                }
+        for (p, home, fp) in order {
+            let item = self.take(p.b(), p.s());
+            if n.try_insert(home, fp, item).is_err() {
+                unreachable!("dash: the dry run placed every item");
             }
         }
         Some(n)
     }
 
-    /// Calls `f(pos, home, fp)` for every item in storage order (the order
-    /// [`shrunk`](Self::shrunk) re-places them in).
-    fn for_each_placement(&self, mut f: impl FnMut(Pos, usize, u8)) {
-        for b in 0..TOTAL_BUCKETS {
-            let mut m = self.hot[b].busy();
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let p = Pos::new(b, s);
-                f(p, self.home_of(p), self.meta(b).fp(s));
-            }
-        }
-    }
 
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
