@@ -112,6 +112,9 @@ pub struct DashTable<K, V> {
     seed: u64,
     version_clock: u32,
     growth_allowed: bool,
+    /// Segments start small and grow before they split (default); when
+    /// false, every segment is full size (see `set_small_segments`).
+    small_segments: bool,
 }
 
 impl<K, V> DashTable<K, V> {
@@ -151,6 +154,7 @@ impl<K, V> DashTable<K, V> {
             seed,
             version_clock: 0,
             growth_allowed: true,
+            small_segments: true,
         }
     }
 
@@ -386,6 +390,22 @@ impl<K, V> DashTable<K, V> {
     /// (default true). Plain `insert` always grows.
     pub fn set_growth_allowed(&mut self, allowed: bool) {
         self.growth_allowed = allowed;
+    }
+
+    /// With `on` (the default), a new segment is the smallest size and grows
+    /// through the size ladder before it splits, and split halves are rebuilt
+    /// at the size their items need (module docs, "Segment sizes"). With
+    /// `off`, new segments and split halves are full size: segments are then
+    /// never freed while the table grows, so a table that stops growing (cache
+    /// mode at its memory budget) leaves no freed segment blocks of other size
+    /// classes in the allocator's pages. Existing segments are kept.
+    pub fn set_small_segments(&mut self, on: bool) {
+        self.small_segments = on;
+    }
+
+    /// See [`set_small_segments`](Self::set_small_segments).
+    pub fn small_segments(&self) -> bool {
+        self.small_segments
     }
 
     /// See [`set_growth_allowed`](Self::set_growth_allowed).
@@ -890,8 +910,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     fn ensure_segment(&mut self) {
         if self.segs.is_empty() {
-            self.segs.push(Segment::new_boxed(0, MIN_SLOTS));
-            self.count_size(MIN_SLOTS, true);
+            let spb = if self.small_segments { MIN_SLOTS } else { SLOTS };
+            self.segs.push(Segment::new_boxed(0, spb));
+            self.count_size(spb, true);
             self.dir = vec![0];
             self.global_depth = 0;
         }
@@ -997,8 +1018,10 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         self.count_size(spb, true);
         // Each half holds about half the items: give both the size that
         // fits them, so the table does not double its slots at once.
-        self.shrink_segment(si);
-        self.shrink_segment(ni as usize);
+        if self.small_segments {
+            self.shrink_segment(si);
+            self.shrink_segment(ni as usize);
+        }
         let span = 1usize << (self.global_depth - l);
         let start = self.dir_index(h) & !(span - 1);
         for d in &mut self.dir[start + span / 2..start + span] {
