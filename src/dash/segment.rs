@@ -601,6 +601,37 @@ impl<K, V> Segment<K, V> {
         g
     }
 
+    /// Give the pages of this emptied segment back to the operating system
+    /// just before it is freed (`MADV_DONTNEED` on the whole pages inside
+    /// it, except the first, where allocators keep their free-list link).
+    /// A grow or a split frees a segment whose size class the table will
+    /// not allocate again until its next wave of splits; without this the
+    /// freed block stays resident in a page that still holds live blocks
+    /// (measured: ~6 B per key of RSS above used_memory at 1M keys). When
+    /// the allocator reuses the block, its pages fault in again as zeros.
+    pub(crate) fn release_pages(&mut self) {
+        assert_eq!(self.len, 0, "dash: release_pages of a segment with items");
+        #[cfg(all(target_os = "linux", not(miri)))]
+        {
+            const PAGE: usize = 4096;
+            let start = std::ptr::from_mut(self) as *mut u8 as usize;
+            let end = start + std::mem::size_of_val(self);
+            let from = (start + 1).next_multiple_of(PAGE);
+            let to = end / PAGE * PAGE;
+            if to > from {
+                // SAFETY: `[from, to)` lies inside this segment's allocation,
+                // which `&mut self` owns exclusively, and nothing reads it
+                // before it is freed (the caller drops the segment next).
+                // On private memory (every allocator's heap) MADV_DONTNEED
+                // makes the bytes read as zero, valid for every header
+                // field ("all slots free", as `len == 0` says) and for the
+                // `MaybeUninit` slots; on shared memory they keep their
+                // value. Either way the segment stays a valid empty one.
+                unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
+            }
+        }
+    }
+
     /// The smallest segment size (slots per bucket, on the growth ladder
     /// from [`MIN_SLOTS`]) with room for `n` items at most
     /// `REBUILD_FILL_PERCENT` full.

@@ -950,7 +950,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         };
         let old = self.segs[si].slots_per_bucket();
         let bigger = self.segs[si].grown(spb);
-        self.segs[si] = bigger;
+        mem::replace(&mut self.segs[si], bigger).release_pages();
         self.count_size(old, false);
         self.count_size(spb, true);
         true
@@ -962,7 +962,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let old = self.segs[si].slots_per_bucket();
         if let Some(small) = self.segs[si].shrunk() {
             let spb = small.slots_per_bucket();
-            self.segs[si] = small;
+            mem::replace(&mut self.segs[si], small).release_pages();
             self.count_size(old, false);
             self.count_size(spb, true);
         }
