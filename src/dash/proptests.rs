@@ -1,6 +1,6 @@
 //! Property tests: `DashTable` against `std::collections::HashMap` as the
 //! model, over random sequences of insert / remove / find / grow /
-//! traverse / evict / bump / retain / clear.
+//! traverse / evict / bump / retain / merge / clear.
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +26,8 @@ enum Op {
     /// insert_or_evict of this many fresh keys with growth disabled
     /// (fills segments until they evict).
     EvictFill(u16),
+    /// merge_step over the whole directory (after removals: merges).
+    Merge(u8),
     Clear,
 }
 
@@ -42,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         15 => (1u8..40).prop_map(Op::Traverse),
         4 => (key, any::<u32>()).prop_map(|(k, v)| Op::Evict(k, v)),
         2 => (1u16..if cfg!(miri) { 300 } else { 1500 }).prop_map(Op::EvictFill),
+        3 => (1u8..8).prop_map(Op::Merge),
         1 => Just(Op::Clear),
     ]
 }
@@ -174,6 +177,17 @@ fn run(ops: Vec<Op>, seed: u64) -> Result<(), TestCaseError> {
                 // (An empty table allocates its first segment regardless.)
                 prop_assert!(t.segment_count() <= segs.max(1), "no growth while disallowed");
                 t.set_growth_allowed(true);
+            }
+            Op::Merge(max) => {
+                let (mut c, mut rounds) = (0, 0);
+                loop {
+                    (c, _) = t.merge_step(c, 16, max as usize);
+                    rounds += 1;
+                    if c == 0 || rounds > 10_000 {
+                        break;
+                    }
+                }
+                t.check_invariants();
             }
             Op::Clear => {
                 t.clear();

@@ -647,35 +647,66 @@ impl<K, V> Segment<K, V> {
         spb
     }
 
-    /// This segment rebuilt at the smallest size that fits its items
-    /// comfortably ([`fitting_size`](Self::fitting_size)), if that is
-    /// smaller than its size now: every item is placed afresh (home,
-    /// neighbour, displacement, stash) from its recorded home and
-    /// fingerprint, in storage order, so a bucket's items keep their order
-    /// (the cache-mode ranking). A dry run on metadata alone first checks
-    /// that every item finds a place; if not, `None` and nothing moved.
-    /// `self` is left empty on success. Calls no user code.
+    /// This segment rebuilt at a smaller size if its items fit one: the
+    /// smallest that fits them comfortably ([`fitting_size`](Self::fitting_size))
+    /// or a bigger one still below its size now (see
+    /// [`placed_anew`](Self::placed_anew)). `self` is left empty on
+    /// success. Calls no user code.
     pub(crate) fn shrunk(&mut self) -> Option<Box<Self>> {
-        let spb = Self::fitting_size(self.len());
-        if spb >= self.slots_per_bucket() {
-            return None;
-        }
-        // Every item's position, home and fingerprint, in storage order:
-        // both runs place them in this order, so they place them alike.
-        let order: Vec<(Pos, usize, u8)> = self
-            .positions()
-            .map(|p| (p, self.home_of(p), self.meta(p.b()).fp(p.s())))
+        let (from, below) = (Self::fitting_size(self.len()), self.slots_per_bucket());
+        let depth = self.local_depth;
+        Self::placed_anew(&mut [self], from, below, depth)
+    }
+
+    /// Buddy segments `a` and `b` (same local depth, together one prefix
+    /// range) merged into one of depth one less, at the smallest size from
+    /// [`fitting_size`](Self::fitting_size) up where their items fit, or
+    /// `None` (nothing moved) if they fit none. Both are left empty on
+    /// success. Calls no user code.
+    pub(crate) fn merged(a: &mut Self, b: &mut Self) -> Option<Box<Self>> {
+        debug_assert_eq!(a.local_depth, b.local_depth);
+        let from = Self::fitting_size(a.len() + b.len());
+        let depth = a.local_depth.checked_sub(1).expect("dash: merge of depth-0 segments");
+        Self::placed_anew(&mut [a, b], from, SLOTS + 1, depth)
+    }
+
+    /// A new segment of depth `local_depth` holding every item of `parts`,
+    /// of the first size on the growth ladder from `from` (below `below`)
+    /// at which they all fit: each item is placed afresh (home, neighbour,
+    /// displacement, stash) from its recorded home bucket and fingerprint,
+    /// part after part in storage order, so a bucket's items keep their
+    /// order (the cache-mode ranking). A dry run on metadata alone first
+    /// checks each size; if none fits, `None` and nothing moved. Bucket
+    /// versions are the parts' maximum.
+    fn placed_anew(parts: &mut [&mut Self], from: usize, below: usize, local_depth: u8) -> Option<Box<Self>> {
+        // Every item's position, home and fingerprint, in that order: both
+        // runs place them in this order, so they place them alike.
+        let order: Vec<Vec<(Pos, usize, u8)>> = parts
+            .iter()
+            .map(|seg| seg.positions().map(|p| (p, seg.home_of(p), seg.meta(p.b()).fp(p.s()))).collect())
             .collect();
-        let mut dry = Segment::<(), ()>::new_boxed(self.local_depth, spb);
-        if !order.iter().all(|&(_, home, fp)| dry.try_insert(home, fp, ((), ())).is_ok()) {
-            return None;
+        let item = std::alloc::Layout::new::<(K, V)>();
+        let mut spb = from;
+        loop {
+            if spb >= below {
+                return None;
+            }
+            let mut dry = Segment::<(), ()>::new_boxed(local_depth, spb);
+            if order.iter().flatten().all(|&(_, home, fp)| dry.try_insert(home, fp, ((), ())).is_ok()) {
+                break;
+            }
+            spb = next_slots(spb, item.size(), item.align())?;
         }
-        let mut n = Self::new_boxed(self.local_depth, spb);
-        n.versions = self.versions;
-        for (p, home, fp) in order {
-            let item = self.take(p.b(), p.s());
-            if n.try_insert(home, fp, item).is_err() {
-                unreachable!("dash: the dry run placed every item");
+        let mut n = Self::new_boxed(local_depth, spb);
+        for (seg, items) in parts.iter_mut().zip(order) {
+            for (v, &w) in n.versions.iter_mut().zip(&seg.versions) {
+                *v = (*v).max(w);
+            }
+            for (p, home, fp) in items {
+                let item = seg.take(p.b(), p.s());
+                if n.try_insert(home, fp, item).is_err() {
+                    unreachable!("dash: the dry run placed every item");
+                }
             }
         }
         Some(n)

@@ -42,6 +42,9 @@ const DEGENERATE_MIN_DIR: usize = 1024;
 
 /// Load factor assumed by `with_capacity` when sizing the directory.
 const PRESIZE_FILL_PERCENT: usize = 70;
+/// Most items two buddy segments may hold together to be merged: half a
+/// full-size segment, so a merged segment is far from splitting again.
+const MERGE_MAX_ITEMS: usize = SEGMENT_CAPACITY / 2;
 
 const _: () = assert!(CURSOR_BUCKET_SHIFT + 6 <= CURSOR_FREE_SHIFT);
 const _: () = assert!(REGULAR_BUCKETS <= 1 << (CURSOR_FREE_SHIFT - CURSOR_BUCKET_SHIFT));
@@ -966,6 +969,92 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             self.count_size(old, false);
             self.count_size(spb, true);
         }
+    }
+
+    /// Gives memory back after deletes, a little at a time: walks the
+    /// directory from `cursor` (0 to start), looking at up to `max_visits`
+    /// segments, and tries at most `max_merges` merges of pairs of buddy segments
+    /// (same local depth, the two halves of one prefix range) that together
+    /// hold at most 420 items into one segment of the size they need. When
+    /// no segment needs the directory's full depth any more, the directory
+    /// halves. Returns the cursor to resume from (0 after the last
+    /// segment) and the number of merges done.
+    ///
+    /// A merge only joins two prefix ranges, so the traversal order, which
+    /// depends on hashes alone, is unchanged: a traverse cursor taken
+    /// before a merge goes on where it was (a cursor may then point inside
+    /// a segment, whose items before it are filtered by prefix, as after
+    /// `clear`). Each merge places at most 420 items and reads the
+    /// directory once or twice; no user code runs.
+    pub fn merge_step(&mut self, cursor: usize, max_visits: usize, max_merges: usize) -> (usize, usize) {
+        let mut d = cursor;
+        let (mut merges, mut attempts) = (0, 0);
+        for _ in 0..max_visits {
+            if d >= self.dir.len() {
+                return (0, merges);
+            }
+            let l = self.segs[self.dir[d] as usize].local_depth as u32;
+            let span = 1usize << (self.global_depth - l);
+            let start = d & !(span - 1);
+            d = start + span;
+            if l == 0 || attempts == max_merges {
+                continue;
+            }
+            let pair = start & !(2 * span - 1);
+            let (ai, bi) = (self.dir[pair] as usize, self.dir[pair + span] as usize);
+            let (a, b) = (&self.segs[ai], &self.segs[bi]);
+            if a.local_depth as u32 != l || b.local_depth as u32 != l || a.len() + b.len() > MERGE_MAX_ITEMS {
+                continue;
+            }
+            let depth = self.global_depth;
+            attempts += 1;
+            if self.merge_pair(pair, span, ai, bi) {
+                merges += 1;
+                d = (pair + 2 * span) >> (depth - self.global_depth);
+            }
+        }
+        (if d >= self.dir.len() { 0 } else { d }, merges)
+    }
+
+    /// Merge buddy segments `ai` (directory entries `pair..pair + span`)
+    /// and `bi` (the next `span`) if their items fit one segment; halve the
+    /// directory while no segment needs its full depth. False if nothing
+    /// changed.
+    fn merge_pair(&mut self, pair: usize, span: usize, ai: usize, bi: usize) -> bool {
+        debug_assert_ne!(ai, bi);
+        let (lo, hi) = self.segs.split_at_mut(ai.max(bi));
+        let (a, b) = if ai < bi { (&mut lo[ai], &mut hi[0]) } else { (&mut hi[0], &mut lo[bi]) };
+        let (spb_a, spb_b) = (a.slots_per_bucket(), b.slots_per_bucket());
+        let Some(m) = Segment::merged(a, b) else {
+            return false;
+        };
+        self.count_size(spb_a, false);
+        self.count_size(spb_b, false);
+        self.count_size(m.slots_per_bucket(), true);
+        mem::replace(&mut self.segs[ai], m).release_pages();
+        // Remove `bi`: the last segment takes its index.
+        let last = self.segs.len() - 1;
+        self.segs.swap_remove(bi).release_pages();
+        if bi != last {
+            for e in &mut self.dir {
+                if *e == last as u32 {
+                    *e = bi as u32;
+                }
+            }
+        }
+        if self.segs.len() * 4 < self.segs.capacity() {
+            self.segs.shrink_to_fit();
+        }
+        let mi = if ai == last { bi } else { ai };
+        for e in &mut self.dir[pair..pair + 2 * span] {
+            *e = mi as u32;
+        }
+        // Halve the directory while every segment spans two entries or more.
+        while self.global_depth > 0 && self.dir.chunks_exact(2).all(|p| p[0] == p[1]) {
+            self.dir = self.dir.iter().step_by(2).copied().collect();
+            self.global_depth -= 1;
+        }
+        true
     }
 
     /// Split the segment that holds hash `h` into two segments of depth

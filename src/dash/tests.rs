@@ -1064,3 +1064,53 @@ fn segments_grow_before_they_split() {
         assert!(ladder.contains(&(spb * TOTAL_BUCKETS)), "{bytes} B segment");
     }
 }
+
+// Pins: after most keys are removed, merge steps join buddy segments (the
+// directory halving once no segment needs its depth), every remaining key
+// is still found, the table's memory shrinks, and a traversal that runs
+// across the merges still visits every key present throughout exactly once.
+#[test]
+fn merges_give_memory_back() {
+    let n: u64 = if cfg!(miri) { 3000 } else { 100_000 };
+    let mut t: DashTable<u64, u64> = DashTable::with_seed(12);
+    for i in 0..n {
+        t.insert(i, i);
+    }
+    let (segs, depth, bytes) = (t.segment_count(), t.global_depth(), t.mem_usage_bytes());
+    t.retain(|k, _| k % 20 == 0);
+    let kept: Vec<u64> = (0..n).step_by(20).collect();
+    // Traverse half-way, then merge everything, then finish.
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let mut cursor = 0;
+    while seen.len() < kept.len() / 2 {
+        cursor = t.traverse(cursor, |k, _| *seen.entry(*k).or_insert(0) += 1);
+        assert_ne!(cursor, 0);
+    }
+    let (mut c, mut merges) = (0, 0);
+    loop {
+        let (next, m) = t.merge_step(c, 64, 8);
+        merges += m;
+        c = next;
+        if c == 0 && m == 0 {
+            break;
+        }
+    }
+    t.check_invariants();
+    assert!(merges > 0 && t.segment_count() < segs / 4, "{segs} -> {} segments", t.segment_count());
+    assert!(t.global_depth() < depth);
+    assert!(t.mem_usage_bytes() < bytes / 4, "{bytes} -> {}", t.mem_usage_bytes());
+    while cursor != 0 {
+        cursor = t.traverse(cursor, |k, _| *seen.entry(*k).or_insert(0) += 1);
+    }
+    for k in &kept {
+        assert_eq!(t.get(k), Some(k));
+        assert_eq!(seen.get(k), Some(&1), "key {k}");
+    }
+    assert_eq!(seen.len(), kept.len());
+    // And it grows again as usual.
+    for i in n..n + n / 2 {
+        t.insert(i, i);
+    }
+    t.check_invariants();
+    assert_eq!(t.len(), kept.len() + (n / 2) as usize);
+}
