@@ -150,6 +150,17 @@
 //! is detected when the directory would exceed 64 entries per segment
 //! (and 1024 total) and panics instead of doubling towards OOM.
 //!
+//! # Shrinking
+//!
+//! [`DashTable::merge_step`] gives memory back after deletes, a bounded
+//! amount of work per call: two buddy segments (same local depth, the two
+//! halves of one prefix range) holding at most 420 items together are
+//! re-placed into one segment of depth one less, at the smallest size
+//! where a dry run fits them; the directory halves once every segment
+//! spans two entries or more. A merge only joins two prefix ranges, so it
+//! keeps the traversal guarantee below (a cursor may then point inside a
+//! segment: its items before the cursor are filtered by prefix).
+//!
 //! # Traversal (SCAN) guarantee
 //!
 //! [`DashTable::traverse`] visits logical buckets in the order
@@ -171,8 +182,8 @@
 //! prefix was a segment boundary and stays one). So the traversal walks a
 //! fixed total order and every call visits exactly the keys in
 //! `[cursor, next_cursor)`: a key present for the whole traversal is
-//! visited **exactly once**, and any key **at most once**, whatever splits
-//! happen between calls. (After `clear` the directory shrinks and a cursor
+//! visited **exactly once**, and any key **at most once**, whatever splits,
+//! grows and merges happen between calls. (After `clear` the directory shrinks and a cursor
 //! may land inside a segment; keys before it are filtered by prefix.)
 //! Pinned by `tests::traverse_under_concurrent_splits` and the proptests.
 //!
