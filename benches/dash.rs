@@ -33,7 +33,9 @@
 //! `DASH_LATENCY_N` changes its size (default 10M). `DASH_PROFILE` runs
 //! one lookup loop without criterion, for profilers (see [`profile`]).
 //! `DASH_BENCH_CPU_TIME=1` measures thread CPU time instead of wall time
-//! (for a machine shared with other work).
+//! (for a machine shared with other work). `DASH_PAIRED` times dash and
+//! hashbrown lookups interleaved, pass by pass, without criterion (see
+//! [`paired`]), for comparisons on a machine whose speed drifts.
 
 use std::borrow::Borrow;
 use std::cell::Cell;
@@ -433,6 +435,69 @@ fn profile(spec: &str) {
     }
 }
 
+/// `DASH_PAIRED=hit_u64/1000000[,miss_u64/10000000...]`: build the `dash`,
+/// `hashbrown` and `hashbrown_dashhash` tables of each case and time
+/// `DASH_PAIRED_ROUNDS` (default 15) rounds of one lookup pass per table,
+/// interleaved (dash, hashbrown, hashbrown_dashhash, dash, ...), in thread
+/// CPU time, each after an untimed warm-up pass over the same table.
+/// Prints the minimum and median ns per lookup of each table and the
+/// median of the per-round dash/hashbrown ratios: on a shared machine whose
+/// memory speed drifts, interleaving exposes the tables to the same
+/// conditions, which separate criterion runs do not.
+fn paired(specs: &str) {
+    fn time_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) -> f64 {
+        // An untimed pass first, so the table is as warm as in a criterion
+        // run (a 1M table mostly fits a 32 MB L3).
+        black_box(lookup_pass::<KK, T>(t, probes, hit));
+        let start = thread_cpu_time();
+        black_box(lookup_pass::<KK, T>(t, probes, hit));
+        (thread_cpu_time() - start).as_nanos() as f64 / probes.len() as f64
+    }
+    fn stats(v: &mut [f64]) -> (f64, f64) {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    }
+    fn run<KK: Kind>(group: &str, n: usize, hit: bool, rounds: usize) {
+        let dash: DashTable<KK::K, KK::V> = build::<KK, _>(n);
+        let hb: HbMap<KK::K, KK::V> = build::<KK, _>(n);
+        let hbd: HbDash<KK::K, KK::V> = build::<KK, _>(n);
+        let probes = lookup_probes::<KK>(n, hit);
+        let (mut td, mut th, mut thd, mut ratio) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            let d = time_pass::<KK, _>(&dash, &probes, hit);
+            let h = time_pass::<KK, _>(&hb, &probes, hit);
+            thd.push(time_pass::<KK, _>(&hbd, &probes, hit));
+            td.push(d);
+            th.push(h);
+            ratio.push(d / h);
+        }
+        let (dmin, dmed) = stats(&mut td);
+        let (hmin, hmed) = stats(&mut th);
+        let (hdmin, hdmed) = stats(&mut thd);
+        let (_, rmed) = stats(&mut ratio);
+        println!(
+            "paired {group} {n}: dash min {dmin:.1} med {dmed:.1} | hashbrown min {hmin:.1} med {hmed:.1} | hashbrown_dashhash min {hdmin:.1} med {hdmed:.1} | dash/hb min-ratio {:.3} median-of-ratios {rmed:.3}",
+            dmin / hmin
+        );
+    }
+    let rounds: usize = std::env::var("DASH_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    for spec in specs.split(',') {
+        let (group, n) = spec.split_once('/').expect("DASH_PAIRED=<group>/<n>,...");
+        let n: usize = n.parse().expect("DASH_PAIRED: bad size");
+        let (which, key) = group.split_once('_').expect("DASH_PAIRED: bad group");
+        let hit = which == "hit";
+        match key {
+            "u64" => run::<U64>(group, n, hit, rounds),
+            "bytes" => run::<Bytes>(group, n, hit, rounds),
+            "key16" => run::<Key16>(group, n, hit, rounds),
+            _ => panic!("DASH_PAIRED: unknown key kind {key}"),
+        }
+    }
+}
+
 fn bench_lookup_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>, hit: bool) {
     fn one<KK: Kind, T: Table<KK>, M: Measurement>(
         g: &mut BenchmarkGroup<'_, M>,
@@ -615,6 +680,10 @@ fn latency_report() {
 fn main() {
     if let Ok(spec) = std::env::var("DASH_PROFILE") {
         profile(&spec);
+        return;
+    }
+    if let Ok(specs) = std::env::var("DASH_PAIRED") {
+        paired(&specs);
         return;
     }
     let quick = std::env::args().any(|a| a == "--test" || a == "--list");
