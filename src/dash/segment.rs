@@ -660,12 +660,12 @@ impl<K, V> Segment<K, V> {
 
     /// Buddy segments `a` and `b` (same local depth, together one prefix
     /// range) merged into one of depth one less, at the smallest size from
-    /// [`fitting_size`](Self::fitting_size) up where their items fit, or
-    /// `None` (nothing moved) if they fit none. Both are left empty on
-    /// success. Calls no user code.
-    pub(crate) fn merged(a: &mut Self, b: &mut Self) -> Option<Box<Self>> {
+    /// [`fitting_size`](Self::fitting_size) up (full size only with
+    /// `full_size`) where their items fit, or `None` (nothing moved) if
+    /// they fit none. Both are left empty on success. Calls no user code.
+    pub(crate) fn merged(a: &mut Self, b: &mut Self, full_size: bool) -> Option<Box<Self>> {
         debug_assert_eq!(a.local_depth, b.local_depth);
-        let from = Self::fitting_size(a.len() + b.len());
+        let from = if full_size { SLOTS } else { Self::fitting_size(a.len() + b.len()) };
         let depth = a.local_depth.checked_sub(1).expect("dash: merge of depth-0 segments");
         Self::placed_anew(&mut [a, b], from, SLOTS + 1, depth)
     }

@@ -1025,7 +1025,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let (lo, hi) = self.segs.split_at_mut(ai.max(bi));
         let (a, b) = if ai < bi { (&mut lo[ai], &mut hi[0]) } else { (&mut hi[0], &mut lo[bi]) };
         let (spb_a, spb_b) = (a.slots_per_bucket(), b.slots_per_bucket());
-        let Some(m) = Segment::merged(a, b) else {
+        let Some(m) = Segment::merged(a, b, !self.small_segments) else {
             return false;
         };
         self.count_size(spb_a, false);
