@@ -52,7 +52,7 @@ pub const CACHE_LINE: usize = 64;
 pub const SEGMENT_HEADER_BYTES: usize =
     TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
 const _: () = assert!(SEGMENT_HEADER_BYTES == 1728 && SEGMENT_HEADER_BYTES.is_multiple_of(CACHE_LINE));
-/// A rebuilt segment (after a split) gets the smallest size at which its
+/// A rebuilt segment (split halves, merges) starts at the smallest size at which its
 /// items fill at most this share of its slots.
 const REBUILD_FILL_PERCENT: usize = 85;
 /// Fewest slots per bucket a segment is allocated with (a table's first

@@ -951,24 +951,26 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let Some(spb) = self.segs[si].next_size() else {
             return false;
         };
-        let old = self.segs[si].slots_per_bucket();
         let bigger = self.segs[si].grown(spb);
-        mem::replace(&mut self.segs[si], bigger).release_pages();
-        self.count_size(old, false);
-        self.count_size(spb, true);
+        self.replace_segment(si, bigger);
         true
     }
 
     /// Rebuild segment `si` at the smallest size that fits its items, if
     /// smaller (see `Segment::shrunk`).
     fn shrink_segment(&mut self, si: usize) {
-        let old = self.segs[si].slots_per_bucket();
         if let Some(small) = self.segs[si].shrunk() {
-            let spb = small.slots_per_bucket();
-            mem::replace(&mut self.segs[si], small).release_pages();
-            self.count_size(old, false);
-            self.count_size(spb, true);
+            self.replace_segment(si, small);
         }
+    }
+
+    /// Put `new` in place of segment `si`, which has been emptied into it,
+    /// and free the old one (its pages given back first).
+    fn replace_segment(&mut self, si: usize, new: Box<Segment<K, V>>) {
+        self.count_size(new.slots_per_bucket(), true);
+        let mut old = mem::replace(&mut self.segs[si], new);
+        self.count_size(old.slots_per_bucket(), false);
+        old.release_pages();
     }
 
     /// Gives memory back after deletes, a little at a time: walks the
@@ -1024,17 +1026,15 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         debug_assert_ne!(ai, bi);
         let (lo, hi) = self.segs.split_at_mut(ai.max(bi));
         let (a, b) = if ai < bi { (&mut lo[ai], &mut hi[0]) } else { (&mut hi[0], &mut lo[bi]) };
-        let (spb_a, spb_b) = (a.slots_per_bucket(), b.slots_per_bucket());
         let Some(m) = Segment::merged(a, b, !self.small_segments) else {
             return false;
         };
-        self.count_size(spb_a, false);
-        self.count_size(spb_b, false);
-        self.count_size(m.slots_per_bucket(), true);
-        mem::replace(&mut self.segs[ai], m).release_pages();
+        self.replace_segment(ai, m);
         // Remove `bi`: the last segment takes its index.
         let last = self.segs.len() - 1;
-        self.segs.swap_remove(bi).release_pages();
+        let mut gone = self.segs.swap_remove(bi);
+        self.count_size(gone.slots_per_bucket(), false);
+        gone.release_pages();
         if bi != last {
             for e in &mut self.dir {
                 if *e == last as u32 {
