@@ -29,18 +29,21 @@
 //!
 //!  Bucket metadata, 24 B in two halves (split so lookups read only 16 B)
 //!  hot (16 B, 16-aligned: 4 per cache line, never straddles one)
-//!    bytes 0..14   fp: 1-byte fingerprint per slot (the first spb used)
-//!    bytes 14..16  word: busy[0..14] | displaced (bit 14) | stashed (bit 15)
-//!                  displaced: the neighbour holds items homed here
-//!                  stashed: a stash ref is valid or overflow > 0
-//!                  (both 0: every item homed here is in this bucket)
+//!    bytes 0..spb  fp: 1-byte fingerprint per slot, never 0 (0 = free slot)
+//!    bytes spb..14 refs: fingerprints of items homed here that live in the
+//!                  neighbour or the stash, as many as fit (0 = none)
+//!    bytes 14..16  word: busy[0..spb] | elsewhere (bit 15)
+//!                  elsewhere: some item homed here and living in the
+//!                  neighbour or the stash has no ref (always so in a
+//!                  14-slot bucket, which has no spare bytes)
 //!  cold (u64)
 //!    bits  0..14   probe: slot holds an item displaced from the previous bucket
 //!    bits 14..18   stash_valid: which of the 4 stash refs are valid
 //!    bits 18..24   overflow: stashed items homed here that have no stash ref
 //!    bits 24..32   stash_pos: 2-bit stash bucket per stash ref
 //!    bits 32..64   stash_fp: fingerprints of stashed items homed here
-//!                  (the 4 "stash refs", valid per stash_valid)
+//!                  (the 4 "stash refs", valid per stash_valid; they say
+//!                  cheaply whether a home has stashed items at all)
 //!
 //!  Hash bits:  63 ........ 64-g   ...   39 .... 32   31 ............ 0
 //!              [segment prefix]          [  fp   ]   [ bucket: lo32*56 >> 32 ]
@@ -115,18 +118,27 @@
 //!    `stash_fp` refs, or bumps `overflow` when all 4 are taken;
 //! 5. otherwise the segment **splits** (or, in cache mode, evicts).
 //!
-//! Lookup reads the home bucket's 16-byte hot metadata, compares its 14
-//! 1-byte fingerprints at once (one SSE2 16-byte compare on x86_64, SWAR
-//! elsewhere) and compares keys on busy matches. Only if that fails and
-//! the displaced or stashed flag is set does it look further: the
-//! neighbour's busy slots if displaced (its hot half is the next 16 bytes),
-//! then, if stashed, only the stash buckets named by matching `stash_fp`
-//! refs in the cold half (all 4 if `overflow > 0`). A split moves displaced items back home where the split made room,
-//! so nearly every hit and miss reads 16 bytes of metadata and (hits) one
-//! slot: with 1M random keys, 99.2% of items sit in their home bucket and
-//! 96% of buckets have both flags clear (10M, mid split wave: 96% and
-//! 81%). The full hash is never stored; splits and traversal filters
-//! recompute it.
+//! Lookup reads the home bucket's 16-byte hot metadata and compares the
+//! fingerprint with all 14 bytes at once (one SSE2 16-byte compare on
+//! x86_64, SWAR elsewhere): matches on busy slots are key compares,
+//! any other match is a ref. Only on a ref match, or with the elsewhere
+//! flag set, does a lookup that failed at home look further: the
+//! neighbour's busy slots (its hot half is the next 16 bytes, in the same
+//! cache line 3 times in 4), then the four stash buckets' hot halves (one
+//! cache line per segment, shared by its 56 homes) for fingerprint
+//! matches whose recorded home is this one. A split or a grow moves
+//! displaced items back home where it made room.
+//!
+//! Why refs: a table of small segments runs at 0.76–0.92 load in buckets
+//! of 8–14 slots, so 8–15% of items live away from home and 40–74% of
+//! buckets have some. With only "displaced"/"stashed" flags, 56% of misses
+//! at 1M u64 keys read the neighbour and the home's cold half (another
+//! cache line); with refs 5% do (`misses_mostly_stop_at_home`). At 3M and
+//! 10M keys, late in a wave of splits, most segments have 11–14 slots
+//! (0–3 spare bytes) and 21–45% of buckets still set the flag. Refs are
+//! rewritten from where a home's items are (`Segment::refresh_refs`)
+//! whenever one of them enters or leaves the neighbour or the stash. The
+//! full hash is never stored; splits and traversal filters recompute it.
 //!
 //! # Growth
 //!

@@ -132,14 +132,17 @@ pub const fn next_slots(spb: usize, size: usize, align: usize) -> Option<usize> 
 /// (so it never straddles two cache lines; four buckets per line).
 ///
 /// ```text
-/// byte 0..14   fp: one-byte fingerprint per slot
-/// byte 14..16  word (u16): busy[0..14] | DISPLACED_FLAG (bit 14)
-///                          | STASHED_FLAG (bit 15)
+/// byte 0..spb   fp: one-byte fingerprint per slot (0 in a free slot)
+/// byte spb..14  refs: fingerprints of items homed here that live in the
+///               neighbour or the stash (0 = no ref); none when spb = 14
+/// byte 14..16   word (u16): busy[0..spb] | ELSEWHERE_FLAG (bit 15)
 /// ```
 ///
-/// One SSE2 compare matches all 14 fingerprints, `busy` masks the result,
-/// and the two flags (both 0 when every item homed here is in this
-/// bucket) tell a lookup whether to look anywhere else.
+/// Fingerprints are never 0 (`fp_of_hash`). One SSE2 compare matches all
+/// 14 bytes: matches among busy slots are candidates here, any other
+/// match is a ref (free slots hold 0), so a lookup looks beyond the home
+/// bucket only for a ref match or when `ELSEWHERE_FLAG` says some item
+/// homed here has no ref (see [`Segment::refresh_refs`]).
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Hot([u8; 16]);
@@ -147,15 +150,14 @@ pub(crate) struct Hot([u8; 16]);
 /// Byte offset of `Hot`'s word (after the 14 fingerprints).
 const WORD_IDX: usize = SLOTS;
 
-/// `Hot::word` bit 14: the neighbour bucket holds items displaced from this
-/// one (its probing slots are not empty).
-const DISPLACED_FLAG: u16 = 1 << 14;
-/// `Hot::word` bit 15: stashed items homed here exist (a stash ref is
-/// valid or `overflow > 0`).
-const STASHED_FLAG: u16 = 1 << 15;
+/// `Hot::word` bit 15: some item homed here lives in the neighbour or the
+/// stash without a ref in the spare fingerprint bytes (always the case for
+/// such items in a 14-slot bucket, which has no spare bytes). Bit 14 is
+/// unused (0).
+const ELSEWHERE_FLAG: u16 = 1 << 15;
 
-/// The other half of a bucket's metadata (insert, remove, and the rare
-/// lookups that leave the home bucket): one `u64`.
+/// The other half of a bucket's metadata (insert, remove, moves; lookups
+/// never read it): one `u64`.
 ///
 /// ```text
 /// bits  0..14  probe: slot holds an item displaced from the previous bucket
@@ -200,30 +202,42 @@ impl Hot {
         self.word() as u32 & SLOT_MASK
     }
 
-    /// True if an item homed here may live outside this bucket (displaced
-    /// into the neighbour, or stashed): one test of the word a lookup has
-    /// already loaded, so a lookup that misses its home bucket usually
-    /// stops without reading anything else.
+    /// True if an item homed here and fingerprint `fp` may live outside
+    /// this bucket, given `all = self.match_fp(fp)`: a ref matches, or
+    /// some item elsewhere has no ref. A test of bytes a lookup has
+    /// already loaded, so a miss usually stops at the home's 16 bytes.
     #[inline(always)]
-    fn may_be_elsewhere(&self) -> bool {
-        self.word() & (DISPLACED_FLAG | STASHED_FLAG) != 0
+    fn may_be_elsewhere(&self, all: u32) -> bool {
+        // Bitwise, not `||`: one test, no second branch.
+        (all & !self.busy()) | (self.word() & ELSEWHERE_FLAG) as u32 != 0
     }
 
-    /// Bitmask of slots whose fingerprint equals `fp` (busy or not).
+    /// Zero the fingerprint bytes of free slots and refs (all but the busy
+    /// slots'), and the flag.
+    fn clear_free(&mut self) {
+        let busy = self.busy();
+        for (i, b) in self.0[..SLOTS].iter_mut().enumerate() {
+            if busy & (1 << i) == 0 {
+                *b = 0;
+            }
+        }
+        self.set_word(busy as u16);
+    }
+
+    /// Bitmask of bytes (slots and refs) whose fingerprint equals `fp`.
     #[inline(always)]
     fn match_fp(&self, fp: u8) -> u32 {
-        let lo = u64::from_le_bytes(self.0[0..8].try_into().unwrap());
-        let hi = u64::from_le_bytes(self.0[8..16].try_into().unwrap());
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{
-                _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8,
+                __m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_movemask_epi8, _mm_set1_epi8,
             };
             // SAFETY: these intrinsics only require the `sse2` target
             // feature, which every x86_64 target has (it is part of the
-            // x86_64 baseline); they take no pointers.
+            // x86_64 baseline). The load reads the 16 bytes of `self`,
+            // which `repr(align(16))` makes 16-aligned, as it requires.
             let m = unsafe {
-                let v = _mm_set_epi64x(hi as i64, lo as i64);
+                let v = _mm_load_si128(self.0.as_ptr().cast::<__m128i>());
                 _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(fp as i8)))
             };
             m as u32 & SLOT_MASK
@@ -231,6 +245,8 @@ impl Hot {
         #[cfg(not(target_arch = "x86_64"))]
         {
             // SWAR fallback.
+            let lo = u64::from_le_bytes(self.0[0..8].try_into().unwrap());
+            let hi = u64::from_le_bytes(self.0[8..16].try_into().unwrap());
             let pat = 0x0101_0101_0101_0101u64 * fp as u64;
             (zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8)) & SLOT_MASK
         }
@@ -272,11 +288,6 @@ impl Meta {
     }
 
     #[inline(always)]
-    pub(crate) fn match_fp(&self, fp: u8) -> u32 {
-        self.hot.match_fp(fp)
-    }
-
-    #[inline(always)]
     fn overflow(&self) -> u64 {
         (self.cold >> OVERFLOW_SHIFT) & OVERFLOW_MAX
     }
@@ -285,37 +296,17 @@ impl Meta {
     fn set_overflow(&mut self, n: u64) {
         debug_assert!(n <= OVERFLOW_MAX);
         self.cold = (self.cold & !(OVERFLOW_MAX << OVERFLOW_SHIFT)) | (n << OVERFLOW_SHIFT);
-        self.sync_stashed_flag();
     }
 
-    /// True if the neighbour bucket holds items displaced from this one.
+    /// True if stashed items homed here exist.
     #[inline(always)]
-    fn displaced(&self) -> bool {
-        self.hot.word() & DISPLACED_FLAG != 0
-    }
-
-    #[inline(always)]
-    fn set_flag(&mut self, flag: u16, on: bool) {
-        let w = self.hot.word();
-        self.hot.set_word(if on { w | flag } else { w & !flag });
-    }
-
-    #[inline(always)]
-    fn set_displaced(&mut self, on: bool) {
-        self.set_flag(DISPLACED_FLAG, on);
-    }
-
-    /// Keep `STASHED_FLAG` equal to "a stash ref is valid or overflow > 0".
-    #[inline(always)]
-    fn sync_stashed_flag(&mut self) {
-        self.set_flag(
-            STASHED_FLAG,
-            self.stash_valid() != 0 || self.overflow() != 0,
-        );
+    fn stashed(&self) -> bool {
+        self.stash_valid() != 0 || self.overflow() != 0
     }
 
     #[inline(always)]
     fn mark(&mut self, slot: usize, fp: u8, probe: bool) {
+        debug_assert!(fp != 0, "dash: fingerprint 0");
         self.hot.set_word(self.hot.word() | (1 << slot));
         if probe {
             self.cold |= 1 << slot;
@@ -329,6 +320,7 @@ impl Meta {
     fn unmark(&mut self, slot: usize) {
         self.hot.set_word(self.hot.word() & !(1 << slot));
         self.cold &= !(1 << slot);
+        self.hot.0[slot] = 0;
     }
 
     #[inline(always)]
@@ -358,7 +350,6 @@ impl Meta {
         self.cold = (self.cold & !(0xff << fp_shift)) | ((fp as u64) << fp_shift);
         self.cold = (self.cold & !(3 << pos_shift)) | ((pos as u64) << pos_shift);
         self.cold |= 1 << (STASH_VALID_SHIFT + i);
-        self.sync_stashed_flag();
     }
 
     /// Forget one stashed item with fingerprint `fp` in stash bucket `pos`.
@@ -373,7 +364,6 @@ impl Meta {
             let i = v.trailing_zeros() as usize;
             if self.stash_fp(i) == fp && self.stash_ref_pos(i) == pos {
                 self.cold &= !(1 << (STASH_VALID_SHIFT + i as u32));
-                self.sync_stashed_flag();
                 return;
             }
             v &= v - 1;
@@ -385,6 +375,7 @@ impl Meta {
     /// Bitmask of stash buckets that may hold an item homed here with
     /// fingerprint `fp`.
     #[inline(always)]
+    #[cfg(test)]
     fn stash_candidates(&self, fp: u8) -> u32 {
         if self.overflow() > 0 {
             return (1 << STASH_BUCKETS) - 1;
@@ -411,7 +402,8 @@ impl Meta {
     fn rotate_front(&mut self, s: usize) {
         let m = (1u64 << (s + 1)) - 1;
         let rot = |x: u64| -> u64 { (x & !m) | ((x << 1) & m) | ((x >> s) & 1) };
-        // Busy bits rotate inside the word; the flags above bit 13 stay.
+        // Busy bits rotate inside the word (all below `s + 1 <= spb`); the
+        // flag and the refs (bytes from `spb` up) stay.
         self.hot.set_word(rot(self.hot.word() as u64) as u16);
         self.cold = rot(self.cold);
         self.hot.0[..=s].rotate_right(1);
@@ -578,6 +570,11 @@ impl<K, V> Segment<K, V> {
         assert!(spb >= self.slots_per_bucket(), "dash: grown() cannot shrink");
         let mut g = Self::new_boxed(self.local_depth, spb);
         g.hot = self.hot;
+        // The old refs sit in what are now free slots (and fewer refs fit):
+        // clear them; `rebalance_stash` below rewrites all refs.
+        for h in &mut g.hot {
+            h.clear_free();
+        }
         g.cold = self.cold;
         g.stash_home = self.stash_home;
         g.versions = self.versions;
@@ -598,6 +595,8 @@ impl<K, V> Segment<K, V> {
         self.hot = [Hot::default(); TOTAL_BUCKETS];
         self.cold = [0; TOTAL_BUCKETS];
         self.len = 0;
+        g.pull_probing_home();
+        g.rebalance_stash();
         g
     }
 
@@ -814,7 +813,7 @@ impl<K, V> Segment<K, V> {
     }
 
     /// Write `item` into a free slot and mark it (and, for a probing item,
-    /// the displaced flag of its home). Stash bookkeeping is the caller's
+    /// refresh the refs of its home). Stash bookkeeping is the caller's
     /// job (see `put_stash`).
     #[inline(always)]
     fn put(&mut self, b: usize, s: usize, fp: u8, probe: bool, item: (K, V)) {
@@ -823,10 +822,10 @@ impl<K, V> Segment<K, V> {
         let i = self.idx(b, s);
         self.slots[i].write(item);
         self.update_meta(b, |m| m.mark(s, fp, probe));
-        if probe {
-            self.update_meta(prev_bucket(b), |m| m.set_displaced(true));
-        }
         self.len += 1;
+        if probe {
+            self.refresh_refs(prev_bucket(b));
+        }
     }
 
     /// Move the item out of a busy slot and free the slot. Stash
@@ -839,22 +838,91 @@ impl<K, V> Segment<K, V> {
         );
         let probing = self.meta(b).probing();
         self.update_meta(b, |m| m.unmark(s));
-        if probing == 1 << s {
-            // The last item displaced from `b - 1` left (a stash bucket has
-            // no probing slots, so `b` is regular here).
-            self.update_meta(prev_bucket(b), |m| m.set_displaced(false));
-        }
         self.len -= 1;
         // SAFETY: the busy bit was set, so the slot is initialized (see
         // `item`); we just cleared it, so this value is read exactly once
         // and the slot is never read or dropped again until the next `put`.
-        unsafe { self.slots[self.idx(b, s)].assume_init_read() }
+        let item = unsafe { self.slots[self.idx(b, s)].assume_init_read() };
+        if probing & (1 << s) != 0 {
+            // An item displaced from `b - 1` left (a stash bucket has no
+            // probing slots, so `b` is regular here).
+            self.refresh_refs(prev_bucket(b));
+        }
+        item
     }
 
     fn put_stash(&mut self, p: usize, s: usize, fp: u8, home: usize, item: (K, V)) {
         self.put(REGULAR_BUCKETS + p, s, fp, false, item);
         self.stash_home[p][s] = home as u8;
         self.update_meta(home, |m| m.add_stash_ref(fp, p));
+        self.refresh_refs(home);
+    }
+
+    /// Take the item in slot `s` of stash bucket `p`, with its stash ref
+    /// and the refs of its home.
+    fn take_stash(&mut self, p: usize, s: usize) -> (K, V) {
+        let sb = REGULAR_BUCKETS + p;
+        let home = self.stash_home[p][s] as usize;
+        let fp = self.meta(sb).fp(s);
+        let item = self.take(sb, s);
+        self.update_meta(home, |m| m.remove_stash_ref(fp, p));
+        self.refresh_refs(home);
+        item
+    }
+
+    /// Rewrite the refs of regular bucket `home` (its spare fingerprint
+    /// bytes, from `slots_per_bucket()` to 14) from where its items are:
+    /// the fingerprints of its items in the neighbour's probing slots,
+    /// then of its stashed items, as many as fit; `ELSEWHERE_FLAG` set if
+    /// some did not fit. Called whenever an item homed at `home` enters or
+    /// leaves the neighbour or the stash (and on bulk moves by
+    /// [`refresh_all_refs`](Self::refresh_all_refs)), so a miss on a home
+    /// whose displaced items all have refs reads nothing but the home's 16
+    /// bytes unless a ref matches (1 in 255 per ref).
+    fn refresh_refs(&mut self, home: usize) {
+        let spb = self.slots_per_bucket();
+        let mut refs = [0u8; SLOTS];
+        let mut n = spb;
+        let mut uncovered = false;
+        let mut add = |fp: u8| {
+            if n < SLOTS {
+                refs[n] = fp;
+                n += 1;
+            } else {
+                uncovered = true;
+            }
+        };
+        let nm = self.meta(next_bucket(home));
+        let mut m = nm.probing();
+        while m != 0 {
+            add(nm.fp(m.trailing_zeros() as usize));
+            m &= m - 1;
+        }
+        if self.meta(home).stashed() {
+            for sp in 0..STASH_BUCKETS {
+                let sm = self.meta(REGULAR_BUCKETS + sp);
+                let mut m = sm.busy();
+                while m != 0 {
+                    let s = m.trailing_zeros() as usize;
+                    if self.stash_home[sp][s] as usize == home {
+                        add(sm.fp(s));
+                    }
+                    m &= m - 1;
+                }
+            }
+        }
+        let hot = &mut self.hot[home];
+        hot.0[spb..SLOTS].copy_from_slice(&refs[spb..]);
+        let w = hot.word() & !ELSEWHERE_FLAG;
+        hot.set_word(if uncovered { w | ELSEWHERE_FLAG } else { w });
+    }
+
+    /// [`refresh_refs`](Self::refresh_refs) of every regular bucket, after
+    /// moves that skipped it (splits, stash rebalancing, growing).
+    fn refresh_all_refs(&mut self) {
+        for b in 0..REGULAR_BUCKETS {
+            self.refresh_refs(b);
+        }
     }
 
     /// Move an item between two slots of this segment (fingerprint kept).
@@ -873,39 +941,41 @@ impl<K, V> Segment<K, V> {
     }
 
     /// Prefetch hint: the slots a lookup of `home`/`fp` will compare keys
-    /// with (fingerprint matches among the home's owned slots and, if its
-    /// displaced flag is set, the neighbour's probing slots). Reads the
-    /// metadata of those buckets.
+    /// with (fingerprint matches among the home's busy slots and, if a
+    /// ref matches or the elsewhere flag is set, the neighbour's busy
+    /// slots). Reads the metadata of those buckets.
     #[inline(always)]
     pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
-        let hm = self.meta(home);
-        let mut m = hm.match_fp(fp) & hm.owned();
+        let hm = &self.hot[home];
+        let all = hm.match_fp(fp);
+        let mut m = all & hm.busy();
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(home, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
-        if !hm.displaced() {
+        if !hm.may_be_elsewhere(all) {
             return;
         }
         let nb = next_bucket(home);
-        let nm = self.meta(nb);
-        let mut m = nm.match_fp(fp) & nm.probing();
+        let nm = &self.hot[nb];
+        let mut m = nm.match_fp(fp) & nm.busy();
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(nb, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
     }
 
-    /// Look `home`/`fp` up: home bucket, then (only if the home's
-    /// metadata says items homed there live elsewhere) the neighbour's
-    /// probing slots and the stash buckets the home's stash refs point at
-    /// (all four if the home overflowed). `eq` is only called on
-    /// fingerprint matches. Returns the position and the item.
+    /// Look `home`/`fp` up: home bucket, then (only if a ref of the
+    /// home matches `fp` or some item homed there has no ref) the
+    /// neighbour and the stash buckets the home's stash refs point at (all
+    /// four if the home overflowed). `eq` is only called on fingerprint
+    /// matches. Returns the position and the item.
     ///
-    /// Inlined into every lookup: the home bucket, where almost every item
-    /// lives (a split pulls displaced items home), is all a hit usually
-    /// reads, and a miss usually stops after the same metadata read; the
-    /// rest is out of line.
+    /// Inlined into every lookup. The candidates of the home and (when
+    /// needed) the neighbour are one bit mask walked by one loop, so a hit
+    /// on an item displaced into the neighbour takes the same branches as
+    /// one at home; a miss usually stops after the home's 16 bytes. Only
+    /// the stash is out of line.
     #[inline(always)]
     pub(crate) fn find(
         &self,
@@ -915,11 +985,13 @@ impl<K, V> Segment<K, V> {
     ) -> Option<(Pos, &(K, V))> {
         // Only the 16-byte hot half of the home's metadata.
         let hm = &self.hot[home];
+        debug_assert!(fp != 0, "dash: fingerprint 0");
+        let all = hm.match_fp(fp);
         // All busy slots, not only the owned ones: a probing slot holds an
         // item homed at `home - 1`, whose key cannot equal one homed here,
         // so including it is correct, rarely costs a key compare, and saves
         // reading the probe bits (the cold half) on every lookup.
-        let mut m = hm.match_fp(fp) & hm.busy();
+        let mut m = all & hm.busy();
         while m != 0 {
             let s = m.trailing_zeros() as usize;
             // SAFETY: `s` is a bit of `busy()`.
@@ -929,7 +1001,7 @@ impl<K, V> Segment<K, V> {
             }
             m &= m - 1;
         }
-        if !hm.may_be_elsewhere() {
+        if !hm.may_be_elsewhere(all) {
             return None;
         }
         self.find_elsewhere(home, fp, eq)
@@ -937,9 +1009,8 @@ impl<K, V> Segment<K, V> {
 
     /// The neighbour and stash part of [`find`](Self::find): out of line
     /// and `#[cold]` (rarely needed) to keep the inlined part small. Reads
-    /// the neighbour's hot half only (mostly the same cache line as the
-    /// home's), and the home's cold half only if items homed there are
-    /// stashed.
+    /// the neighbour's hot half (mostly the same cache line as the home's)
+    /// and the home's cold half (its stash refs).
     #[cold]
     #[inline(never)]
     fn find_elsewhere(
@@ -948,30 +1019,37 @@ impl<K, V> Segment<K, V> {
         fp: u8,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
-        let word = self.hot[home].word();
-        if word & DISPLACED_FLAG != 0 {
-            let nb = next_bucket(home);
-            let nm = &self.hot[nb];
-            // All busy slots rather than the probing ones (whose bits are in
-            // the cold half): an item owned by `nb` cannot equal a key homed
-            // at `home`, so it only costs a rare extra key compare.
-            let mut m = nm.match_fp(fp) & nm.busy();
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                // SAFETY: `s` is a bit of `busy()`.
-                let item = unsafe { self.item_busy(nb, s) };
-                if eq(&item.0) {
-                    return Some((Pos::new(nb, s), item));
-                }
-                m &= m - 1;
+        let nb = next_bucket(home);
+        let nm = &self.hot[nb];
+        // All busy slots rather than the probing ones (whose bits are in
+        // the cold half): an item owned by `nb` cannot equal a key homed
+        // at `home`, so it only costs a rare extra key compare.
+        let mut m = nm.match_fp(fp) & nm.busy();
+        while m != 0 {
+            let s = m.trailing_zeros() as usize;
+            // SAFETY: `s` is a bit of `busy()`.
+            let item = unsafe { self.item_busy(nb, s) };
+            if eq(&item.0) {
+                return Some((Pos::new(nb, s), item));
             }
+            m &= m - 1;
         }
-        if word & STASHED_FLAG == 0 {
-            return None;
-        }
-        let mut sm = self.meta(home).stash_candidates(fp);
-        while sm != 0 {
-            let sp = sm.trailing_zeros() as usize;
+        self.find_stashed(home, fp, eq)
+    }
+
+    /// The stash part of [`find`](Self::find): fingerprint matches in the
+    /// stash buckets whose recorded home is `home`.
+    #[inline(always)]
+    fn find_stashed(
+        &self,
+        home: usize,
+        fp: u8,
+        mut eq: impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
+        // The four stash buckets' hot halves are one cache line, shared by
+        // the segment's 56 homes (so often cached), where the home's stash
+        // refs (its cold half) would be a line of its own: match them all.
+        for sp in 0..STASH_BUCKETS {
             let sb = REGULAR_BUCKETS + sp;
             let smeta = &self.hot[sb];
             let mut m = smeta.match_fp(fp) & smeta.busy();
@@ -986,7 +1064,6 @@ impl<K, V> Segment<K, V> {
                 }
                 m &= m - 1;
             }
-            sm &= sm - 1;
         }
         None
     }
@@ -1042,12 +1119,7 @@ impl<K, V> Segment<K, V> {
     /// Remove and return the item at `p`, keeping stash refs consistent.
     pub(crate) fn remove_at(&mut self, p: Pos) -> (K, V) {
         if p.b() >= REGULAR_BUCKETS {
-            let sp = p.b() - REGULAR_BUCKETS;
-            let home = self.stash_home[sp][p.s()] as usize;
-            let fp = self.meta(p.b()).fp(p.s());
-            let item = self.take(p.b(), p.s());
-            self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
-            item
+            self.take_stash(p.b() - REGULAR_BUCKETS, p.s())
         } else {
             self.take(p.b(), p.s())
         }
@@ -1071,8 +1143,7 @@ impl<K, V> Segment<K, V> {
             let fp = self.meta(p.b()).fp(p.s());
             if let Some(t) = self.free_slot(home) {
                 // Room at home: leave the stash.
-                let item = self.take(p.b(), p.s());
-                self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
+                let item = self.take_stash(sp, p.s());
                 self.put(home, t, fp, false, item);
                 return self.rotate_front(home, t);
             }
@@ -1082,8 +1153,7 @@ impl<K, V> Segment<K, V> {
                 // which has the same home and so may live in this stash slot.
                 let t = (31 - owned.leading_zeros()) as usize;
                 let ofp = self.meta(home).fp(t);
-                let stashed = self.take(p.b(), p.s());
-                self.update_meta(home, |m| m.remove_stash_ref(fp, sp));
+                let stashed = self.take_stash(sp, p.s());
                 let demoted = self.take(home, t);
                 self.put(home, t, fp, false, stashed);
                 self.put_stash(sp, p.s(), ofp, home, demoted);
@@ -1174,6 +1244,7 @@ impl<K, V> Segment<K, V> {
                 }
             }
         }
+        self.refresh_all_refs();
     }
 
     /// Visit (in slot order) every item whose home is regular bucket
@@ -1220,6 +1291,14 @@ impl<K, V> Segment<K, V> {
         })
     }
 
+    /// True if a lookup of `home`/`fp` that finds nothing at home goes on
+    /// to the neighbour and the stash (tests only).
+    #[cfg(test)]
+    pub(crate) fn lookup_leaves_home(&self, home: usize, fp: u8) -> bool {
+        let hm = &self.hot[home];
+        hm.may_be_elsewhere(hm.match_fp(fp))
+    }
+
     /// Check every structural invariant of this segment (tests only).
     /// `home_fp` returns (home bucket, fingerprint) recomputed from the key.
     #[cfg(test)]
@@ -1263,16 +1342,37 @@ impl<K, V> Segment<K, V> {
                 pool.swap_remove(i);
             }
         }
+        let spb = self.slots_per_bucket();
         for b in 0..TOTAL_BUCKETS {
             let m = self.meta(b);
             assert_eq!(m.probe() & !m.busy(), 0, "probe bit on free slot in {b}");
-            let displaced = b < REGULAR_BUCKETS && self.meta(next_bucket(b)).probing() != 0;
-            assert_eq!(m.displaced(), displaced, "displaced flag of {b}");
-            assert_eq!(
-                m.hot.word() & STASHED_FLAG != 0,
-                m.stash_valid() != 0 || m.overflow() != 0,
-                "stashed flag of {b}"
-            );
+            assert_eq!(m.busy() >> spb, 0, "busy bit beyond the slots of {b}");
+            for s in 0..spb {
+                let busy = m.busy() & (1 << s) != 0;
+                assert_eq!(m.fp(s) != 0, busy, "fingerprint byte of slot {s} of {b}");
+            }
+            assert_eq!(m.hot.word() & (1 << 14), 0, "bit 14 of {b}");
+            // Refs: fingerprints of as many of the items homed here that
+            // live elsewhere as fit (any of them: a rotation may reorder
+            // them); the flag if not all.
+            let mut elsewhere = Vec::new();
+            if b < REGULAR_BUCKETS {
+                self.for_each_in_logical(b, |p| {
+                    if p.b() != b {
+                        elsewhere.push(self.meta(p.b()).fp(p.s()));
+                    }
+                });
+            }
+            let refs: Vec<u8> = m.hot.0[spb..SLOTS].iter().copied().filter(|&f| f != 0).collect();
+            let fit = elsewhere.len().min(SLOTS - spb);
+            assert_eq!(refs.len(), fit, "ref count of {b}");
+            for r in &refs {
+                let i = elsewhere.iter().position(|f| f == r).unwrap_or_else(|| panic!("ref {r} of {b} without item"));
+                elsewhere.swap_remove(i);
+            }
+            let elsewhere_len = fit + elsewhere.len();
+            assert!(m.hot.0[spb + fit..SLOTS].iter().all(|&f| f == 0), "ref bytes after the refs of {b}");
+            assert_eq!(m.hot.word() & ELSEWHERE_FLAG != 0, elsewhere_len > fit, "elsewhere flag of {b}");
             if b >= REGULAR_BUCKETS {
                 assert_eq!(m.probe(), 0, "probe bit in stash");
                 assert_eq!(m.stash_valid(), 0);
@@ -1319,7 +1419,7 @@ mod tests {
                 .enumerate()
                 .filter(|(_, v)| **v == fp)
                 .fold(0u32, |a, (i, _)| a | (1 << i));
-            assert_eq!(m.match_fp(fp), want, "fp {fp:#x}");
+            assert_eq!(m.hot.match_fp(fp), want, "fp {fp:#x}");
         }
     }
 
@@ -1372,16 +1472,16 @@ mod tests {
         let mut m = Meta::default();
         for s in 0..SLOTS {
             if s != 2 {
-                m.mark(s, s as u8, s % 3 == 0);
+                m.mark(s, s as u8 + 1, s % 3 == 0);
             }
         }
-        m.set_displaced(true);
+        m.hot.set_word(m.hot.word() | ELSEWHERE_FLAG);
         m.add_stash_ref(9, 1);
         m.rotate_front(5);
-        assert_eq!(m.fp(0), 5);
-        assert_eq!(&m.hot.0[1..6], &[0, 1, 0, 3, 4]); // slot 2 was never marked
-        assert_eq!(m.fp(6), 6);
-        assert!(m.displaced(), "flags do not rotate");
+        assert_eq!(m.fp(0), 6);
+        assert_eq!(&m.hot.0[1..6], &[1, 2, 0, 4, 5]); // slot 2 was never marked
+        assert_eq!(m.fp(6), 7);
+        assert_ne!(m.hot.word() & ELSEWHERE_FLAG, 0, "the flag does not rotate");
         assert_eq!(
             (m.stash_valid(), m.stash_fp(0), m.stash_ref_pos(0)),
             (1, 9, 1)

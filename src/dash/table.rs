@@ -60,7 +60,10 @@ pub(super) fn home_of_hash(h: u64) -> usize {
 
 #[inline(always)]
 pub(super) fn fp_of_hash(h: u64) -> u8 {
-    (h >> 32) as u8
+    // Never 0: a 0 byte in a bucket's fingerprints means "free slot" or
+    // "no ref" (see `Hot` in `segment.rs`). 0 maps to 1.
+    let f = (h >> 32) as u8;
+    f | (f == 0) as u8
 }
 
 #[inline(always)]
@@ -1304,3 +1307,14 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
 
 impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
 impl<K, V> std::iter::FusedIterator for Iter<'_, K, V> {}
+
+#[cfg(test)]
+impl<K: Eq + DashHash, V> DashTable<K, V> {
+    /// True if a lookup of absent `key` reads more than its home bucket's
+    /// 16 metadata bytes (tests only).
+    pub(crate) fn miss_leaves_home(&self, key: &K) -> bool {
+        let h = self.hash(key);
+        let seg = &self.segs[self.dir[self.dir_index(h)] as usize];
+        seg.lookup_leaves_home(home_of_hash(h), fp_of_hash(h))
+    }
+}
