@@ -991,15 +991,8 @@ impl<K, V> Segment<K, V> {
         // item homed at `home - 1`, whose key cannot equal one homed here,
         // so including it is correct, rarely costs a key compare, and saves
         // reading the probe bits (the cold half) on every lookup.
-        let mut m = all & hm.busy();
-        while m != 0 {
-            let s = m.trailing_zeros() as usize;
-            // SAFETY: `s` is a bit of `busy()`.
-            let item = unsafe { self.item_busy(home, s) };
-            if eq(&item.0) {
-                return Some((Pos::new(home, s), item));
-            }
-            m &= m - 1;
+        if let Some(found) = self.first_equal(home, all & hm.busy(), &mut eq) {
+            return Some(found);
         }
         if !hm.may_be_elsewhere(all) {
             return None;
@@ -1007,10 +1000,27 @@ impl<K, V> Segment<K, V> {
         self.find_elsewhere(home, fp, eq)
     }
 
+    /// The first item among slots `m` (busy slots) of bucket `b` whose key
+    /// `eq` accepts.
+    #[inline(always)]
+    fn first_equal(&self, b: usize, mut m: u32, eq: &mut impl FnMut(&K) -> bool) -> Option<(Pos, &(K, V))> {
+        debug_assert_eq!(m & !self.hot[b].busy(), 0);
+        while m != 0 {
+            let s = m.trailing_zeros() as usize;
+            // SAFETY: `s` is a bit of `m`, a subset of `b`'s `busy()`.
+            let item = unsafe { self.item_busy(b, s) };
+            if eq(&item.0) {
+                return Some((Pos::new(b, s), item));
+            }
+            m &= m - 1;
+        }
+        None
+    }
+
     /// The neighbour and stash part of [`find`](Self::find): out of line
     /// and `#[cold]` (rarely needed) to keep the inlined part small. Reads
     /// the neighbour's hot half (mostly the same cache line as the home's)
-    /// and the home's cold half (its stash refs).
+    /// and, if that fails, the stash buckets' hot halves (one line).
     #[cold]
     #[inline(never)]
     fn find_elsewhere(
@@ -1024,15 +1034,8 @@ impl<K, V> Segment<K, V> {
         // All busy slots rather than the probing ones (whose bits are in
         // the cold half): an item owned by `nb` cannot equal a key homed
         // at `home`, so it only costs a rare extra key compare.
-        let mut m = nm.match_fp(fp) & nm.busy();
-        while m != 0 {
-            let s = m.trailing_zeros() as usize;
-            // SAFETY: `s` is a bit of `busy()`.
-            let item = unsafe { self.item_busy(nb, s) };
-            if eq(&item.0) {
-                return Some((Pos::new(nb, s), item));
-            }
-            m &= m - 1;
+        if let Some(found) = self.first_equal(nb, nm.match_fp(fp) & nm.busy(), &mut eq) {
+            return Some(found);
         }
         self.find_stashed(home, fp, eq)
     }
