@@ -38,12 +38,8 @@
 //!                  14-slot bucket, which has no spare bytes)
 //!  cold (u64)
 //!    bits  0..14   probe: slot holds an item displaced from the previous bucket
-//!    bits 14..18   stash_valid: which of the 4 stash refs are valid
-//!    bits 18..24   overflow: stashed items homed here that have no stash ref
-//!    bits 24..32   stash_pos: 2-bit stash bucket per stash ref
-//!    bits 32..64   stash_fp: fingerprints of stashed items homed here
-//!                  (the 4 "stash refs", valid per stash_valid; they say
-//!                  cheaply whether a home has stashed items at all)
+//!    bits 14..64   0 (free: they held 4 per-home stash refs, which the
+//!                  refs in the hot half replaced)
 //!
 //!  Hash bits:  63 ........ 64-g   ...   39 .... 32   31 ............ 0
 //!              [segment prefix]          [  fp   ]   [ bucket: lo32*56 >> 32 ]
@@ -113,9 +109,8 @@
 //! 3. displacement: move an item *owned* by the neighbour into *its*
 //!    neighbour (`home + 2`), or move a *probing* item of the home bucket
 //!    back to `home - 1`, freeing a slot for the new item;
-//! 4. a stash bucket (starting at `home % 4`); the home bucket records the
-//!    stashed item's fingerprint and stash bucket in one of its 4
-//!    `stash_fp` refs, or bumps `overflow` when all 4 are taken;
+//! 4. a stash bucket (starting at `home % 4`), which records the item's
+//!    home bucket (`stash_home`);
 //! 5. otherwise the segment **splits** (or, in cache mode, evicts).
 //!
 //! Lookup reads the home bucket's 16-byte hot metadata and compares the
@@ -149,8 +144,8 @@
 //! to pick the side (hash bit `63 - local_depth`), moves the chosen ones to
 //! the **same bucket/slot** in the new segment (so the placement rules
 //! still hold and the move cannot fail), then pulls stashed items back into
-//! their home/neighbour buckets where the split freed room and rebuilds the
-//! stash refs of both halves. If `local_depth == global_depth` the
+//! their home/neighbour buckets where the split freed room and rewrites the
+//! refs of both halves. If `local_depth == global_depth` the
 //! directory doubles first (a copy of `2^g` u32s: 64 KB at 10M entries).
 //! Then both halves are rebuilt at their fitting size (at most 2 × 840
 //! placements, no hashing). Nothing else is rehashed, so an insert pays for at most one segment

@@ -20,16 +20,14 @@ pub const TOTAL_BUCKETS: usize = REGULAR_BUCKETS + STASH_BUCKETS;
 /// Item capacity of one segment.
 pub const SEGMENT_CAPACITY: usize = TOTAL_BUCKETS * SLOTS;
 
-/// Number of stash references ("overflow fingerprints") a regular bucket
-/// keeps for stashed items whose home it is.
-const STASH_REFS: usize = 4;
-
 const SLOT_MASK: u32 = (1 << SLOTS) - 1;
 
 // Layout facts the bit packing relies on.
 const _: () = assert!(SLOTS <= 14, "busy bits + 2 flags must fit a u16");
-const _: () = assert!(STASH_BUCKETS <= 4, "stash position is stored in 2 bits");
-const _: () = assert!(STASH_REFS * 2 <= 8, "stash positions must fit a u8");
+const _: () = assert!(
+    REGULAR_BUCKETS * 16 % 64 == 0 && STASH_BUCKETS * 16 == 64,
+    "the stash buckets' hot halves are one cache line (see `find_stashed`)"
+);
 const _: () = assert!(
     REGULAR_BUCKETS <= 64,
     "bucket id must fit the 6-bit cursor field"
@@ -161,24 +159,10 @@ const ELSEWHERE_FLAG: u16 = 1 << 15;
 ///
 /// ```text
 /// bits  0..14  probe: slot holds an item displaced from the previous bucket
-/// bits 14..18  stash_valid: which of the 4 stash refs are valid
-/// bits 18..24  overflow: stashed items homed here without a stash ref
-/// bits 24..32  stash_pos: 2-bit stash bucket of each stash ref
-/// bits 32..64  stash_fp: fingerprint of each stash ref (byte i = ref i)
+/// bits 14..64  0 (free; they held per-home stash refs, which the refs in
+///              the hot half replaced)
 /// ```
 const PROBE_MASK: u64 = SLOT_MASK as u64;
-const STASH_VALID_SHIFT: u32 = 14;
-const OVERFLOW_SHIFT: u32 = 18;
-const OVERFLOW_MAX: u64 = 0x3f;
-const STASH_POS_SHIFT: u32 = 24;
-const STASH_FP_SHIFT: u32 = 32;
-const _: () = assert!(
-    SLOTS as u32 <= STASH_VALID_SHIFT && STASH_VALID_SHIFT + STASH_REFS as u32 <= OVERFLOW_SHIFT
-);
-const _: () = assert!(
-    STASH_BUCKETS * SLOTS <= OVERFLOW_MAX as usize,
-    "the overflow count fits its 6 bits"
-);
 
 /// A bucket's metadata (both halves), by value: read with
 /// [`Segment::meta`], changed with [`Segment::update_meta`].
@@ -288,23 +272,6 @@ impl Meta {
     }
 
     #[inline(always)]
-    fn overflow(&self) -> u64 {
-        (self.cold >> OVERFLOW_SHIFT) & OVERFLOW_MAX
-    }
-
-    #[inline(always)]
-    fn set_overflow(&mut self, n: u64) {
-        debug_assert!(n <= OVERFLOW_MAX);
-        self.cold = (self.cold & !(OVERFLOW_MAX << OVERFLOW_SHIFT)) | (n << OVERFLOW_SHIFT);
-    }
-
-    /// True if stashed items homed here exist.
-    #[inline(always)]
-    fn stashed(&self) -> bool {
-        self.stash_valid() != 0 || self.overflow() != 0
-    }
-
-    #[inline(always)]
     fn mark(&mut self, slot: usize, fp: u8, probe: bool) {
         debug_assert!(fp != 0, "dash: fingerprint 0");
         self.hot.set_word(self.hot.word() | (1 << slot));
@@ -321,80 +288,6 @@ impl Meta {
         self.hot.set_word(self.hot.word() & !(1 << slot));
         self.cold &= !(1 << slot);
         self.hot.0[slot] = 0;
-    }
-
-    #[inline(always)]
-    fn stash_valid(&self) -> u32 {
-        ((self.cold >> STASH_VALID_SHIFT) & ((1 << STASH_REFS) - 1)) as u32
-    }
-    #[inline(always)]
-    fn stash_ref_pos(&self, i: usize) -> usize {
-        ((self.cold >> (STASH_POS_SHIFT + 2 * i as u32)) & 3) as usize
-    }
-    #[inline(always)]
-    fn stash_fp(&self, i: usize) -> u8 {
-        (self.cold >> (STASH_FP_SHIFT + 8 * i as u32)) as u8
-    }
-
-    /// Record that a stashed item with fingerprint `fp`, homed here, lives
-    /// in stash bucket `pos`.
-    fn add_stash_ref(&mut self, fp: u8, pos: usize) {
-        let free = !self.stash_valid() & ((1 << STASH_REFS) - 1);
-        if free == 0 {
-            self.set_overflow(self.overflow() + 1);
-            return;
-        }
-        let i = free.trailing_zeros();
-        let fp_shift = STASH_FP_SHIFT + 8 * i;
-        let pos_shift = STASH_POS_SHIFT + 2 * i;
-        self.cold = (self.cold & !(0xff << fp_shift)) | ((fp as u64) << fp_shift);
-        self.cold = (self.cold & !(3 << pos_shift)) | ((pos as u64) << pos_shift);
-        self.cold |= 1 << (STASH_VALID_SHIFT + i);
-    }
-
-    /// Forget one stashed item with fingerprint `fp` in stash bucket `pos`.
-    ///
-    /// Invariant kept: the valid refs are a sub-multiset of the (fp, pos)
-    /// pairs of the stashed items homed here, and `overflow` is the number of
-    /// those items not covered by a ref. Removing any matching ref (not
-    /// necessarily the item's "own") preserves it.
-    fn remove_stash_ref(&mut self, fp: u8, pos: usize) {
-        let mut v = self.stash_valid();
-        while v != 0 {
-            let i = v.trailing_zeros() as usize;
-            if self.stash_fp(i) == fp && self.stash_ref_pos(i) == pos {
-                self.cold &= !(1 << (STASH_VALID_SHIFT + i as u32));
-                return;
-            }
-            v &= v - 1;
-        }
-        debug_assert!(self.overflow() > 0, "stash bookkeeping out of sync");
-        self.set_overflow(self.overflow() - 1);
-    }
-
-    /// Bitmask of stash buckets that may hold an item homed here with
-    /// fingerprint `fp`.
-    #[inline(always)]
-    #[cfg(test)]
-    fn stash_candidates(&self, fp: u8) -> u32 {
-        if self.overflow() > 0 {
-            return (1 << STASH_BUCKETS) - 1;
-        }
-        let mut m = 0;
-        let mut v = self.stash_valid();
-        while v != 0 {
-            let i = v.trailing_zeros() as usize;
-            if self.stash_fp(i) == fp {
-                m |= 1 << self.stash_ref_pos(i);
-            }
-            v &= v - 1;
-        }
-        m
-    }
-
-    fn clear_stash_refs(&mut self) {
-        self.cold &= !(((1 << STASH_REFS) - 1) << STASH_VALID_SHIFT);
-        self.set_overflow(0);
     }
 
     /// Rotate slots `0..=s` right by one in the metadata (slot `s` moves to
@@ -854,18 +747,14 @@ impl<K, V> Segment<K, V> {
     fn put_stash(&mut self, p: usize, s: usize, fp: u8, home: usize, item: (K, V)) {
         self.put(REGULAR_BUCKETS + p, s, fp, false, item);
         self.stash_home[p][s] = home as u8;
-        self.update_meta(home, |m| m.add_stash_ref(fp, p));
         self.refresh_refs(home);
     }
 
-    /// Take the item in slot `s` of stash bucket `p`, with its stash ref
-    /// and the refs of its home.
+    /// Take the item in slot `s` of stash bucket `p`, refreshing the refs
+    /// of its home.
     fn take_stash(&mut self, p: usize, s: usize) -> (K, V) {
-        let sb = REGULAR_BUCKETS + p;
         let home = self.stash_home[p][s] as usize;
-        let fp = self.meta(sb).fp(s);
-        let item = self.take(sb, s);
-        self.update_meta(home, |m| m.remove_stash_ref(fp, p));
+        let item = self.take(REGULAR_BUCKETS + p, s);
         self.refresh_refs(home);
         item
     }
@@ -898,17 +787,15 @@ impl<K, V> Segment<K, V> {
             add(nm.fp(m.trailing_zeros() as usize));
             m &= m - 1;
         }
-        if self.meta(home).stashed() {
-            for sp in 0..STASH_BUCKETS {
-                let sm = self.meta(REGULAR_BUCKETS + sp);
-                let mut m = sm.busy();
-                while m != 0 {
-                    let s = m.trailing_zeros() as usize;
-                    if self.stash_home[sp][s] as usize == home {
-                        add(sm.fp(s));
-                    }
-                    m &= m - 1;
+        for sp in 0..STASH_BUCKETS {
+            let sm = self.meta(REGULAR_BUCKETS + sp);
+            let mut m = sm.busy();
+            while m != 0 {
+                let s = m.trailing_zeros() as usize;
+                if self.stash_home[sp][s] as usize == home {
+                    add(sm.fp(s));
                 }
+                m &= m - 1;
             }
         }
         let hot = &mut self.hot[home];
@@ -967,8 +854,8 @@ impl<K, V> Segment<K, V> {
 
     /// Look `home`/`fp` up: home bucket, then (only if a ref of the
     /// home matches `fp` or some item homed there has no ref) the
-    /// neighbour and the stash buckets the home's stash refs point at (all
-    /// four if the home overflowed). `eq` is only called on fingerprint
+    /// neighbour and the stash buckets (items whose recorded home is this
+    /// one). `eq` is only called on fingerprint
     /// matches. Returns the position and the item.
     ///
     /// Inlined into every lookup. The candidates of the home and (when
@@ -1119,7 +1006,7 @@ impl<K, V> Segment<K, V> {
         Err(item)
     }
 
-    /// Remove and return the item at `p`, keeping stash refs consistent.
+    /// Remove and return the item at `p`, keeping refs consistent.
     pub(crate) fn remove_at(&mut self, p: Pos) -> (K, V) {
         if p.b() >= REGULAR_BUCKETS {
             self.take_stash(p.b() - REGULAR_BUCKETS, p.s())
@@ -1178,7 +1065,7 @@ impl<K, V> Segment<K, V> {
     /// slot) into `dst` at the same positions, then re-balance both
     /// segments (displaced items go back to their home bucket, stashed items
     /// to their home or neighbour bucket, where there is room) and rebuild
-    /// their stash refs. `dst` must be empty. Calls no user code.
+    /// their refs. `dst` must be empty. Calls no user code.
     pub(crate) fn split_into(&mut self, dst: &mut Segment<K, V>, mask: &[u16; TOTAL_BUCKETS]) {
         debug_assert_eq!(dst.len, 0);
         for (b, &m) in mask.iter().enumerate() {
@@ -1224,12 +1111,9 @@ impl<K, V> Segment<K, V> {
         }
     }
 
-    /// Recompute all stash refs from scratch, first moving stashed items
-    /// into their home (or neighbour) bucket where there is room.
+    /// Move stashed items into their home (or neighbour) bucket where
+    /// there is room, then rewrite all refs.
     fn rebalance_stash(&mut self) {
-        for b in 0..REGULAR_BUCKETS {
-            self.update_meta(b, |m| m.clear_stash_refs());
-        }
         for sp in 0..STASH_BUCKETS {
             let sb = REGULAR_BUCKETS + sp;
             let mut m = self.meta(sb).busy();
@@ -1237,13 +1121,10 @@ impl<K, V> Segment<K, V> {
                 let s = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let home = self.stash_home[sp][s] as usize;
-                let fp = self.meta(sb).fp(s);
                 if let Some(t) = self.free_slot(home) {
                     self.relocate(Pos::new(sb, s), home, t, false);
                 } else if let Some(t) = self.free_slot(next_bucket(home)) {
                     self.relocate(Pos::new(sb, s), next_bucket(home), t, true);
-                } else {
-                    self.update_meta(home, |m| m.add_stash_ref(fp, sp));
                 }
             }
         }
@@ -1307,7 +1188,6 @@ impl<K, V> Segment<K, V> {
     #[cfg(test)]
     pub(crate) fn check(&self, mut home_fp: impl FnMut(&K) -> (usize, u8)) {
         let mut n = 0;
-        let mut stash_by_home = vec![Vec::new(); REGULAR_BUCKETS];
         for p in self.positions().collect::<Vec<_>>() {
             n += 1;
             let (home, fp) = home_fp(&self.item(p).0);
@@ -1317,38 +1197,14 @@ impl<K, V> Segment<K, V> {
                 let probing = self.meta(p.b()).probe() & (1 << p.s()) != 0;
                 let expect = if probing { next_bucket(home) } else { home };
                 assert_eq!(p.b(), expect, "placement of {p:?}");
-            } else {
-                stash_by_home[home].push((fp, p.b() - REGULAR_BUCKETS));
             }
         }
         assert_eq!(n, self.len(), "segment len");
-        for (home, items) in stash_by_home.iter().enumerate() {
-            let m = self.meta(home);
-            let mut refs = Vec::new();
-            let mut v = m.stash_valid();
-            while v != 0 {
-                let i = v.trailing_zeros() as usize;
-                refs.push((m.stash_fp(i), m.stash_ref_pos(i)));
-                v &= v - 1;
-            }
-            assert_eq!(
-                refs.len() + m.overflow() as usize,
-                items.len(),
-                "stash ref count of {home}"
-            );
-            let mut pool = items.clone();
-            for r in refs {
-                let i = pool
-                    .iter()
-                    .position(|x| *x == r)
-                    .expect("stash ref without item");
-                pool.swap_remove(i);
-            }
-        }
         let spb = self.slots_per_bucket();
         for b in 0..TOTAL_BUCKETS {
             let m = self.meta(b);
             assert_eq!(m.probe() & !m.busy(), 0, "probe bit on free slot in {b}");
+            assert_eq!(m.cold & !PROBE_MASK, 0, "cold bits above the probe bits of {b}");
             assert_eq!(m.busy() >> spb, 0, "busy bit beyond the slots of {b}");
             for s in 0..spb {
                 let busy = m.busy() & (1 << s) != 0;
@@ -1378,8 +1234,6 @@ impl<K, V> Segment<K, V> {
             assert_eq!(m.hot.word() & ELSEWHERE_FLAG != 0, elsewhere_len > fit, "elsewhere flag of {b}");
             if b >= REGULAR_BUCKETS {
                 assert_eq!(m.probe(), 0, "probe bit in stash");
-                assert_eq!(m.stash_valid(), 0);
-                assert_eq!(m.overflow(), 0);
             }
         }
     }
@@ -1448,26 +1302,6 @@ mod tests {
         }
     }
 
-    // Pins: stash refs spill into `overflow` after 4 entries and removal of
-    // any matching ref or overflow keeps the counts consistent.
-    #[test]
-    fn stash_refs_overflow() {
-        let mut m = Meta::default();
-        for i in 0..6u8 {
-            m.add_stash_ref(i, (i % 4) as usize);
-        }
-        assert_eq!(m.stash_valid(), 0xF);
-        assert_eq!(m.overflow(), 2);
-        assert_eq!(m.stash_candidates(200), 0xF); // overflow => scan all
-        m.remove_stash_ref(5, 1); // not referenced => overflow--
-        m.remove_stash_ref(4, 0);
-        assert_eq!(m.overflow(), 0);
-        assert_eq!(m.stash_candidates(2), 1 << 2);
-        assert_eq!(m.stash_candidates(200), 0);
-        m.remove_stash_ref(2, 2);
-        assert_eq!(m.stash_candidates(2), 0);
-    }
-
     // Pins: rotate_front moves slot s to slot 0 together with its busy,
     // probe and fingerprint, shifting 0..s up and leaving s+1.. alone.
     #[test]
@@ -1479,16 +1313,11 @@ mod tests {
             }
         }
         m.hot.set_word(m.hot.word() | ELSEWHERE_FLAG);
-        m.add_stash_ref(9, 1);
         m.rotate_front(5);
         assert_eq!(m.fp(0), 6);
         assert_eq!(&m.hot.0[1..6], &[1, 2, 0, 4, 5]); // slot 2 was never marked
         assert_eq!(m.fp(6), 7);
         assert_ne!(m.hot.word() & ELSEWHERE_FLAG, 0, "the flag does not rotate");
-        assert_eq!(
-            (m.stash_valid(), m.stash_fp(0), m.stash_ref_pos(0)),
-            (1, 9, 1)
-        );
         assert_eq!(m.busy() & (1 << 3), 0, "hole at 2 moved to 3");
         assert_eq!(m.probe() & 1, 0, "old slot 5 (not probing) is now slot 0");
         assert_ne!(m.probe() & 0b10, 0, "old slot 0 (probing) is now slot 1");

@@ -515,9 +515,9 @@ fn bucket_versions() {
 }
 
 // Pins: placement rules with steered hashes: home bucket first, then the
-// neighbour as a probing item, then displacement, then the stash; and the
-// stash-ref overflow path (more than 4 stashed items of one home) still
-// finds and removes every item.
+// neighbour as a probing item, then displacement, then the stash; and
+// more stashed items of one home than it has spare bytes for refs (the
+// elsewhere flag) are still all found and removed.
 #[test]
 fn placement_neighbour_displacement_stash() {
     let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0); // one full-size segment
@@ -555,7 +555,7 @@ fn placement_neighbour_displacement_stash() {
     for k in &keys {
         assert!(t.contains_key(k));
     }
-    // Remove stashed items (some tracked by refs, some by overflow).
+    // Remove stashed items.
     for k in keys.drain(2 * SLOTS..).rev() {
         assert!(t.remove(&k).is_some());
         t.check_invariants();
