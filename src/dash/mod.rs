@@ -7,11 +7,14 @@
 //!
 //! ```text
 //!  DashTable
-//!  ┌──────────────────────────┐   directory: 2^global_depth u32 segment indices
-//!  │ dir: [0,0,1,2]  depth 2  │   (4 B per entry), indexed by the top
-//!  │ segs: [S0, S1, S2]       │   `global_depth` bits of the 64-bit hash.
-//!  └──────────────────────────┘   S0 has local depth 1 (two dir entries),
-//!                                 S1, S2 local depth 2.
+//!  ┌──────────────────────────┐   directory: 2^global_depth 16-byte entries
+//!  │ dir: [0,0,1,2]  depth 2  │   {segment address, index in `segs`, slots
+//!  │ segs: [S0, S1, S2]       │   per bucket, slot mask}, indexed by the top
+//!  └──────────────────────────┘   `global_depth` bits of the 64-bit hash.
+//!                                 S0 has local depth 1 (two dir entries),
+//!                                 S1, S2 local depth 2. `segs` owns the
+//!                                 segments; a lookup reads only its
+//!                                 directory entry before the segment.
 //!
 //!  Segment<K, V>  (repr(C, align(64)), one heap allocation, metadata first;
 //!                  a dynamically sized type: the slot count is in the pointer)
@@ -66,7 +69,7 @@
 //! | `(CompactObj, CompactObj)` (server) | 32 B | 24 + 14×32 = 472 B | 1728 + 840×32 = 28,608 B | 840 |
 //!
 //! Table metadata per slot: (60×24 + 288) / 840 = **2.1 B** (~16 bits),
-//! plus 4 B per directory entry and 8 B per segment pointer (~0.02 B per
+//! plus 16 B per directory entry and 16 B per segment pointer (~0.04 B per
 //! item).
 //!
 //! # Segment sizes and load factor
@@ -146,7 +149,8 @@
 //! still hold and the move cannot fail), then pulls stashed items back into
 //! their home/neighbour buckets where the split freed room and rewrites the
 //! refs of both halves. If `local_depth == global_depth` the
-//! directory doubles first (a copy of `2^g` u32s: 64 KB at 10M entries).
+//! directory doubles first (a copy of `2^g` 16-byte entries: 256 KB at 10M
+//! entries).
 //! Then both halves are rebuilt at their fitting size (at most 2 × 840
 //! placements, no hashing). Nothing else is rehashed, so an insert pays for at most one segment
 //! split (a second one would need all 84 items of the home, neighbour and
@@ -229,10 +233,21 @@
 //! The lookup path reads a found item through `unsafe fn item_busy`
 //! (`# Safety`: the slot is busy), called only with a bit of a mask taken
 //! from that bucket's busy bits (debug-asserted), which saves `item`'s
-//! re-check. A sixth block calls the SSE2 fingerprint-compare intrinsics (no
-//! pointers; SSE2 is x86_64 baseline), a seventh the prefetch hint
-//! (`_mm_prefetch`, which never faults or reads). `Drop`
-//! drops every busy slot once. Miri-clean (`cargo +nightly miri test`).
+//! re-check. A lookup takes that mask from the fingerprint matches among
+//! the slot bytes instead of reading the busy bits: a free slot's byte is
+//! 0 and a lookup's fingerprint (`Probe`) never is, so
+//! only busy slots match (`unsafe fn find_in`, whose caller passes the
+//! segment's slot mask from the directory). A sixth block calls the SSE2
+//! fingerprint-compare intrinsics (no pointers; SSE2 is x86_64 baseline), a
+//! seventh the prefetch hint (`_mm_prefetch`, which never faults or reads).
+//! `Drop` drops every busy slot once.
+//!
+//! Segments are owned by `SegBox` (a `Box` by raw pointer: `Box::leak` in,
+//! `Box::from_raw` in its `Drop`), because the directory aliases their
+//! addresses; `DashTable::seg_of` dereferences a directory entry only
+//! through `&self`, and every change to `segs` rewrites the entries of the
+//! segments it replaces or moves (`check_invariants` verifies them).
+//! Miri-clean (`cargo +nightly miri test`).
 
 mod hash;
 mod segment;

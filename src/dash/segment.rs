@@ -186,14 +186,16 @@ impl Hot {
         self.word() as u32 & SLOT_MASK
     }
 
-    /// True if an item homed here and fingerprint `fp` may live outside
-    /// this bucket, given `all = self.match_fp(fp)`: a ref matches, or
-    /// some item elsewhere has no ref. A test of bytes a lookup has
-    /// already loaded, so a miss usually stops at the home's 16 bytes.
+    /// True if an item homed here with the probe's fingerprint may live
+    /// outside this bucket, given `(all, flag) = self.matches(probe)` and
+    /// the segment's `slot_mask` (bits `0..spb`): a ref matches (a match
+    /// above the slot bytes), or some item elsewhere has no ref. A test of
+    /// bytes a lookup has already loaded, so a miss usually stops at the
+    /// home's 16 bytes.
     #[inline(always)]
-    fn may_be_elsewhere(&self, all: u32) -> bool {
-        // Bitwise, not `||`: one test, no second branch.
-        (all & !self.busy()) | (self.word() & ELSEWHERE_FLAG) as u32 != 0
+    fn may_be_elsewhere((all, flag): (u32, bool), slot_mask: u32) -> bool {
+        // `all & !slot_mask != 0` is `all > slot_mask` for a mask of low bits.
+        all & SLOT_MASK > slot_mask || flag
     }
 
     /// Zero the fingerprint bytes of free slots and refs (all but the busy
@@ -208,32 +210,94 @@ impl Hot {
         self.set_word(busy as u16);
     }
 
-    /// Bitmask of bytes (slots and refs) whose fingerprint equals `fp`.
+    /// Bitmask of bytes (slots and refs) equal to `fp`, which may be any
+    /// byte (0 matches free slots and empty refs).
     #[inline(always)]
     fn match_fp(&self, fp: u8) -> u32 {
+        self.matches(Probe::any(fp)).0 & SLOT_MASK
+    }
+
+    /// The bytes whose fingerprint equals the probe's, as a 16-bit mask
+    /// whose bits 14 and 15 (the word's bytes) are meaningless, and whether
+    /// `ELSEWHERE_FLAG` is set: one load of the 16 bytes. Callers mask the
+    /// result (`& slot_mask` for the slots, `& SLOT_MASK` for slots and
+    /// refs), so the hit path pays for one `and`.
+    #[inline(always)]
+    fn matches(&self, p: Probe) -> (u32, bool) {
+        // Bit i of a movemask is the top bit of byte i: the flag is bit 15.
+        const FLAG_BIT: u32 = 1 << (WORD_IDX + 1);
+        const _: () = assert!(ELSEWHERE_FLAG as u32 == FLAG_BIT);
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::x86_64::{
-                __m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_movemask_epi8, _mm_set1_epi8,
-            };
+            use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_movemask_epi8};
             // SAFETY: these intrinsics only require the `sse2` target
             // feature, which every x86_64 target has (it is part of the
             // x86_64 baseline). The load reads the 16 bytes of `self`,
             // which `repr(align(16))` makes 16-aligned, as it requires.
-            let m = unsafe {
+            let (m, top) = unsafe {
                 let v = _mm_load_si128(self.0.as_ptr().cast::<__m128i>());
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(fp as i8)))
+                (_mm_movemask_epi8(_mm_cmpeq_epi8(v, p.0)), _mm_movemask_epi8(v))
             };
-            m as u32 & SLOT_MASK
+            (m as u32, top as u32 & FLAG_BIT != 0)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             // SWAR fallback.
             let lo = u64::from_le_bytes(self.0[0..8].try_into().unwrap());
             let hi = u64::from_le_bytes(self.0[8..16].try_into().unwrap());
-            let pat = 0x0101_0101_0101_0101u64 * fp as u64;
-            (zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8)) & SLOT_MASK
+            let pat = 0x0101_0101_0101_0101u64 * p.0 as u64;
+            let m = zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8);
+            (m, self.word() & ELSEWHERE_FLAG != 0)
         }
+    }
+}
+
+/// A lookup's fingerprint, ready to be compared with buckets' 16 bytes
+/// (on x86_64, the byte broadcast to an SSE2 register). Never 0 outside
+/// this module (`new` checks, `of_byte` makes it at least 1): lookups rely
+/// on it to tell busy slots from free ones, whose bytes are 0.
+#[derive(Clone, Copy)]
+pub(crate) struct Probe(
+    #[cfg(target_arch = "x86_64")] std::arch::x86_64::__m128i,
+    #[cfg(not(target_arch = "x86_64"))] u8,
+);
+
+impl Probe {
+    /// Probe for fingerprint `fp`. Panics if `fp` is 0.
+    #[inline(always)]
+    pub(crate) fn new(fp: u8) -> Self {
+        assert!(fp != 0, "dash: fingerprint 0");
+        Self::any(fp)
+    }
+
+    /// Probe for any byte, 0 included: only for matching bytes, never for
+    /// a lookup.
+    #[inline(always)]
+    fn any(fp: u8) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::_mm_set1_epi8;
+            // SAFETY: SSE2 is x86_64 baseline.
+            Probe(unsafe { _mm_set1_epi8(fp as i8) })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Probe(fp)
+    }
+
+    /// Probe for fingerprint `max(f, 1)` (how `fp_of_hash` makes a
+    /// fingerprint of hash byte `f`). On x86_64 the zero fix is done on the
+    /// broadcast vector (one `pmaxub` against a constant of 1s), not on
+    /// the byte: fewer instructions and no general register on a lookup.
+    #[inline(always)]
+    pub(crate) fn of_byte(f: u8) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_max_epu8, _mm_set1_epi8};
+            // SAFETY: SSE2 is x86_64 baseline.
+            Probe(unsafe { _mm_max_epu8(_mm_set1_epi8(f as i8), _mm_set1_epi8(1)) })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Probe(f.max(1))
     }
 }
 
@@ -834,13 +898,13 @@ impl<K, V> Segment<K, V> {
     #[inline(always)]
     pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
         let hm = &self.hot[home];
-        let all = hm.match_fp(fp);
-        let mut m = all & hm.busy();
+        let matched = hm.matches(Probe::new(fp));
+        let mut m = matched.0 & hm.busy();
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(home, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
-        if !hm.may_be_elsewhere(all) {
+        if !Hot::may_be_elsewhere(matched, self.slot_mask()) {
             return;
         }
         let nb = next_bucket(home);
@@ -852,45 +916,74 @@ impl<K, V> Segment<K, V> {
         }
     }
 
-    /// Look `home`/`fp` up: home bucket, then (only if a ref of the
-    /// home matches `fp` or some item homed there has no ref) the
-    /// neighbour and the stash buckets (items whose recorded home is this
-    /// one). `eq` is only called on fingerprint
-    /// matches. Returns the position and the item.
-    ///
-    /// Inlined into every lookup. The candidates of the home and (when
-    /// needed) the neighbour are one bit mask walked by one loop, so a hit
-    /// on an item displaced into the neighbour takes the same branches as
-    /// one at home; a miss usually stops after the home's 16 bytes. Only
-    /// the stash is out of line.
+    /// Bits `0..slots_per_bucket()`: which bytes of a bucket's fingerprints
+    /// are slots (the rest are refs).
     #[inline(always)]
-    pub(crate) fn find(
+    pub(crate) fn slot_mask(&self) -> u32 {
+        (1 << self.slots_per_bucket()) - 1
+    }
+
+    /// Look `home`/`fp` up, given the segment's [`slot_mask`](Self::slot_mask)
+    /// (which the table keeps in its directory, so a lookup does not
+    /// compute it): home bucket, then (only if a ref of the home matches
+    /// `fp` or some item homed there has no ref) the neighbour and the
+    /// stash buckets (items whose recorded home is this one). `eq` is only
+    /// called on fingerprint matches. Returns the position and the item.
+    ///
+    /// Inlined into every lookup, the part beyond the home bucket behind a
+    /// cold-path hint (inlined too: a call would clobber the caller's
+    /// registers on every lookup's path, not only on the rare ones that
+    /// take it). A miss usually stops after the home's 16 bytes.
+    ///
+    /// The fingerprint matches among the slot bytes are exactly the busy
+    /// slots to compare keys with: a free slot's byte is 0 and `fp` never
+    /// is, so the busy bits need not be read. Every busy slot, not only the
+    /// owned ones: a probing slot holds an item homed at `home - 1`, whose
+    /// key cannot equal one homed here, so including it is correct, rarely
+    /// costs a key compare, and saves reading the probe bits (the cold
+    /// half) on every lookup.
+    ///
+    /// # Safety
+    ///
+    /// `slot_mask` must be [`self.slot_mask()`](Self::slot_mask) (a wider
+    /// mask would let a matching ref byte pass for a busy slot).
+    #[inline(always)]
+    pub(crate) unsafe fn find_in(
         &self,
         home: usize,
-        fp: u8,
+        probe: Probe,
+        slot_mask: u32,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
+        debug_assert_eq!(slot_mask, self.slot_mask());
         // Only the 16-byte hot half of the home's metadata.
         let hm = &self.hot[home];
-        debug_assert!(fp != 0, "dash: fingerprint 0");
-        let all = hm.match_fp(fp);
-        // All busy slots, not only the owned ones: a probing slot holds an
-        // item homed at `home - 1`, whose key cannot equal one homed here,
-        // so including it is correct, rarely costs a key compare, and saves
-        // reading the probe bits (the cold half) on every lookup.
-        if let Some(found) = self.first_equal(home, all & hm.busy(), &mut eq) {
+        let matched = hm.matches(probe);
+        // SAFETY: the probe's byte is never 0 (`Probe`) and a free slot's
+        // byte always is (`mark`/`unmark`, zeroed segments, `clear_free`
+        // after copies; `check` verifies it), so matching slot bytes are
+        // busy slots. `slot_mask` is the segment's (asserted above in
+        // debug builds; the caller guarantees it).
+        let found = unsafe { self.first_equal(home, matched.0 & slot_mask, &mut eq) };
+        if let Some(found) = found {
             return Some(found);
         }
-        if !hm.may_be_elsewhere(all) {
+        if !Hot::may_be_elsewhere(matched, slot_mask) {
             return None;
         }
-        self.find_elsewhere(home, fp, eq)
+        std::hint::cold_path();
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.find_elsewhere(home, probe, slot_mask, eq) }
     }
 
     /// The first item among slots `m` (busy slots) of bucket `b` whose key
     /// `eq` accepts.
+    ///
+    /// # Safety
+    ///
+    /// `m` must be a subset of `meta(b).busy()`.
     #[inline(always)]
-    fn first_equal(&self, b: usize, mut m: u32, eq: &mut impl FnMut(&K) -> bool) -> Option<(Pos, &(K, V))> {
+    unsafe fn first_equal(&self, b: usize, mut m: u32, eq: &mut impl FnMut(&K) -> bool) -> Option<(Pos, &(K, V))> {
         debug_assert_eq!(m & !self.hot[b].busy(), 0);
         while m != 0 {
             let s = m.trailing_zeros() as usize;
@@ -904,16 +997,20 @@ impl<K, V> Segment<K, V> {
         None
     }
 
-    /// The neighbour and stash part of [`find`](Self::find): out of line
-    /// and `#[cold]` (rarely needed) to keep the inlined part small. Reads
-    /// the neighbour's hot half (mostly the same cache line as the home's)
-    /// and, if that fails, the stash buckets' hot halves (one line).
-    #[cold]
-    #[inline(never)]
-    fn find_elsewhere(
+    /// The neighbour and stash part of [`find_in`](Self::find_in) (rarely
+    /// needed; the caller marks it a cold path). Reads the neighbour's hot
+    /// half (mostly the same cache line as the home's) and, if that fails,
+    /// the stash buckets' hot halves (one line).
+    ///
+    /// # Safety
+    ///
+    /// As for [`find_in`](Self::find_in).
+    #[inline(always)]
+    unsafe fn find_elsewhere(
         &self,
         home: usize,
-        fp: u8,
+        probe: Probe,
+        slot_mask: u32,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         let nb = next_bucket(home);
@@ -921,19 +1018,20 @@ impl<K, V> Segment<K, V> {
         // All busy slots rather than the probing ones (whose bits are in
         // the cold half): an item owned by `nb` cannot equal a key homed
         // at `home`, so it only costs a rare extra key compare.
-        if let Some(found) = self.first_equal(nb, nm.match_fp(fp) & nm.busy(), &mut eq) {
+        // SAFETY: as in `find_in`: matching slot bytes are busy slots.
+        if let Some(found) = unsafe { self.first_equal(nb, nm.matches(probe).0 & slot_mask, &mut eq) } {
             return Some(found);
         }
-        self.find_stashed(home, fp, eq)
+        self.find_stashed(home, probe, eq)
     }
 
-    /// The stash part of [`find`](Self::find): fingerprint matches in the
+    /// The stash part of [`find_in`](Self::find_in): fingerprint matches in the
     /// stash buckets whose recorded home is `home`.
     #[inline(always)]
     fn find_stashed(
         &self,
         home: usize,
-        fp: u8,
+        probe: Probe,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         // The four stash buckets' hot halves are one cache line, shared by
@@ -942,7 +1040,7 @@ impl<K, V> Segment<K, V> {
         for sp in 0..STASH_BUCKETS {
             let sb = REGULAR_BUCKETS + sp;
             let smeta = &self.hot[sb];
-            let mut m = smeta.match_fp(fp) & smeta.busy();
+            let mut m = smeta.matches(probe).0 & smeta.busy();
             while m != 0 {
                 let s = m.trailing_zeros() as usize;
                 if self.stash_home[sp][s] as usize == home {
@@ -1180,7 +1278,7 @@ impl<K, V> Segment<K, V> {
     #[cfg(test)]
     pub(crate) fn lookup_leaves_home(&self, home: usize, fp: u8) -> bool {
         let hm = &self.hot[home];
-        hm.may_be_elsewhere(hm.match_fp(fp))
+        Hot::may_be_elsewhere(hm.matches(Probe::new(fp)), self.slot_mask())
     }
 
     /// Check every structural invariant of this segment (tests only).
@@ -1236,6 +1334,82 @@ impl<K, V> Segment<K, V> {
                 assert_eq!(m.probe(), 0, "probe bit in stash");
             }
         }
+    }
+}
+
+/// An owned, heap-allocated [`Segment`]: a `Box` that the table's
+/// directory may alias with raw copies of its address (its lookups go
+/// straight from a directory entry to the segment, see `DirEntry` in
+/// `table.rs`). A `Box` could not be aliased like that (moving or
+/// mutably borrowing one asserts it is the only pointer, which would
+/// invalidate the copies under Rust's aliasing rules); a raw pointer
+/// from [`Box::into_raw`] can, as long as no copy is dereferenced while a
+/// `&mut` from [`DerefMut`](std::ops::DerefMut) is live, which the table
+/// guarantees by only dereferencing copies through `&self`.
+pub(crate) struct SegBox<K, V>(std::ptr::NonNull<Segment<K, V>>);
+
+// SAFETY: a `SegBox` owns its segment exactly as `Box<Segment<K, V>>`
+// does (the aliasing raw copies are only read through a shared borrow of
+// the owning table), so it is `Send`/`Sync` under the same conditions.
+unsafe impl<K: Send, V: Send> Send for SegBox<K, V> {}
+// SAFETY: as for `Send`.
+unsafe impl<K: Sync, V: Sync> Sync for SegBox<K, V> {}
+
+impl<K, V> From<Box<Segment<K, V>>> for SegBox<K, V> {
+    fn from(b: Box<Segment<K, V>>) -> Self {
+        SegBox(std::ptr::NonNull::from(Box::leak(b)))
+    }
+}
+
+impl<K, V> SegBox<K, V> {
+    /// The segment's address with the provenance of the whole allocation,
+    /// for a directory entry: [`Segment::from_thin`] rebuilds the
+    /// pointer from it and the slots per bucket.
+    #[inline]
+    pub(crate) fn thin(&self) -> std::ptr::NonNull<u8> {
+        self.0.cast()
+    }
+}
+
+impl<K, V> Segment<K, V> {
+    /// Rebuild a segment pointer from [`SegBox::thin`] and the segment's
+    /// [`slots_per_bucket`](Self::slots_per_bucket). Only pointer
+    /// arithmetic (no read): `spb * 60` is the slot count the (fat) pointer
+    /// carries, and `slots_per_bucket` of the result folds back to `spb`
+    /// without a division.
+    #[inline(always)]
+    pub(crate) fn from_thin(thin: std::ptr::NonNull<u8>, spb: u32) -> *const Self {
+        std::ptr::slice_from_raw_parts(thin.as_ptr().cast::<MaybeUninit<(K, V)>>(), spb as usize * TOTAL_BUCKETS)
+            as *const Self
+    }
+}
+
+impl<K, V> std::ops::Deref for SegBox<K, V> {
+    type Target = Segment<K, V>;
+    #[inline(always)]
+    fn deref(&self) -> &Segment<K, V> {
+        // SAFETY: the pointer came from `Box::leak` and is freed only by
+        // `drop`; no `&mut` to the segment can be live while `&self` is.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<K, V> std::ops::DerefMut for SegBox<K, V> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Segment<K, V> {
+        // SAFETY: as for `deref`; `&mut self` is the only way to reach the
+        // segment mutably, and the table never reads its raw copies while
+        // it holds `&mut` (they are only dereferenced through `&self`).
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl<K, V> Drop for SegBox<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` of a `Box` of this
+        // type and is dropped once (here); the copies in the table's
+        // directory are never used after the segment leaves `segs`.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
 

@@ -6,8 +6,10 @@ use std::mem;
 
 use super::hash::{DashHash, hash_u64};
 use super::segment::{
-    MIN_SLOTS, Pos, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, Segment, TOTAL_BUCKETS, segment_bytes,
+    MIN_SLOTS, Pos, Probe, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, SegBox, Segment, TOTAL_BUCKETS,
+    segment_bytes,
 };
+use std::ptr::NonNull;
 
 /// Bits of the cursor holding the hash prefix (bits `0..46`).
 pub const CURSOR_PREFIX_BITS: u32 = 46;
@@ -66,6 +68,12 @@ pub(super) fn fp_of_hash(h: u64) -> u8 {
     f | (f == 0) as u8
 }
 
+/// The lookup [`Probe`] for `fp_of_hash(h)`.
+#[inline(always)]
+pub(super) fn probe_of_hash(h: u64) -> Probe {
+    Probe::of_byte((h >> 32) as u8)
+}
+
 #[inline(always)]
 fn prefix_of_hash(h: u64) -> u64 {
     h >> (64 - CURSOR_PREFIX_BITS)
@@ -87,6 +95,27 @@ fn random_seed() -> u64 {
     RandomState::new().hash_one(0x6461_7368_u64)
 }
 
+/// A directory entry: the segment's address and slots per bucket, which is
+/// all a lookup needs to reach its metadata (no second array to read on
+/// the way), and its index in `segs`, for [`Loc`] and everything else.
+/// 16 bytes, so the three share one load's cache line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct DirEntry {
+    seg: NonNull<u8>,
+    si: u32,
+    spb: u16,
+    /// `Segment::slot_mask`.
+    slot_mask: u16,
+}
+
+// SAFETY: a `DirEntry` is a copy of a `SegBox`'s address that the table
+// only dereferences through `&self` (see `DashTable::seg_of`); whether the
+// table may cross threads is decided by its `segs` (`SegBox<K, V>`), as
+// for a table of `Box`es.
+unsafe impl Send for DirEntry {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for DirEntry {}
+
 /// Where an item lives.
 #[derive(Clone, Copy, Debug)]
 struct Loc {
@@ -105,11 +134,13 @@ pub struct Slot(Loc);
 /// A Dash extendible hash table. See the [module docs](super) for the
 /// layout and the guarantees.
 pub struct DashTable<K, V> {
-    /// `2^global_depth` segment indices; segment of hash `h` is
-    /// `segs[dir[h >> (64 - global_depth)]]`. Empty (and `segs` too) in a
-    /// table that never had an item since `new`/`clear`.
-    dir: Vec<u32>,
-    segs: Vec<Box<Segment<K, V>>>,
+    /// `2^global_depth` entries; the segment of hash `h` is
+    /// `segs[dir[h >> (64 - global_depth)].si]`, whose address and size
+    /// the entry also holds. Empty (and `segs` too) in a table that never
+    /// had an item since `new`/`clear`. Every change to `segs` rewrites
+    /// the entries of the segments it moves or replaces.
+    dir: Vec<DirEntry>,
+    segs: Vec<SegBox<K, V>>,
     /// Number of segments of each size (index: slots per bucket), for
     /// `capacity` and the memory figures without walking the segments.
     sizes: [u32; SLOTS + 1],
@@ -151,9 +182,10 @@ impl<K, V> DashTable<K, V> {
         let depth = need.next_power_of_two().trailing_zeros().min(MAX_DEPTH);
         // Capacity 0: no segment (and an empty directory) until the first insert.
         let n = if need == 0 { 0 } else { 1usize << depth };
+        let segs: Vec<SegBox<K, V>> = (0..n).map(|_| Segment::new_boxed(depth as u8, SLOTS).into()).collect();
         DashTable {
-            dir: (0..n as u32).collect(),
-            segs: (0..n).map(|_| Segment::new_boxed(depth as u8, SLOTS)).collect(),
+            dir: (0..n).map(|si| Self::entry_of(&segs, si)).collect(),
+            segs,
             sizes: std::array::from_fn(|spb| if spb == SLOTS { n as u32 } else { 0 }),
             global_depth: depth,
             len: 0,
@@ -230,8 +262,8 @@ impl<K, V> DashTable<K, V> {
     /// `DashTable` header. Heap memory owned by keys/values is not counted.
     pub fn mem_usage_bytes(&self) -> usize {
         mem::size_of::<Self>()
-            + self.dir.capacity() * mem::size_of::<u32>()
-            + self.segs.capacity() * mem::size_of::<Box<Segment<K, V>>>()
+            + self.dir.capacity() * mem::size_of::<DirEntry>()
+            + self.segs.capacity() * mem::size_of::<SegBox<K, V>>()
             + self.segment_allocations().map(|(bytes, n)| bytes * n).sum::<usize>()
     }
 
@@ -357,7 +389,7 @@ impl<K, V> DashTable<K, V> {
         let mut r = hash_u64(seed, self.seed ^ 0x7261_6e64);
         for _ in 0..32 {
             let r2 = hash_u64(r, 0x736c_6f74);
-            let seg = &self.segs[self.dir[(r as usize) & (n - 1)] as usize];
+            let seg = &self.segs[self.dir[(r as usize) & (n - 1)].si as usize];
             let b = (((r2 as u32 as u64) * TOTAL_BUCKETS as u64) >> 32) as usize;
             let s = (((r2 >> 32) * seg.slots_per_bucket() as u64) >> 32) as usize;
             if seg.meta(b).busy() & (1 << s) != 0 {
@@ -369,7 +401,7 @@ impl<K, V> DashTable<K, V> {
         // Sparse: first non-empty bucket from a random point.
         let mut di = (r as usize) & (n - 1);
         loop {
-            let seg = &self.segs[self.dir[di] as usize];
+            let seg = &self.segs[self.dir[di].si as usize];
             if seg.len() > 0 {
                 let b0 = ((r >> 32) % TOTAL_BUCKETS as u64) as usize;
                 for k in 0..TOTAL_BUCKETS {
@@ -462,17 +494,51 @@ impl<K, V> DashTable<K, V> {
     #[inline]
     fn segment_range(&self, prefix: u64) -> (usize, u64, u64) {
         let di = self.dir_index(prefix << (64 - CURSOR_PREFIX_BITS));
-        let si = self.dir[di] as usize;
+        let si = self.dir[di].si as usize;
         let l = self.segs[si].local_depth as u32;
         let seg_prefix = (di >> (self.global_depth - l)) as u64;
         let shift = CURSOR_PREFIX_BITS - l;
         (si, seg_prefix << shift, (seg_prefix + 1) << shift)
     }
 
+    /// The directory entry for segment `si` of `segs`.
+    fn entry_of(segs: &[SegBox<K, V>], si: usize) -> DirEntry {
+        DirEntry {
+            seg: segs[si].thin(),
+            si: si as u32,
+            spb: segs[si].slots_per_bucket() as u16,
+            slot_mask: segs[si].slot_mask() as u16,
+        }
+    }
+
+    /// Point directory entries `range` at segment `si`.
+    fn point_dir(&mut self, range: std::ops::Range<usize>, si: usize) {
+        let e = Self::entry_of(&self.segs, si);
+        self.dir[range].fill(e);
+    }
+
+    /// The segment of directory entry `e` (one of `self.dir`'s), reached
+    /// from the entry alone.
+    #[inline(always)]
+    fn seg_of(&self, e: DirEntry) -> &Segment<K, V> {
+        debug_assert_eq!(e, Self::entry_of(&self.segs, e.si as usize));
+        // SAFETY: `e` is an entry of `self.dir`, which always equals
+        // `entry_of(segs, e.si)` (every change to `segs` rewrites the entries
+        // of the segments it moves or replaces; `check_invariants` checks
+        // it): the address and size of the live segment `segs[e.si]`, owned
+        // by `self`. `&self` means no `&mut` to any segment is live, and the
+        // borrow returned keeps it so.
+        unsafe { &*Segment::from_thin(e.seg, e.spb as u32) }
+    }
+
     #[inline(always)]
     fn dir_index(&self, h: u64) -> usize {
-        // h >> (64 - depth), also correct for depth == 0.
-        ((h >> 1) >> (63 - self.global_depth)) as usize
+        // h >> (64 - depth), also correct for depth == 0 (and 0 for an
+        // empty directory), as the high half of `h * 2^depth`: a multiply
+        // rather than a shift by a variable amount, which on x86_64 must
+        // sit in `cl` and so ties up a fixed register around every lookup.
+        debug_assert!(self.dir.is_empty() || self.dir.len() == 1 << self.global_depth);
+        ((h as u128 * self.dir.len() as u128) >> 64) as usize
     }
 
     #[inline(always)]
@@ -537,14 +603,15 @@ impl<K, V> DashTable<K, V> {
         let mut seen = vec![false; self.segs.len()];
         let mut di = 0;
         while di < self.dir.len() {
-            let si = self.dir[di] as usize;
+            let si = self.dir[di].si as usize;
             assert!(!seen[si], "segment {si} referenced by two ranges");
             seen[si] = true;
             let l = self.segs[si].local_depth as u32;
             assert!(l <= g);
             let span = 1 << (g - l);
             assert_eq!(di % span, 0, "misaligned segment range");
-            assert!(self.dir[di..di + span].iter().all(|&x| x as usize == si));
+            let e = Self::entry_of(&self.segs, si);
+            assert!(self.dir[di..di + span].iter().all(|&x| x == e), "stale directory entry");
             di += span;
         }
         assert!(seen.iter().all(|&s| s), "orphan segment");
@@ -553,7 +620,7 @@ impl<K, V> DashTable<K, V> {
             seg.check(|k| {
                 let h = k.dash_hash(seed);
                 assert_eq!(
-                    self.dir[self.dir_index(h)] as usize,
+                    self.dir[self.dir_index(h)].si as usize,
                     si,
                     "item in wrong segment"
                 );
@@ -578,10 +645,12 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         Q: Equivalent<K> + ?Sized,
     {
         // No directory entry only while no segment was allocated yet.
-        let si = *self.dir.get(self.dir_index(h))?;
-        let seg = &self.segs[si as usize];
-        seg.find(home_of_hash(h), fp_of_hash(h), |k| key.equivalent(k))
-            .map(|(pos, item)| (Loc { seg: si, pos }, item))
+        let e = *self.dir.get(self.dir_index(h))?;
+        let seg = self.seg_of(e);
+        // SAFETY: `e` is a directory entry, whose `slot_mask` is its
+        // segment's (see `seg_of`).
+        unsafe { seg.find_in(home_of_hash(h), probe_of_hash(h), e.slot_mask as u32, |k| key.equivalent(k)) }
+            .map(|(pos, item)| (Loc { seg: e.si, pos }, item))
     }
 
     #[inline(always)]
@@ -593,7 +662,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     }
 
     /// Shared reference to the value of `key`.
-    #[inline]
+    #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         Q: Equivalent<K> + DashHash + ?Sized,
@@ -602,7 +671,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     }
 
     /// Key and value stored for `key`.
-    #[inline]
+    #[inline(always)]
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         Q: Equivalent<K> + DashHash + ?Sized,
@@ -612,7 +681,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     }
 
     /// True if `key` is present.
-    #[inline]
+    #[inline(always)]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         Q: Equivalent<K> + DashHash + ?Sized,
@@ -642,7 +711,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// Where `key` (whose [`hash_key`](Self::hash_key) is `hash`) is
     /// stored, if present. One probe; the [`Slot`] stays valid until the
     /// table is next mutated.
-    #[inline]
+    #[inline(always)]
     pub fn find_hashed<Q>(&self, hash: u64, key: &Q) -> Option<Slot>
     where
         Q: Equivalent<K> + ?Sized,
@@ -657,8 +726,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// batch, then do the lookups: their cache misses overlap.
     #[inline]
     pub fn prefetch_meta(&self, hash: u64) {
-        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
-            self.segs[si as usize].prefetch_meta(home_of_hash(hash));
+        if let Some(&e) = self.dir.get(self.dir_index(hash)) {
+            self.seg_of(e).prefetch_meta(home_of_hash(hash));
         }
     }
 
@@ -667,8 +736,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// whose fingerprint matches `hash`, i.e. the item a lookup will find.
     #[inline]
     pub fn prefetch_slots(&self, hash: u64) {
-        if let Some(&si) = self.dir.get(self.dir_index(hash)) {
-            self.segs[si as usize].prefetch_matches(home_of_hash(hash), fp_of_hash(hash));
+        if let Some(&e) = self.dir.get(self.dir_index(hash)) {
+            self.seg_of(e).prefetch_matches(home_of_hash(hash), fp_of_hash(hash));
         }
     }
 
@@ -819,7 +888,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         }
         let (home, fp) = (home_of_hash(hash), fp_of_hash(hash));
         self.ensure_segment();
-        let si = self.dir[self.dir_index(hash)];
+        let si = self.dir[self.dir_index(hash)].si;
         let seg = &mut self.segs[si as usize];
         match seg.try_insert(home, fp, (key, value)) {
             Ok(pos) => {
@@ -917,9 +986,9 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     fn ensure_segment(&mut self) {
         if self.segs.is_empty() {
             let spb = if self.small_segments { MIN_SLOTS } else { SLOTS };
-            self.segs.push(Segment::new_boxed(0, spb));
+            self.segs.push(Segment::new_boxed(0, spb).into());
             self.count_size(spb, true);
-            self.dir = vec![0];
+            self.dir = vec![Self::entry_of(&self.segs, 0)];
             self.global_depth = 0;
         }
     }
@@ -930,7 +999,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let mut item = (key, value);
         self.ensure_segment();
         loop {
-            let si = self.dir[self.dir_index(h)];
+            let di = self.dir_index(h);
+            let si = self.dir[di].si;
             match self.segs[si as usize].try_insert(home, fp, item) {
                 Ok(pos) => {
                     self.len += 1;
@@ -939,7 +1009,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 }
                 Err(back) => {
                     item = back;
-                    if !self.grow(si as usize) {
+                    if !self.grow(di) {
                         self.split(h);
                     }
                 }
@@ -947,31 +1017,38 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         }
     }
 
-    /// Replace full segment `si` by a bigger one (the next size of the
-    /// ladder, same items at the same places) if it is not full size yet.
-    /// Returns false if it is (it must split).
-    fn grow(&mut self, si: usize) -> bool {
+    /// Replace the full segment of directory entry `di` by a bigger one
+    /// (the next size of the ladder, same items at the same places) if it
+    /// is not full size yet. Returns false if it is (it must split).
+    fn grow(&mut self, di: usize) -> bool {
+        let si = self.dir[di].si as usize;
         let Some(spb) = self.segs[si].next_size() else {
             return false;
         };
         let bigger = self.segs[si].grown(spb);
-        self.replace_segment(si, bigger);
+        self.replace_segment(di, bigger);
         true
     }
 
-    /// Rebuild segment `si` at the smallest size that fits its items, if
-    /// smaller (see `Segment::shrunk`).
-    fn shrink_segment(&mut self, si: usize) {
+    /// Rebuild the segment of directory entry `di` at the smallest size
+    /// that fits its items, if smaller (see `Segment::shrunk`).
+    fn shrink_segment(&mut self, di: usize) {
+        let si = self.dir[di].si as usize;
         if let Some(small) = self.segs[si].shrunk() {
-            self.replace_segment(si, small);
+            self.replace_segment(di, small);
         }
     }
 
-    /// Put `new` in place of segment `si`, which has been emptied into it,
+    /// Put `new` in place of the segment of directory entry `di`, which has
+    /// been emptied into it (same depth), point its directory entries at it
     /// and free the old one (its pages given back first).
-    fn replace_segment(&mut self, si: usize, new: Box<Segment<K, V>>) {
+    fn replace_segment(&mut self, di: usize, new: Box<Segment<K, V>>) {
+        let si = self.dir[di].si as usize;
+        let span = 1usize << (self.global_depth - self.segs[si].local_depth as u32);
+        let start = di & !(span - 1);
         self.count_size(new.slots_per_bucket(), true);
-        let mut old = mem::replace(&mut self.segs[si], new);
+        let mut old = mem::replace(&mut self.segs[si], new.into());
+        self.point_dir(start..start + span, si);
         self.count_size(old.slots_per_bucket(), false);
         old.release_pages();
     }
@@ -998,7 +1075,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             if d >= self.dir.len() {
                 return (0, merges);
             }
-            let l = self.segs[self.dir[d] as usize].local_depth as u32;
+            let l = self.segs[self.dir[d].si as usize].local_depth as u32;
             let span = 1usize << (self.global_depth - l);
             let start = d & !(span - 1);
             d = start + span;
@@ -1006,7 +1083,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 continue;
             }
             let pair = start & !(2 * span - 1);
-            let (ai, bi) = (self.dir[pair] as usize, self.dir[pair + span] as usize);
+            let (ai, bi) = (self.dir[pair].si as usize, self.dir[pair + span].si as usize);
             let (a, b) = (&self.segs[ai], &self.segs[bi]);
             if a.local_depth as u32 != l || b.local_depth as u32 != l || a.len() + b.len() > MERGE_MAX_ITEMS {
                 continue;
@@ -1032,7 +1109,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         let Some(m) = Segment::merged(a, b, !self.small_segments) else {
             return false;
         };
-        self.replace_segment(ai, m);
+        self.replace_segment(pair, m);
         // Remove `bi`: the last segment takes its index.
         let last = self.segs.len() - 1;
         let mut gone = self.segs.swap_remove(bi);
@@ -1040,8 +1117,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         gone.release_pages();
         if bi != last {
             for e in &mut self.dir {
-                if *e == last as u32 {
-                    *e = bi as u32;
+                if e.si == last as u32 {
+                    e.si = bi as u32;
                 }
             }
         }
@@ -1049,9 +1126,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             self.segs.shrink_to_fit();
         }
         let mi = if ai == last { bi } else { ai };
-        for e in &mut self.dir[pair..pair + 2 * span] {
-            *e = mi as u32;
-        }
+        self.point_dir(pair..pair + 2 * span, mi);
         // Halve the directory while every segment spans two entries or more.
         while self.global_depth > 0 && self.dir.chunks_exact(2).all(|p| p[0] == p[1]) {
             self.dir = self.dir.iter().step_by(2).copied().collect();
@@ -1064,7 +1139,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// `local_depth + 1`, doubling the directory first if needed. Only that
     /// segment's items are touched (hashed once each, then moved).
     fn split(&mut self, h: u64) {
-        let si = self.dir[self.dir_index(h)] as usize;
+        let si = self.dir[self.dir_index(h)].si as usize;
         let l = self.segs[si].local_depth as u32;
         assert!(
             l < MAX_DEPTH,
@@ -1100,7 +1175,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             }
         }
         let spb = self.segs[si].slots_per_bucket();
-        let mut new_seg = Segment::new_boxed((l + 1) as u8, spb);
+        let mut new_seg = SegBox::from(Segment::new_boxed((l + 1) as u8, spb));
         let ni = u32::try_from(self.segs.len()).expect("DashTable: too many segments");
         self.segs.reserve(1);
         let seg = &mut self.segs[si];
@@ -1108,16 +1183,14 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         seg.split_into(&mut new_seg, &mask);
         self.segs.push(new_seg);
         self.count_size(spb, true);
+        let span = 1usize << (self.global_depth - l);
+        let start = self.dir_index(h) & !(span - 1);
+        self.point_dir(start + span / 2..start + span, ni as usize);
         // Each half holds about half the items: give both the size that
         // fits them, so the table does not double its slots at once.
         if self.small_segments {
-            self.shrink_segment(si);
-            self.shrink_segment(ni as usize);
-        }
-        let span = 1usize << (self.global_depth - l);
-        let start = self.dir_index(h) & !(span - 1);
-        for d in &mut self.dir[start + span / 2..start + span] {
-            *d = ni;
+            self.shrink_segment(start);
+            self.shrink_segment(start + span / 2);
         }
     }
 
@@ -1199,7 +1272,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
 /// Empty segments taken out of a table by [`DashTable::drain_into`], to be
 /// freed later, a few at a time.
 pub struct Retired<K, V> {
-    segs: Vec<Box<Segment<K, V>>>,
+    segs: Vec<SegBox<K, V>>,
 }
 
 impl<K, V> Retired<K, V> {
@@ -1259,7 +1332,7 @@ impl<'a, K, V> IntoIterator for &'a DashTable<K, V> {
 
 /// Iterator returned by [`DashTable::iter`].
 pub struct Iter<'a, K, V> {
-    segs: std::slice::Iter<'a, Box<Segment<K, V>>>,
+    segs: std::slice::Iter<'a, SegBox<K, V>>,
     seg: Option<&'a Segment<K, V>>,
     bucket: usize,
     mask: u32,
@@ -1314,7 +1387,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// 16 metadata bytes (tests only).
     pub(crate) fn miss_leaves_home(&self, key: &K) -> bool {
         let h = self.hash(key);
-        let seg = &self.segs[self.dir[self.dir_index(h)] as usize];
+        let seg = self.seg_of(self.dir[self.dir_index(h)]);
         seg.lookup_leaves_home(home_of_hash(h), fp_of_hash(h))
     }
 }
