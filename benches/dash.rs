@@ -185,7 +185,7 @@ impl<KK: Kind> Table<KK> for DashTable<KK::K, KK::V> {
     fn put(&mut self, k: KK::K, v: KK::V) {
         self.insert(k, v);
     }
-    #[inline]
+    #[inline(always)]
     fn find(&self, q: &KK::Q) -> Option<&KK::V> {
         self.get(q)
     }
@@ -206,7 +206,7 @@ impl<KK: Kind> Table<KK> for DashSlot<KK::K, KK::V> {
     fn put(&mut self, k: KK::K, v: KK::V) {
         self.0.insert(k, v);
     }
-    #[inline]
+    #[inline(always)]
     fn find(&self, q: &KK::Q) -> Option<&KK::V> {
         let t = &self.0;
         let slot = t.find_hashed(t.hash_key(q), q)?;
@@ -227,7 +227,7 @@ macro_rules! hash_map_table {
             fn put(&mut self, k: KK::K, v: KK::V) {
                 self.insert(k, v);
             }
-            #[inline]
+            #[inline(always)]
             fn find(&self, q: &KK::Q) -> Option<&KK::V> {
                 self.get(q)
             }
@@ -364,18 +364,24 @@ fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
 
 /// One lookup pass over `probes`: the measured loop (not inlined, so
 /// profilers can attribute it, see `DASH_PROFILE`).
+/// Only a checksum of the values found, so the loop is the lookups and an
+/// add; that every probe hits (or misses) is checked by [`check_pass`],
+/// untimed, before a table is measured.
 #[inline(never)]
-fn lookup_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) -> u64 {
+fn lookup_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K]) -> u64 {
     let mut sum = 0u64;
-    let mut found = 0usize;
     for k in probes {
         if let Some(v) = t.find(k.borrow()) {
             sum = sum.wrapping_add(KK::sum(v));
-            found += 1;
         }
     }
-    assert_eq!(found, if hit { probes.len() } else { 0 });
     sum
+}
+
+/// Untimed: asserts that every probe is found (`hit`) or none is.
+fn check_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) {
+    let found = probes.iter().filter(|k| t.find((*k).borrow()).is_some()).count();
+    assert_eq!(found, if hit { probes.len() } else { 0 }, "lookup probes: wrong number of hits");
 }
 
 /// Lookup probes: `PROBES` random present keys (hits) or keys never
@@ -396,11 +402,12 @@ fn profile(spec: &str) {
     fn run<KK: Kind, T: Table<KK>>(n: usize, hit: bool, passes: usize) {
         let t: T = build(n);
         let probes = lookup_probes::<KK>(n, hit);
+        check_pass::<KK, T>(&t, &probes, hit);
         let start = Instant::now();
         let cpu_start = thread_cpu_time();
         let mut sum = 0u64;
         for _ in 0..passes {
-            sum = sum.wrapping_add(lookup_pass::<KK, T>(&t, &probes, hit));
+            sum = sum.wrapping_add(lookup_pass::<KK, T>(&t, &probes));
         }
         let lookups = (passes * probes.len()) as f64;
         let cpu_ns = (thread_cpu_time() - cpu_start).as_nanos() as f64 / lookups;
@@ -448,9 +455,10 @@ fn paired(specs: &str) {
     fn time_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) -> f64 {
         // An untimed pass first, so the table is as warm as in a criterion
         // run (a 1M table mostly fits a 32 MB L3).
-        black_box(lookup_pass::<KK, T>(t, probes, hit));
+        check_pass::<KK, T>(t, probes, hit);
+        black_box(lookup_pass::<KK, T>(t, probes));
         let start = thread_cpu_time();
-        black_box(lookup_pass::<KK, T>(t, probes, hit));
+        black_box(lookup_pass::<KK, T>(t, probes));
         (thread_cpu_time() - start).as_nanos() as f64 / probes.len() as f64
     }
     fn stats(v: &mut [f64]) -> (f64, f64) {
@@ -509,8 +517,12 @@ fn bench_lookup_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>, hit: bool) 
         // Built on first use, so benches a filter skips build nothing.
         let mut table: Option<T> = None;
         g.bench_function(BenchmarkId::new(name, n), |b| {
-            let t = table.get_or_insert_with(|| build(n));
-            b.iter(|| lookup_pass::<KK, T>(t, probes, hit))
+            let t = table.get_or_insert_with(|| {
+                let t = build(n);
+                check_pass::<KK, T>(&t, probes, hit);
+                t
+            });
+            b.iter(|| lookup_pass::<KK, T>(t, probes))
         });
         black_box(table.map(|t| t.size()));
     }
