@@ -1096,7 +1096,8 @@ fn merges_give_memory_back() {
         }
     }
     t.check_invariants();
-    assert!(merges > 0 && t.segment_count() < segs / 4, "{segs} -> {} segments", t.segment_count());
+    // (`<=`: Miri's 3000 keys start from 4 segments.)
+    assert!(merges > 0 && t.segment_count() * 4 <= segs, "{segs} -> {} segments", t.segment_count());
     assert!(t.global_depth() < depth);
     assert!(t.mem_usage_bytes() < bytes / 4, "{bytes} -> {}", t.mem_usage_bytes());
     while cursor != 0 {
