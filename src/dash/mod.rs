@@ -224,7 +224,8 @@
 //!
 //! # Safety
 //!
-//! `unsafe` is confined to `segment.rs`: slots are `MaybeUninit<(K, V)>`,
+//! `unsafe` is confined to `segment.rs`, except two blocks of the table's
+//! lookup (`seg_of`, and its call of `find_in`), described below. Slots are `MaybeUninit<(K, V)>`,
 //! initialized iff their busy bit is set; six small blocks (`item`,
 //! `item_mut`, `take`, `iter_mut`, `grown`, `new_boxed`) rely on that, each with a
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
