@@ -21,6 +21,21 @@ fn dbsize(c: &mut RawConn) -> i64 {
 
 #[test]
 fn million_keys_with_ttl_expire_in_the_background() {
+    // Everything but the latency bound is checked on every run. A p99 over the bound is
+    // measured once more with a fresh server: on a shared VM a burst of other work can
+    // land in the few seconds the keys take to expire (seen: an idle p99 of 0.75 ms and
+    // a p99 of 4 ms in one run, 0.1 ms and 0.5 ms in the next ten). A server whose
+    // expiry work stalls requests misses the bound both times.
+    let Err(first) = expire_million_once() else { return };
+    eprintln!("expiry: over the bound ({first}); measuring again");
+    if let Err(second) = expire_million_once() {
+        panic!("{second} (first run: {first})");
+    }
+}
+
+/// One run of the scenario; `Err` carries the p99 over the bound (all other checks
+/// panic).
+fn expire_million_once() -> Result<(), String> {
     const N: usize = 1_000_000;
     let s = Server::darter(&["--proactor_threads", "1"]);
     let mut c = s.raw();
@@ -98,5 +113,9 @@ fn million_keys_with_ttl_expire_in_the_background() {
          probe p99 {p99:?} max {max:?} over {n} requests (idle p99 {idle_p99:?})"
     );
     // The issue's bound is a p99 under 2 ms; on a noisy machine, on top of its idle p99.
-    assert!(p99 < Duration::from_millis(2) + idle_p99, "p99 {p99:?} (max {max:?}, idle p99 {idle_p99:?})");
+    if p99 < Duration::from_millis(2) + idle_p99 {
+        Ok(())
+    } else {
+        Err(format!("p99 {p99:?} (max {max:?}, idle p99 {idle_p99:?})"))
+    }
 }
