@@ -930,10 +930,11 @@ impl<K, V> Segment<K, V> {
     /// stash buckets (items whose recorded home is this one). `eq` is only
     /// called on fingerprint matches. Returns the position and the item.
     ///
-    /// Inlined into every lookup, the part beyond the home bucket behind a
-    /// cold-path hint (inlined too: a call would clobber the caller's
-    /// registers on every lookup's path, not only on the rare ones that
-    /// take it). A miss usually stops after the home's 16 bytes.
+    /// Inlined into every lookup, the neighbour probe behind a cold-path
+    /// hint (inlined too: a call there made LLVM reload the caller's loop
+    /// constants on every lookup's path, not only on the rare ones that
+    /// take it); only the stash probe is a call. A miss usually stops after
+    /// the home's 16 bytes.
     ///
     /// The fingerprint matches among the slot bytes are exactly the busy
     /// slots to compare keys with: a free slot's byte is 0 and `fp` never
@@ -1026,8 +1027,11 @@ impl<K, V> Segment<K, V> {
     }
 
     /// The stash part of [`find_in`](Self::find_in): fingerprint matches in the
-    /// stash buckets whose recorded home is `home`.
-    #[inline(always)]
+    /// stash buckets whose recorded home is `home`. Out of line: four bucket
+    /// loops inlined into every lookup site cost the server ~0.5 MB of code,
+    /// and only a few percent of lookups get here.
+    #[cold]
+    #[inline(never)]
     fn find_stashed(
         &self,
         home: usize,
