@@ -1458,6 +1458,27 @@ mod tests {
         }
     }
 
+    // Pins: a lookup's probe for hash byte `f` matches exactly the bytes
+    // equal to `max(f, 1)` (the fingerprint `fp_of_hash` stores), so byte 0
+    // (free slots, empty refs) never matches; and the flag `matches`
+    // reports is `ELSEWHERE_FLAG`, whatever the busy bits.
+    #[test]
+    fn probe_of_byte_is_the_stored_fingerprint() {
+        let mut h = Hot::default();
+        for (i, b) in h.0[..SLOTS].iter_mut().enumerate() {
+            *b = i as u8; // 0, 1, ..., 13
+        }
+        for f in 0..=255u8 {
+            let want = h.matches(Probe::new(f.max(1)));
+            assert_eq!(h.matches(Probe::of_byte(f)), want, "byte {f:#x}");
+            assert_eq!(want.0 & SLOT_MASK & 1, 0, "byte {f:#x} matched a 0 byte");
+        }
+        for (word, flag) in [(0u16, false), (0x3fff, false), (ELSEWHERE_FLAG, true), (0xbfff, true)] {
+            h.set_word(word);
+            assert_eq!(h.matches(Probe::new(1)).1, flag, "word {word:#x}");
+        }
+    }
+
     // Pins: the portable SWAR zero-byte matcher (used on non-x86_64) is
     // exact, including 0x80/0x7f/0x00 bytes next to matches.
     #[test]

@@ -98,15 +98,19 @@ fn random_seed() -> u64 {
 /// A directory entry: the segment's address and slots per bucket, which is
 /// all a lookup needs to reach its metadata (no second array to read on
 /// the way), and its index in `segs`, for [`Loc`] and everything else.
-/// 16 bytes, so the three share one load's cache line.
+/// 16 bytes (four to a cache line), read with one load's line.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct DirEntry {
     seg: NonNull<u8>,
     si: u32,
     spb: u16,
-    /// `Segment::slot_mask`.
+    /// `Segment::slot_mask`, i.e. `(1 << spb) - 1`, kept so that a lookup
+    /// needs no shift by a variable amount.
     slot_mask: u16,
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(mem::size_of::<DirEntry>() == 16);
 
 // SAFETY: a `DirEntry` is a copy of a `SegBox`'s address that the table
 // only dereferences through `&self` (see `DashTable::seg_of`); whether the
