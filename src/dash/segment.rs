@@ -211,8 +211,8 @@ impl Hot {
     }
 
     /// Bitmask of bytes (slots and refs) equal to `fp`, which may be any
-    /// byte (0 matches free slots and empty refs).
-    #[inline(always)]
+    /// byte (0 matches free slots and empty refs). Tests only.
+    #[cfg(test)]
     fn match_fp(&self, fp: u8) -> u32 {
         self.matches(Probe::any(fp)).0 & SLOT_MASK
     }
@@ -254,7 +254,7 @@ impl Hot {
 
 /// A lookup's fingerprint, ready to be compared with buckets' 16 bytes
 /// (on x86_64, the byte broadcast to an SSE2 register). Never 0 outside
-/// this module (`new` checks, `of_byte` makes it at least 1): lookups rely
+/// this module (`of_byte` makes it at least 1; the tests' `new` checks): lookups rely
 /// on it to tell busy slots from free ones, whose bytes are 0.
 #[derive(Clone, Copy)]
 pub(crate) struct Probe(
@@ -263,16 +263,17 @@ pub(crate) struct Probe(
 );
 
 impl Probe {
-    /// Probe for fingerprint `fp`. Panics if `fp` is 0.
-    #[inline(always)]
+    /// Probe for fingerprint `fp`. Panics if `fp` is 0. Tests only (lookups
+    /// use [`of_byte`](Self::of_byte)).
+    #[cfg(test)]
     pub(crate) fn new(fp: u8) -> Self {
         assert!(fp != 0, "dash: fingerprint 0");
         Self::any(fp)
     }
 
     /// Probe for any byte, 0 included: only for matching bytes, never for
-    /// a lookup.
-    #[inline(always)]
+    /// a lookup. Tests only.
+    #[cfg(test)]
     fn any(fp: u8) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
@@ -891,25 +892,27 @@ impl<K, V> Segment<K, V> {
         prefetch(std::ptr::from_ref(&self.hot[home]).cast::<u8>());
     }
 
-    /// Prefetch hint: the slots a lookup of `home`/`fp` will compare keys
-    /// with (fingerprint matches among the home's busy slots and, if a
-    /// ref matches or the elsewhere flag is set, the neighbour's busy
-    /// slots). Reads the metadata of those buckets.
+    /// Prefetch hint: the slots a lookup of `home`/`probe` will compare
+    /// keys with (fingerprint matches among the home's slots and, if a ref
+    /// matches or the elsewhere flag is set, the neighbour's), found as
+    /// [`find_in`](Self::find_in) finds them, with the segment's
+    /// `slot_mask`. Reads the metadata of those buckets. Safe whatever the
+    /// mask: it only computes (bounds-checked) addresses to hint.
     #[inline(always)]
-    pub(crate) fn prefetch_matches(&self, home: usize, fp: u8) {
+    pub(crate) fn prefetch_matches(&self, home: usize, probe: Probe, slot_mask: u32) {
         let hm = &self.hot[home];
-        let matched = hm.matches(Probe::new(fp));
-        let mut m = matched.0 & hm.busy();
+        let matched = hm.matches(probe);
+        let mut m = matched.0 & slot_mask;
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(home, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
-        if !Hot::may_be_elsewhere(matched, self.slot_mask()) {
+        if !Hot::may_be_elsewhere(matched, slot_mask) {
             return;
         }
         let nb = next_bucket(home);
         let nm = &self.hot[nb];
-        let mut m = nm.match_fp(fp) & nm.busy();
+        let mut m = nm.matches(probe).0 & slot_mask;
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(nb, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
@@ -1347,7 +1350,7 @@ impl<K, V> Segment<K, V> {
 /// `table.rs`). A `Box` could not be aliased like that (moving or
 /// mutably borrowing one asserts it is the only pointer, which would
 /// invalidate the copies under Rust's aliasing rules); a raw pointer
-/// from [`Box::into_raw`] can, as long as no copy is dereferenced while a
+/// from [`Box::leak`] can, as long as no copy is dereferenced while a
 /// `&mut` from [`DerefMut`](std::ops::DerefMut) is live, which the table
 /// guarantees by only dereferencing copies through `&self`.
 pub(crate) struct SegBox<K, V>(std::ptr::NonNull<Segment<K, V>>);

@@ -741,7 +741,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn prefetch_slots(&self, hash: u64) {
         if let Some(&e) = self.dir.get(self.dir_index(hash)) {
-            self.seg_of(e).prefetch_matches(home_of_hash(hash), fp_of_hash(hash));
+            self.seg_of(e).prefetch_matches(home_of_hash(hash), probe_of_hash(hash), e.slot_mask as u32);
         }
     }
 
