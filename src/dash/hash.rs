@@ -10,12 +10,15 @@
 //! loads, two multiplies); longer ones call out of line.
 //!
 //! The `u64` hash is one folded 64x64->128 multiply whose two factors both
-//! depend on the key, `fold((x ^ s ^ P2) * (x * P0 ^ s ^ P3))` (`fold` xors
-//! the product's halves, `x * P0` is a wrapping 64-bit multiply by an odd
-//! constant, `s` the seed): with the `s ^ P` terms hoisted, five operations
-//! (an `imul` and one 128-bit `mul`, 6 uops on x86_64, ~8 cycles of
-//! latency) against seven for the byte hash of 8 bytes (two dependent
-//! 128-bit `mul`s, 9 uops, ~9 cycles). It is *not* the byte hash of the
+//! depend on the key, `fold((x ^ k) * (x * PU ^ k))` with `k = s ^ P2`
+//! (`fold` xors the product's halves, `x * PU` is a wrapping 64-bit
+//! multiply by an odd constant, `s` the seed). `PU` is a sign-extended
+//! 32-bit constant, so the premultiply is one `imul` with an immediate, and
+//! both factors share `k`: a loop of lookups keeps one register for the
+//! hash rather than three (with three, LLVM spilled the loop's state on
+//! every u64 lookup). Five operations (an `imul` and one 128-bit `mul`, 6
+//! uops on x86_64, ~8 cycles of latency) against seven for the byte hash of
+//! 8 bytes (two dependent 128-bit `mul`s, 9 uops, ~9 cycles). It is *not* the byte hash of the
 //! key's 8 bytes (nothing relies on that). Cheaper single-multiply forms
 //! were measured and rejected for quality, not speed: foldhash's `fold((x ^ s) * K)` (what
 //! hashbrown uses) maps keys in arithmetic progression (`i << 32`,
@@ -70,6 +73,9 @@ impl<Q: ?Sized + Eq, K: std::borrow::Borrow<Q> + ?Sized> Equivalent<K> for Q {
 }
 
 const P0: u64 = 0x2d35_8dcc_aa6c_78a5;
+/// The `u64` hash's premultiplier: odd, and a sign-extended 32-bit value
+/// (an `imul` immediate on x86_64).
+const PU: u64 = 0xffff_ffff_aa6c_78a5;
 const P1: u64 = 0x8bb8_4b93_962e_acc9;
 const P2: u64 = 0x4b33_a62e_d433_d4a3;
 const P3: u64 = 0x4d5a_2da5_1de1_aa47;
@@ -163,7 +169,7 @@ fn hash_long(data: &[u8], mut seed: u64) -> u64 {
 /// bytes.
 #[inline(always)]
 pub fn hash_u64(x: u64, seed: u64) -> u64 {
-    mum(x ^ seed ^ P2, x.wrapping_mul(P0) ^ seed ^ P3)
+    mum(x ^ seed ^ P2, x.wrapping_mul(PU) ^ seed ^ P2)
 }
 
 impl DashHash for [u8] {

@@ -25,7 +25,7 @@ const SLOT_MASK: u32 = (1 << SLOTS) - 1;
 // Layout facts the bit packing relies on.
 const _: () = assert!(SLOTS <= 14, "busy bits + 2 flags must fit a u16");
 const _: () = assert!(
-    REGULAR_BUCKETS * 16 % 64 == 0 && STASH_BUCKETS * 16 == 64,
+    (REGULAR_BUCKETS * 16).is_multiple_of(64) && STASH_BUCKETS * 16 == 64,
     "the stash buckets' hot halves are one cache line (see `find_stashed`)"
 );
 const _: () = assert!(
@@ -286,19 +286,41 @@ impl Probe {
     }
 
     /// Probe for fingerprint `max(f, 1)` (how `fp_of_hash` makes a
-    /// fingerprint of hash byte `f`). On x86_64 the zero fix is done on the
-    /// broadcast vector (one `pmaxub` against a constant of 1s), not on
-    /// the byte: fewer instructions and no general register on a lookup.
+    /// fingerprint of hash byte `f`), fixed on the byte before the
+    /// broadcast (LLVM makes a `cmov` of it; a `pmaxub` on the broadcast
+    /// vector, tried before, compiled to the same).
     #[inline(always)]
     pub(crate) fn of_byte(f: u8) -> Self {
+        let f = f.wrapping_add((f == 0) as u8);
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::x86_64::{_mm_max_epu8, _mm_set1_epi8};
+            use std::arch::x86_64::_mm_set1_epi8;
             // SAFETY: SSE2 is x86_64 baseline.
-            Probe(unsafe { _mm_max_epu8(_mm_set1_epi8(f as i8), _mm_set1_epi8(1)) })
+            Probe(unsafe { _mm_set1_epi8(f as i8) })
         }
         #[cfg(not(target_arch = "x86_64"))]
-        Probe(f.max(1))
+        Probe(f)
+    }
+}
+
+/// A segment's size as a lookup uses it ([`Segment::shape`]): which
+/// fingerprint bytes are slots, and how many bytes of slots a bucket has.
+/// Both derive from the slots per bucket, but as a mask and a byte stride a
+/// lookup uses them with no shift by a variable amount and no multiply by
+/// the item size. Four bytes, so a directory entry holds it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Shape {
+    /// `(1 << spb) - 1`.
+    pub(crate) slot_mask: u16,
+    /// `spb * size_of::<(K, V)>()`.
+    pub(crate) stride: u16,
+}
+
+impl Shape {
+    /// Slots per bucket.
+    #[inline(always)]
+    pub(crate) fn slots_per_bucket(self) -> u32 {
+        (self.slot_mask as u32 + 1).trailing_zeros()
     }
 }
 
@@ -926,18 +948,29 @@ impl<K, V> Segment<K, V> {
         (1 << self.slots_per_bucket()) - 1
     }
 
-    /// Look `home`/`fp` up, given the segment's [`slot_mask`](Self::slot_mask)
+    /// What a lookup needs to know of this segment's size, precomputed
+    /// (the table keeps it in its directory).
+    #[inline(always)]
+    pub(crate) fn shape(&self) -> Shape {
+        const { assert!(SLOTS * std::mem::size_of::<(K, V)>() <= u16::MAX as usize, "dash: items over 4 KiB") };
+        Shape {
+            slot_mask: self.slot_mask() as u16,
+            stride: (self.slots_per_bucket() * std::mem::size_of::<(K, V)>()) as u16,
+        }
+    }
+
+    /// Look `home`/`fp` up, given the segment's [`shape`](Self::shape)
     /// (which the table keeps in its directory, so a lookup does not
     /// compute it): home bucket, then (only if a ref of the home matches
     /// `fp` or some item homed there has no ref) the neighbour and the
     /// stash buckets (items whose recorded home is this one). `eq` is only
     /// called on fingerprint matches. Returns the position and the item.
     ///
-    /// Inlined into every lookup, the neighbour probe behind a cold-path
-    /// hint (inlined too: a call there made LLVM reload the caller's loop
-    /// constants on every lookup's path, not only on the rare ones that
-    /// take it); only the stash probe is a call. A miss usually stops after
-    /// the home's 16 bytes.
+    /// Inlined into every lookup, the neighbour and stash probes behind a
+    /// cold-path hint (inlined too: a call there clobbers caller-saved
+    /// registers, and LLVM then spilled the caller's loop state on every
+    /// lookup's path, not only on the rare ones that take it). A miss
+    /// usually stops after the home's 16 bytes.
     ///
     /// The fingerprint matches among the slot bytes are exactly the busy
     /// slots to compare keys with: a free slot's byte is 0 and `fp` never
@@ -949,26 +982,28 @@ impl<K, V> Segment<K, V> {
     ///
     /// # Safety
     ///
-    /// `slot_mask` must be [`self.slot_mask()`](Self::slot_mask) (a wider
-    /// mask would let a matching ref byte pass for a busy slot).
+    /// `shape` must be [`self.shape()`](Self::shape) (a wider mask would let
+    /// a matching ref byte pass for a busy slot, a wrong stride would read
+    /// outside the bucket).
     #[inline(always)]
     pub(crate) unsafe fn find_in(
         &self,
         home: usize,
         probe: Probe,
-        slot_mask: u32,
+        shape: Shape,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
-        debug_assert_eq!(slot_mask, self.slot_mask());
+        debug_assert_eq!(shape, self.shape());
+        let slot_mask = shape.slot_mask as u32;
         // Only the 16-byte hot half of the home's metadata.
         let hm = &self.hot[home];
         let matched = hm.matches(probe);
         // SAFETY: the probe's byte is never 0 (`Probe`) and a free slot's
         // byte always is (`mark`/`unmark`, zeroed segments, `clear_free`
         // after copies; `check` verifies it), so matching slot bytes are
-        // busy slots. `slot_mask` is the segment's (asserted above in
-        // debug builds; the caller guarantees it).
-        let found = unsafe { self.first_equal(home, matched.0 & slot_mask, &mut eq) };
+        // busy slots. `shape` is the segment's (asserted above in debug
+        // builds; the caller guarantees it).
+        let found = unsafe { self.first_equal(home, matched.0 & slot_mask, shape, &mut eq) };
         if let Some(found) = found {
             return Some(found);
         }
@@ -977,7 +1012,7 @@ impl<K, V> Segment<K, V> {
         }
         std::hint::cold_path();
         // SAFETY: the caller's guarantee, passed on.
-        unsafe { self.find_elsewhere(home, probe, slot_mask, eq) }
+        unsafe { self.find_elsewhere(home, probe, shape, eq) }
     }
 
     /// The first item among slots `m` (busy slots) of bucket `b` whose key
@@ -985,14 +1020,32 @@ impl<K, V> Segment<K, V> {
     ///
     /// # Safety
     ///
-    /// `m` must be a subset of `meta(b).busy()`.
+    /// `m` must be a subset of `meta(b).busy()`, `shape` must be
+    /// [`self.shape()`](Self::shape).
     #[inline(always)]
-    unsafe fn first_equal(&self, b: usize, mut m: u32, eq: &mut impl FnMut(&K) -> bool) -> Option<(Pos, &(K, V))> {
+    unsafe fn first_equal(
+        &self,
+        b: usize,
+        mut m: u32,
+        shape: Shape,
+        eq: &mut impl FnMut(&K) -> bool,
+    ) -> Option<(Pos, &(K, V))> {
         debug_assert_eq!(m & !self.hot[b].busy(), 0);
+        debug_assert_eq!(shape, self.shape());
+        // One pointer to the bucket's first slot, `b * stride` bytes into the
+        // slots: a multiply by the precomputed stride, and the loop keeps a
+        // single base register.
+        // SAFETY: `stride` is `spb * size_of::<(K, V)>()` (the caller's
+        // guarantee) and `b < TOTAL_BUCKETS`, so the offset is that of slot
+        // `b * spb`, in bounds of `slots` (`TOTAL_BUCKETS * spb` long).
+        let first = unsafe {
+            self.slots.as_ptr().cast::<u8>().add(b * shape.stride as usize).cast::<MaybeUninit<(K, V)>>()
+        };
         while m != 0 {
             let s = m.trailing_zeros() as usize;
-            // SAFETY: `s` is a bit of `m`, a subset of `b`'s `busy()`.
-            let item = unsafe { self.item_busy(b, s) };
+            // SAFETY: `s` is a bit of `m`, a subset of `b`'s `busy()`: a slot
+            // of bucket `b` (so `first + s` is in bounds) that is initialized.
+            let item = unsafe { (*first.add(s)).assume_init_ref() };
             if eq(&item.0) {
                 return Some((Pos::new(b, s), item));
             }
@@ -1014,7 +1067,7 @@ impl<K, V> Segment<K, V> {
         &self,
         home: usize,
         probe: Probe,
-        slot_mask: u32,
+        shape: Shape,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         let nb = next_bucket(home);
@@ -1023,18 +1076,19 @@ impl<K, V> Segment<K, V> {
         // the cold half): an item owned by `nb` cannot equal a key homed
         // at `home`, so it only costs a rare extra key compare.
         // SAFETY: as in `find_in`: matching slot bytes are busy slots.
-        if let Some(found) = unsafe { self.first_equal(nb, nm.matches(probe).0 & slot_mask, &mut eq) } {
+        let slot_mask = shape.slot_mask as u32;
+        if let Some(found) = unsafe { self.first_equal(nb, nm.matches(probe).0 & slot_mask, shape, &mut eq) } {
             return Some(found);
         }
         self.find_stashed(home, probe, eq)
     }
 
     /// The stash part of [`find_in`](Self::find_in): fingerprint matches in the
-    /// stash buckets whose recorded home is `home`. Out of line: four bucket
-    /// loops inlined into every lookup site cost the server ~0.5 MB of code,
-    /// and only a few percent of lookups get here.
-    #[cold]
-    #[inline(never)]
+    /// stash buckets whose recorded home is `home`. The four buckets' matches
+    /// are gathered into one 64-bit mask first and walked by one loop, so
+    /// the probe inlines into every lookup as a few dozen bytes of code
+    /// (and, unlike a call, leaves the caller's registers alone).
+    #[inline(always)]
     fn find_stashed(
         &self,
         home: usize,
@@ -1044,21 +1098,22 @@ impl<K, V> Segment<K, V> {
         // The four stash buckets' hot halves are one cache line, shared by
         // the segment's 56 homes (so often cached), where the home's stash
         // refs (its cold half) would be a line of its own: match them all.
+        let mut m = 0u64;
         for sp in 0..STASH_BUCKETS {
-            let sb = REGULAR_BUCKETS + sp;
-            let smeta = &self.hot[sb];
-            let mut m = smeta.matches(probe).0 & smeta.busy();
-            while m != 0 {
-                let s = m.trailing_zeros() as usize;
-                if self.stash_home[sp][s] as usize == home {
-                    // SAFETY: `s` is a bit of `busy()`.
-                    let item = unsafe { self.item_busy(sb, s) };
-                    if eq(&item.0) {
-                        return Some((Pos::new(sb, s), item));
-                    }
+            let smeta = &self.hot[REGULAR_BUCKETS + sp];
+            m |= ((smeta.matches(probe).0 & smeta.busy()) as u64) << (16 * sp);
+        }
+        while m != 0 {
+            let bit = m.trailing_zeros() as usize;
+            let (sp, s) = (bit / 16, bit % 16);
+            if self.stash_home[sp][s] as usize == home {
+                // SAFETY: `s` is a bit of stash bucket `sp`'s `busy()`.
+                let item = unsafe { self.item_busy(REGULAR_BUCKETS + sp, s) };
+                if eq(&item.0) {
+                    return Some((Pos::new(REGULAR_BUCKETS + sp, s), item));
                 }
-                m &= m - 1;
             }
+            m &= m - 1;
         }
         None
     }

@@ -6,7 +6,7 @@ use std::mem;
 
 use super::hash::{DashHash, hash_u64};
 use super::segment::{
-    MIN_SLOTS, Pos, Probe, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, SegBox, Segment, TOTAL_BUCKETS,
+    MIN_SLOTS, Pos, Probe, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, SegBox, Segment, Shape, TOTAL_BUCKETS,
     segment_bytes,
 };
 use std::ptr::NonNull;
@@ -103,10 +103,9 @@ fn random_seed() -> u64 {
 struct DirEntry {
     seg: NonNull<u8>,
     si: u32,
-    spb: u16,
-    /// `Segment::slot_mask`, i.e. `(1 << spb) - 1`, kept so that a lookup
-    /// needs no shift by a variable amount.
-    slot_mask: u16,
+    /// `Segment::shape`: slot mask and bucket stride, so that a lookup
+    /// needs no shift by a variable amount and no multiply by the item size.
+    shape: Shape,
 }
 
 #[cfg(target_pointer_width = "64")]
@@ -510,8 +509,7 @@ impl<K, V> DashTable<K, V> {
         DirEntry {
             seg: segs[si].thin(),
             si: si as u32,
-            spb: segs[si].slots_per_bucket() as u16,
-            slot_mask: segs[si].slot_mask() as u16,
+            shape: segs[si].shape(),
         }
     }
 
@@ -532,7 +530,7 @@ impl<K, V> DashTable<K, V> {
         // it): the address and size of the live segment `segs[e.si]`, owned
         // by `self`. `&self` means no `&mut` to any segment is live, and the
         // borrow returned keeps it so.
-        unsafe { &*Segment::from_thin(e.seg, e.spb as u32) }
+        unsafe { &*Segment::from_thin(e.seg, e.shape.slots_per_bucket()) }
     }
 
     #[inline(always)]
@@ -543,6 +541,22 @@ impl<K, V> DashTable<K, V> {
         // sit in `cl` and so ties up a fixed register around every lookup.
         debug_assert!(self.dir.is_empty() || self.dir.len() == 1 << self.global_depth);
         ((h as u128 * self.dir.len() as u128) >> 64) as usize
+    }
+
+    /// The directory entry for hash `h` (`None` only while no segment was
+    /// allocated yet). The emptiness test depends on the table alone, not
+    /// on `h` (unlike a bounds check of the index), so a loop of lookups
+    /// does it once.
+    #[inline(always)]
+    fn dir_entry(&self, h: u64) -> Option<DirEntry> {
+        if self.dir.is_empty() {
+            return None;
+        }
+        let i = self.dir_index(h);
+        debug_assert!(i < self.dir.len());
+        // SAFETY: `dir_index` is the high half of `h * len`, which is below
+        // `len` for `h < 2^64` and `len > 0`.
+        Some(unsafe { *self.dir.get_unchecked(i) })
     }
 
     #[inline(always)]
@@ -648,12 +662,11 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     where
         Q: Equivalent<K> + ?Sized,
     {
-        // No directory entry only while no segment was allocated yet.
-        let e = *self.dir.get(self.dir_index(h))?;
+        let e = self.dir_entry(h)?;
         let seg = self.seg_of(e);
-        // SAFETY: `e` is a directory entry, whose `slot_mask` is its
-        // segment's (see `seg_of`).
-        unsafe { seg.find_in(home_of_hash(h), probe_of_hash(h), e.slot_mask as u32, |k| key.equivalent(k)) }
+        // SAFETY: `e` is a directory entry, whose `shape` is its segment's
+        // (see `seg_of`).
+        unsafe { seg.find_in(home_of_hash(h), probe_of_hash(h), e.shape, |k| key.equivalent(k)) }
             .map(|(pos, item)| (Loc { seg: e.si, pos }, item))
     }
 
@@ -730,7 +743,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// batch, then do the lookups: their cache misses overlap.
     #[inline]
     pub fn prefetch_meta(&self, hash: u64) {
-        if let Some(&e) = self.dir.get(self.dir_index(hash)) {
+        if let Some(e) = self.dir_entry(hash) {
             self.seg_of(e).prefetch_meta(home_of_hash(hash));
         }
     }
@@ -740,8 +753,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// whose fingerprint matches `hash`, i.e. the item a lookup will find.
     #[inline]
     pub fn prefetch_slots(&self, hash: u64) {
-        if let Some(&e) = self.dir.get(self.dir_index(hash)) {
-            self.seg_of(e).prefetch_matches(home_of_hash(hash), probe_of_hash(hash), e.slot_mask as u32);
+        if let Some(e) = self.dir_entry(hash) {
+            self.seg_of(e).prefetch_matches(home_of_hash(hash), probe_of_hash(hash), e.shape.slot_mask as u32);
         }
     }
 
