@@ -8,8 +8,8 @@
 //! ```text
 //!  DashTable
 //!  ┌──────────────────────────┐   directory: 2^global_depth 16-byte entries
-//!  │ dir: [0,0,1,2]  depth 2  │   {segment address, index in `segs`, slots
-//!  │ segs: [S0, S1, S2]       │   per bucket, slot mask}, indexed by the top
+//!  │ dir: [0,0,1,2]  depth 2  │   {segment address, index in `segs`, slot
+//!  │ segs: [S0, S1, S2]       │   mask, bucket stride}, indexed by the top
 //!  └──────────────────────────┘   `global_depth` bits of the 64-bit hash.
 //!                                 S0 has local depth 1 (two dir entries),
 //!                                 S1, S2 local depth 2. `segs` owns the
@@ -238,7 +238,8 @@
 //! the slot bytes instead of reading the busy bits: a free slot's byte is
 //! 0 and a lookup's fingerprint (`Probe`) never is, so
 //! only busy slots match (`unsafe fn find_in`, whose caller passes the
-//! segment's slot mask from the directory). A sixth block calls the SSE2
+//! segment's `Shape`, slot mask and bucket stride, from the directory; the
+//! stride locates a bucket's first slot). A sixth block calls the SSE2
 //! fingerprint-compare intrinsics (no pointers; SSE2 is x86_64 baseline), a
 //! seventh the prefetch hint (`_mm_prefetch`, which never faults or reads).
 //! `Drop` drops every busy slot once.

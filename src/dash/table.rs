@@ -95,7 +95,7 @@ fn random_seed() -> u64 {
     RandomState::new().hash_one(0x6461_7368_u64)
 }
 
-/// A directory entry: the segment's address and slots per bucket, which is
+/// A directory entry: the segment's address and [`Shape`], which is
 /// all a lookup needs to reach its metadata (no second array to read on
 /// the way), and its index in `segs`, for [`Loc`] and everything else.
 /// 16 bytes (four to a cache line), read with one load's line.
