@@ -952,7 +952,7 @@ impl<K, V> Segment<K, V> {
     /// (the table keeps it in its directory).
     #[inline(always)]
     pub(crate) fn shape(&self) -> Shape {
-        const { assert!(SLOTS * std::mem::size_of::<(K, V)>() <= u16::MAX as usize, "dash: items over 4 KiB") };
+        const { assert!(SLOTS * std::mem::size_of::<(K, V)>() <= u16::MAX as usize, "dash: (K, V) over 4681 bytes (the bucket stride is a u16)") };
         Shape {
             slot_mask: self.slot_mask() as u16,
             stride: (self.slots_per_bucket() * std::mem::size_of::<(K, V)>()) as u16,
