@@ -32,9 +32,10 @@
 //!
 //!  Bucket metadata, 24 B in two halves (split so lookups read only 16 B)
 //!  hot (16 B, 16-aligned: 4 per cache line, never straddles one)
-//!    bytes 0..spb  fp: 1-byte fingerprint per slot, never 0 (0 = free slot)
+//!    bytes 0..spb  fp: 1-byte fingerprint per slot, any byte (0 in a free slot)
 //!    bytes spb..14 refs: fingerprints of items homed here that live in the
-//!                  neighbour or the stash, as many as fit (0 = none)
+//!                  neighbour or the stash, as many as fit (0 = none, so
+//!                  an item of fingerprint 0 has none: it sets elsewhere)
 //!    bytes 14..16  word: busy[0..spb] | elsewhere (bit 15)
 //!                  elsewhere: some item homed here and living in the
 //!                  neighbour or the stash has no ref (always so in a
@@ -231,15 +232,13 @@
 //! `// SAFETY:` comment, and `item`/`item_mut`/`take` assert the busy bit.
 //! `new_boxed` allocates the dynamically sized segment itself and asserts
 //! that its layout is the one `Box` will free with.
-//! The lookup path reads a found item through `unsafe fn item_busy`
-//! (`# Safety`: the slot is busy), called only with a bit of a mask taken
-//! from that bucket's busy bits (debug-asserted), which saves `item`'s
-//! re-check. A lookup takes that mask from the fingerprint matches among
-//! the slot bytes instead of reading the busy bits: a free slot's byte is
-//! 0 and a lookup's fingerprint (`Probe`) never is, so
-//! only busy slots match (`unsafe fn find_in`, whose caller passes the
-//! segment's `Shape`, slot mask and bucket stride, from the directory; the
-//! stride locates a bucket's first slot). A sixth block calls the SSE2
+//! The lookup path reads a found item through a raw pointer to its
+//! bucket's first slot (`unsafe fn bucket_first`: `b * stride` bytes into
+//! the slots, the stride from the segment's `Shape`, which the caller of
+//! `unsafe fn find_in` passes from the directory), only at a bit of a mask
+//! of busy slots: `Hot::candidates`, the fingerprint matches masked with
+//! the busy bits of the same 16 bytes (debug-asserted), which saves
+//! `item`'s re-check. A sixth block calls the SSE2
 //! fingerprint-compare intrinsics (no pointers; SSE2 is x86_64 baseline), a
 //! seventh the prefetch hint (`_mm_prefetch`, which never faults or reads).
 //! `Drop` drops every busy slot once.

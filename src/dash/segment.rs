@@ -136,11 +136,13 @@ pub const fn next_slots(spb: usize, size: usize, align: usize) -> Option<usize> 
 /// byte 14..16   word (u16): busy[0..spb] | ELSEWHERE_FLAG (bit 15)
 /// ```
 ///
-/// Fingerprints are never 0 (`fp_of_hash`). One SSE2 compare matches all
-/// 14 bytes: matches among busy slots are candidates here, any other
-/// match is a ref (free slots hold 0), so a lookup looks beyond the home
-/// bucket only for a ref match or when `ELSEWHERE_FLAG` says some item
-/// homed here has no ref (see [`Segment::refresh_refs`]).
+/// A fingerprint is any byte, 0 included (`fp_of_hash`). One SSE2 compare
+/// matches all 14 bytes: matches among busy slots (the word's busy bits)
+/// are candidates here, any other match is a ref, so a lookup looks beyond
+/// the home bucket only for a ref match or when `ELSEWHERE_FLAG` says some
+/// item homed here has no ref (see [`Segment::refresh_refs`]). Free slots
+/// and empty refs hold 0, so a probe of 0 also "matches a ref" there: a
+/// lookup of such a key (1 in 256) may look beyond the home for nothing.
 #[repr(C, align(16))]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Hot([u8; 16]);
@@ -186,16 +188,24 @@ impl Hot {
         self.word() as u32 & SLOT_MASK
     }
 
-    /// True if an item homed here with the probe's fingerprint may live
-    /// outside this bucket, given `(all, flag) = self.matches(probe)` and
-    /// the segment's `slot_mask` (bits `0..spb`): a ref matches (a match
-    /// above the slot bytes), or some item elsewhere has no ref. A test of
-    /// bytes a lookup has already loaded, so a miss usually stops at the
-    /// home's 16 bytes.
+    /// The busy slots whose fingerprint matched, given `all =
+    /// self.matches(probe)` and `w = self.word()`: the candidates to compare
+    /// keys with. (The word's bits 14 and 15 are above `SLOT_MASK`, so only
+    /// busy bits survive.)
     #[inline(always)]
-    fn may_be_elsewhere((all, flag): (u32, bool), slot_mask: u32) -> bool {
-        // `all & !slot_mask != 0` is `all > slot_mask` for a mask of low bits.
-        all & SLOT_MASK > slot_mask || flag
+    fn candidates(all: u32, w: u16) -> u32 {
+        all & SLOT_MASK & w as u32
+    }
+
+    /// True if an item homed here with the probe's fingerprint may live
+    /// outside this bucket, given `all = self.matches(probe)` and `w =
+    /// self.word()`: a byte that is not a busy slot matches (a ref, or a
+    /// free slot or empty ref for a probe of 0), or some item elsewhere has
+    /// no ref. A test of bytes a lookup has already loaded, so a miss
+    /// usually stops at the home's 16 bytes.
+    #[inline(always)]
+    fn may_be_elsewhere(all: u32, w: u16) -> bool {
+        all & SLOT_MASK & !(w as u32) != 0 || w & ELSEWHERE_FLAG != 0
     }
 
     /// Zero the fingerprint bytes of free slots and refs (all but the busy
@@ -214,19 +224,15 @@ impl Hot {
     /// byte (0 matches free slots and empty refs). Tests only.
     #[cfg(test)]
     fn match_fp(&self, fp: u8) -> u32 {
-        self.matches(Probe::any(fp)).0 & SLOT_MASK
+        self.matches(Probe::new(fp)) & SLOT_MASK
     }
 
-    /// The bytes whose fingerprint equals the probe's, as a 16-bit mask
-    /// whose bits 14 and 15 (the word's bytes) are meaningless, and whether
-    /// `ELSEWHERE_FLAG` is set: one load of the 16 bytes. Callers mask the
-    /// result (`& slot_mask` for the slots, `& SLOT_MASK` for slots and
-    /// refs), so the hit path pays for one `and`.
+    /// The bytes equal to the probe's fingerprint, as a 16-bit mask whose
+    /// bits 14 and 15 (the word's bytes) are meaningless: one load of the
+    /// 16 bytes. Callers mask the result ([`candidates`](Self::candidates)
+    /// with the word's busy bits, `& SLOT_MASK` for slots and refs).
     #[inline(always)]
-    fn matches(&self, p: Probe) -> (u32, bool) {
-        // Bit i of a movemask is the top bit of byte i: the flag is bit 15.
-        const FLAG_BIT: u32 = 1 << (WORD_IDX + 1);
-        const _: () = assert!(ELSEWHERE_FLAG as u32 == FLAG_BIT);
+    fn matches(&self, p: Probe) -> u32 {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_movemask_epi8};
@@ -234,11 +240,11 @@ impl Hot {
             // feature, which every x86_64 target has (it is part of the
             // x86_64 baseline). The load reads the 16 bytes of `self`,
             // which `repr(align(16))` makes 16-aligned, as it requires.
-            let (m, top) = unsafe {
+            let m = unsafe {
                 let v = _mm_load_si128(self.0.as_ptr().cast::<__m128i>());
-                (_mm_movemask_epi8(_mm_cmpeq_epi8(v, p.0)), _mm_movemask_epi8(v))
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, p.0))
             };
-            (m as u32, top as u32 & FLAG_BIT != 0)
+            m as u32
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -246,16 +252,15 @@ impl Hot {
             let lo = u64::from_le_bytes(self.0[0..8].try_into().unwrap());
             let hi = u64::from_le_bytes(self.0[8..16].try_into().unwrap());
             let pat = 0x0101_0101_0101_0101u64 * p.0 as u64;
-            let m = zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8);
-            (m, self.word() & ELSEWHERE_FLAG != 0)
+            zero_bytes(lo ^ pat) | (zero_bytes(hi ^ pat) << 8)
         }
     }
 }
 
 /// A lookup's fingerprint, ready to be compared with buckets' 16 bytes
-/// (on x86_64, the byte broadcast to an SSE2 register). Never 0 outside
-/// this module (`of_byte` makes it at least 1; the tests' `new` checks): lookups rely
-/// on it to tell busy slots from free ones, whose bytes are 0.
+/// (on x86_64, the byte broadcast to an SSE2 register). Any byte: a
+/// lookup masks matches with the busy bits (see [`Hot`]), so a probe of 0
+/// never takes a free slot for an item.
 #[derive(Clone, Copy)]
 pub(crate) struct Probe(
     #[cfg(target_arch = "x86_64")] std::arch::x86_64::__m128i,
@@ -263,18 +268,10 @@ pub(crate) struct Probe(
 );
 
 impl Probe {
-    /// Probe for fingerprint `fp`. Panics if `fp` is 0. Tests only (lookups
-    /// use [`of_byte`](Self::of_byte)).
+    /// Probe for fingerprint `fp` (tests; lookups use
+    /// [`of_hash`](Self::of_hash)).
     #[cfg(test)]
     pub(crate) fn new(fp: u8) -> Self {
-        assert!(fp != 0, "dash: fingerprint 0");
-        Self::any(fp)
-    }
-
-    /// Probe for any byte, 0 included: only for matching bytes, never for
-    /// a lookup. Tests only.
-    #[cfg(test)]
-    fn any(fp: u8) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::_mm_set1_epi8;
@@ -285,29 +282,34 @@ impl Probe {
         Probe(fp)
     }
 
-    /// Probe for fingerprint `max(f, 1)` (how `fp_of_hash` makes a
-    /// fingerprint of hash byte `f`), fixed on the byte before the
-    /// broadcast (LLVM makes a `cmov` of it; a `pmaxub` on the broadcast
-    /// vector, tried before, compiled to the same).
+    /// Probe for fingerprint `(h >> 32) as u8` (`fp_of_hash`), broadcast
+    /// straight from the hash's register: byte 4 of `h` doubled into word 4,
+    /// spread over the high four words, then dword 2 over all four (no
+    /// shift of `h` first).
     #[inline(always)]
-    pub(crate) fn of_byte(f: u8) -> Self {
-        let f = f.wrapping_add((f == 0) as u8);
+    pub(crate) fn of_hash(h: u64) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::x86_64::_mm_set1_epi8;
+            use std::arch::x86_64::{_mm_cvtsi64_si128, _mm_shuffle_epi32, _mm_shufflehi_epi16, _mm_unpacklo_epi8};
             // SAFETY: SSE2 is x86_64 baseline.
-            Probe(unsafe { _mm_set1_epi8(f as i8) })
+            Probe(unsafe {
+                let v = _mm_cvtsi64_si128(h as i64);
+                let v = _mm_unpacklo_epi8(v, v);
+                let v = _mm_shufflehi_epi16::<0>(v);
+                _mm_shuffle_epi32::<0xaa>(v)
+            })
         }
         #[cfg(not(target_arch = "x86_64"))]
-        Probe(f)
+        Probe((h >> 32) as u8)
     }
 }
 
-/// A segment's size as a lookup uses it ([`Segment::shape`]): which
-/// fingerprint bytes are slots, and how many bytes of slots a bucket has.
-/// Both derive from the slots per bucket, but as a mask and a byte stride a
-/// lookup uses them with no shift by a variable amount and no multiply by
-/// the item size. Four bytes, so a directory entry holds it.
+/// A segment's size as a lookup uses it ([`Segment::shape`]): how many
+/// bytes of slots a bucket has (a lookup finds a bucket's first slot with
+/// one multiply, not a multiply by the item size too), and which
+/// fingerprint bytes are slots (the slots per bucket, for the segment's
+/// slice length; lookups mask matches with the busy bits instead). Four
+/// bytes, so a directory entry holds it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Shape {
     /// `(1 << spb) - 1`.
@@ -360,7 +362,6 @@ impl Meta {
 
     #[inline(always)]
     fn mark(&mut self, slot: usize, fp: u8, probe: bool) {
-        debug_assert!(fp != 0, "dash: fingerprint 0");
         self.hot.set_word(self.hot.word() | (1 << slot));
         if probe {
             self.cold |= 1 << slot;
@@ -728,25 +729,6 @@ impl<K, V> Segment<K, V> {
         unsafe { self.slots[self.idx(p.b(), p.s())].assume_init_ref() }
     }
 
-    /// Shared reference to the item in slot `s` of bucket `b`, for lookups
-    /// that took `s` from a mask of busy slots (saves [`item`](Self::item)'s
-    /// re-check of the busy bit on the hot path).
-    ///
-    /// # Safety
-    ///
-    /// Slot `s` of bucket `b` must be busy (bit `s` of `meta(b).busy()`).
-    #[inline(always)]
-    unsafe fn item_busy(&self, b: usize, s: usize) -> &(K, V) {
-        debug_assert!(
-            self.hot[b].busy() & (1 << s) != 0,
-            "dash: read of a free slot"
-        );
-        // SAFETY: the caller guarantees the busy bit is set, so the slot is
-        // initialized (see `item`); busy bits exist only below
-        // `slots_per_bucket()` and `b` is a bucket, so the index is in bounds.
-        unsafe { self.slots.get_unchecked(self.idx(b, s)).assume_init_ref() }
-    }
-
     /// Mutable reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
@@ -861,7 +843,8 @@ impl<K, V> Segment<K, V> {
         let mut n = spb;
         let mut uncovered = false;
         let mut add = |fp: u8| {
-            if n < SLOTS {
+            // 0 means "no ref": an item with fingerprint 0 needs the flag.
+            if n < SLOTS && fp != 0 {
                 refs[n] = fp;
                 n += 1;
             } else {
@@ -917,24 +900,23 @@ impl<K, V> Segment<K, V> {
     /// Prefetch hint: the slots a lookup of `home`/`probe` will compare
     /// keys with (fingerprint matches among the home's slots and, if a ref
     /// matches or the elsewhere flag is set, the neighbour's), found as
-    /// [`find_in`](Self::find_in) finds them, with the segment's
-    /// `slot_mask`. Reads the metadata of those buckets. Safe whatever the
-    /// mask: it only computes (bounds-checked) addresses to hint.
+    /// [`find_in`](Self::find_in) finds them. Reads the metadata of those
+    /// buckets; only computes (bounds-checked) addresses to hint.
     #[inline(always)]
-    pub(crate) fn prefetch_matches(&self, home: usize, probe: Probe, slot_mask: u32) {
+    pub(crate) fn prefetch_matches(&self, home: usize, probe: Probe) {
         let hm = &self.hot[home];
-        let matched = hm.matches(probe);
-        let mut m = matched.0 & slot_mask;
+        let (all, w) = (hm.matches(probe), hm.word());
+        let mut m = Hot::candidates(all, w);
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(home, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
         }
-        if !Hot::may_be_elsewhere(matched, slot_mask) {
+        if !Hot::may_be_elsewhere(all, w) {
             return;
         }
         let nb = next_bucket(home);
         let nm = &self.hot[nb];
-        let mut m = nm.matches(probe).0 & slot_mask;
+        let mut m = Hot::candidates(nm.matches(probe), nm.word());
         while m != 0 {
             prefetch(std::ptr::from_ref(&self.slots[self.idx(nb, m.trailing_zeros() as usize)]).cast());
             m &= m - 1;
@@ -972,19 +954,18 @@ impl<K, V> Segment<K, V> {
     /// lookup's path, not only on the rare ones that take it). A miss
     /// usually stops after the home's 16 bytes.
     ///
-    /// The fingerprint matches among the slot bytes are exactly the busy
-    /// slots to compare keys with: a free slot's byte is 0 and `fp` never
-    /// is, so the busy bits need not be read. Every busy slot, not only the
-    /// owned ones: a probing slot holds an item homed at `home - 1`, whose
-    /// key cannot equal one homed here, so including it is correct, rarely
-    /// costs a key compare, and saves reading the probe bits (the cold
-    /// half) on every lookup.
+    /// The candidates are the fingerprint matches among the busy slots (the
+    /// busy bits sit in the same 16 bytes, so masking costs one `and`; a
+    /// fingerprint may be any byte, so no lookup pays to map 0 to another
+    /// value). Every busy slot, not only the owned ones: a probing slot
+    /// holds an item homed at `home - 1`, whose key cannot equal one homed
+    /// here, so including it is correct, rarely costs a key compare, and
+    /// saves reading the probe bits (the cold half) on every lookup.
     ///
     /// # Safety
     ///
-    /// `shape` must be [`self.shape()`](Self::shape) (a wider mask would let
-    /// a matching ref byte pass for a busy slot, a wrong stride would read
-    /// outside the bucket).
+    /// `shape` must be [`self.shape()`](Self::shape) (a wrong stride would
+    /// read outside the bucket).
     #[inline(always)]
     pub(crate) unsafe fn find_in(
         &self,
@@ -994,25 +975,39 @@ impl<K, V> Segment<K, V> {
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         debug_assert_eq!(shape, self.shape());
-        let slot_mask = shape.slot_mask as u32;
         // Only the 16-byte hot half of the home's metadata.
         let hm = &self.hot[home];
-        let matched = hm.matches(probe);
-        // SAFETY: the probe's byte is never 0 (`Probe`) and a free slot's
-        // byte always is (`mark`/`unmark`, zeroed segments, `clear_free`
-        // after copies; `check` verifies it), so matching slot bytes are
-        // busy slots. `shape` is the segment's (asserted above in debug
-        // builds; the caller guarantees it).
-        let found = unsafe { self.first_equal(home, matched.0 & slot_mask, shape, &mut eq) };
+        let (all, w) = (hm.matches(probe), hm.word());
+        // SAFETY: `candidates` are busy slots of `home`. `shape` is the
+        // segment's (asserted above in debug builds; the caller guarantees
+        // it).
+        let found = unsafe { self.first_equal(home, Hot::candidates(all, w), shape, &mut eq) };
         if let Some(found) = found {
             return Some(found);
         }
-        if !Hot::may_be_elsewhere(matched, slot_mask) {
+        if !Hot::may_be_elsewhere(all, w) {
             return None;
         }
         std::hint::cold_path();
         // SAFETY: the caller's guarantee, passed on.
         unsafe { self.find_elsewhere(home, probe, shape, eq) }
+    }
+
+    /// Bucket `b`'s first slot, `b * stride` bytes into the slots: a
+    /// multiply by the precomputed stride (no slots-per-bucket needed), and
+    /// a loop over the bucket's slots keeps a single base register.
+    ///
+    /// # Safety
+    ///
+    /// `b < TOTAL_BUCKETS`, and `shape` must be [`self.shape()`](Self::shape).
+    #[inline(always)]
+    unsafe fn bucket_first(&self, b: usize, shape: Shape) -> *const MaybeUninit<(K, V)> {
+        debug_assert!(b < TOTAL_BUCKETS);
+        debug_assert_eq!(shape, self.shape());
+        // SAFETY: `stride` is `spb * size_of::<(K, V)>()` (the caller's
+        // guarantee) and `b < TOTAL_BUCKETS`, so the offset is that of slot
+        // `b * spb`, in bounds of `slots` (`TOTAL_BUCKETS * spb` long).
+        unsafe { self.slots.as_ptr().cast::<u8>().add(b * shape.stride as usize).cast::<MaybeUninit<(K, V)>>() }
     }
 
     /// The first item among slots `m` (busy slots) of bucket `b` whose key
@@ -1031,16 +1026,8 @@ impl<K, V> Segment<K, V> {
         eq: &mut impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         debug_assert_eq!(m & !self.hot[b].busy(), 0);
-        debug_assert_eq!(shape, self.shape());
-        // One pointer to the bucket's first slot, `b * stride` bytes into the
-        // slots: a multiply by the precomputed stride, and the loop keeps a
-        // single base register.
-        // SAFETY: `stride` is `spb * size_of::<(K, V)>()` (the caller's
-        // guarantee) and `b < TOTAL_BUCKETS`, so the offset is that of slot
-        // `b * spb`, in bounds of `slots` (`TOTAL_BUCKETS * spb` long).
-        let first = unsafe {
-            self.slots.as_ptr().cast::<u8>().add(b * shape.stride as usize).cast::<MaybeUninit<(K, V)>>()
-        };
+        // SAFETY: the caller's guarantee, passed on.
+        let first = unsafe { self.bucket_first(b, shape) };
         while m != 0 {
             let s = m.trailing_zeros() as usize;
             // SAFETY: `s` is a bit of `m`, a subset of `b`'s `busy()`: a slot
@@ -1075,12 +1062,12 @@ impl<K, V> Segment<K, V> {
         // All busy slots rather than the probing ones (whose bits are in
         // the cold half): an item owned by `nb` cannot equal a key homed
         // at `home`, so it only costs a rare extra key compare.
-        // SAFETY: as in `find_in`: matching slot bytes are busy slots.
-        let slot_mask = shape.slot_mask as u32;
-        if let Some(found) = unsafe { self.first_equal(nb, nm.matches(probe).0 & slot_mask, shape, &mut eq) } {
+        // SAFETY: `candidates` are busy slots of `nb`.
+        if let Some(found) = unsafe { self.first_equal(nb, Hot::candidates(nm.matches(probe), nm.word()), shape, &mut eq) } {
             return Some(found);
         }
-        self.find_stashed(home, probe, eq)
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.find_stashed(home, probe, shape, eq) }
     }
 
     /// The stash part of [`find_in`](Self::find_in): fingerprint matches in the
@@ -1088,11 +1075,16 @@ impl<K, V> Segment<K, V> {
     /// are gathered into one 64-bit mask first and walked by one loop, so
     /// the probe inlines into every lookup as a few dozen bytes of code
     /// (and, unlike a call, leaves the caller's registers alone).
+    ///
+    /// # Safety
+    ///
+    /// `shape` must be [`self.shape()`](Self::shape).
     #[inline(always)]
-    fn find_stashed(
+    unsafe fn find_stashed(
         &self,
         home: usize,
         probe: Probe,
+        shape: Shape,
         mut eq: impl FnMut(&K) -> bool,
     ) -> Option<(Pos, &(K, V))> {
         // The four stash buckets' hot halves are one cache line, shared by
@@ -1101,14 +1093,19 @@ impl<K, V> Segment<K, V> {
         let mut m = 0u64;
         for sp in 0..STASH_BUCKETS {
             let smeta = &self.hot[REGULAR_BUCKETS + sp];
-            m |= ((smeta.matches(probe).0 & smeta.busy()) as u64) << (16 * sp);
+            m |= (Hot::candidates(smeta.matches(probe), smeta.word()) as u64) << (16 * sp);
         }
         while m != 0 {
             let bit = m.trailing_zeros() as usize;
             let (sp, s) = (bit / 16, bit % 16);
-            if self.stash_home[sp][s] as usize == home {
-                // SAFETY: `s` is a bit of stash bucket `sp`'s `busy()`.
-                let item = unsafe { self.item_busy(REGULAR_BUCKETS + sp, s) };
+            debug_assert!(s < SLOTS);
+            // SAFETY: `s` is a busy bit of stash bucket `sp` (`candidates`),
+            // so below `spb <= SLOTS`, and `sp < STASH_BUCKETS`.
+            if unsafe { *self.stash_home.get_unchecked(sp).get_unchecked(s) } as usize == home {
+                // SAFETY: `s` is a bit of stash bucket `sp`'s `busy()`:
+                // a slot of that bucket, initialized; `shape` is the
+                // segment's (the caller's guarantee).
+                let item = unsafe { (*self.bucket_first(REGULAR_BUCKETS + sp, shape).add(s)).assume_init_ref() };
                 if eq(&item.0) {
                     return Some((Pos::new(REGULAR_BUCKETS + sp, s), item));
                 }
@@ -1340,7 +1337,7 @@ impl<K, V> Segment<K, V> {
     #[cfg(test)]
     pub(crate) fn lookup_leaves_home(&self, home: usize, fp: u8) -> bool {
         let hm = &self.hot[home];
-        Hot::may_be_elsewhere(hm.matches(Probe::new(fp)), self.slot_mask())
+        Hot::may_be_elsewhere(hm.matches(Probe::new(fp)), hm.word())
     }
 
     /// Check every structural invariant of this segment (tests only).
@@ -1368,7 +1365,7 @@ impl<K, V> Segment<K, V> {
             assert_eq!(m.busy() >> spb, 0, "busy bit beyond the slots of {b}");
             for s in 0..spb {
                 let busy = m.busy() & (1 << s) != 0;
-                assert_eq!(m.fp(s) != 0, busy, "fingerprint byte of slot {s} of {b}");
+                assert!(busy || m.fp(s) == 0, "fingerprint byte of free slot {s} of {b}");
             }
             assert_eq!(m.hot.word() & (1 << 14), 0, "bit 14 of {b}");
             // Refs: fingerprints of as many of the items homed here that
@@ -1383,7 +1380,8 @@ impl<K, V> Segment<K, V> {
                 });
             }
             let refs: Vec<u8> = m.hot.0[spb..SLOTS].iter().copied().filter(|&f| f != 0).collect();
-            let fit = elsewhere.len().min(SLOTS - spb);
+            // Items with fingerprint 0 have no ref (0 is "no ref").
+            let fit = elsewhere.iter().filter(|&&f| f != 0).count().min(SLOTS - spb);
             assert_eq!(refs.len(), fit, "ref count of {b}");
             for r in &refs {
                 let i = elsewhere.iter().position(|f| f == r).unwrap_or_else(|| panic!("ref {r} of {b} without item"));
@@ -1516,24 +1514,30 @@ mod tests {
         }
     }
 
-    // Pins: a lookup's probe for hash byte `f` matches exactly the bytes
-    // equal to `max(f, 1)` (the fingerprint `fp_of_hash` stores), so byte 0
-    // (free slots, empty refs) never matches; and the flag `matches`
-    // reports is `ELSEWHERE_FLAG`, whatever the busy bits.
+    // Pins: the candidates of a probe are exactly the busy slots whose
+    // byte equals it, fingerprint 0 included (a free slot's 0 byte never
+    // is one), and a lookup goes beyond the home exactly when a byte that
+    // is not a busy slot matches (refs; free slots for a probe of 0) or the
+    // flag is set, whatever the word's other bits.
     #[test]
-    fn probe_of_byte_is_the_stored_fingerprint() {
+    fn candidates_are_busy_matches() {
         let mut h = Hot::default();
         for (i, b) in h.0[..SLOTS].iter_mut().enumerate() {
-            *b = i as u8; // 0, 1, ..., 13
+            *b = (i as u8) % 7; // 0..6, 0..6
         }
-        for f in 0..=255u8 {
-            let want = h.matches(Probe::new(f.max(1)));
-            assert_eq!(h.matches(Probe::of_byte(f)), want, "byte {f:#x}");
-            assert_eq!(want.0 & SLOT_MASK & 1, 0, "byte {f:#x} matched a 0 byte");
-        }
-        for (word, flag) in [(0u16, false), (0x3fff, false), (ELSEWHERE_FLAG, true), (0xbfff, true)] {
-            h.set_word(word);
-            assert_eq!(h.matches(Probe::new(1)).1, flag, "word {word:#x}");
+        for busy in [0u16, 0x3fff, 0x00ff, 0x2a55, 1] {
+            for flag in [0, ELSEWHERE_FLAG] {
+                h.set_word(busy | flag);
+                for f in 0..=255u8 {
+                    let all = h.matches(Probe::new(f));
+                    let eq: u32 = (0..SLOTS).filter(|&i| h.0[i] == f).map(|i| 1 << i).sum();
+                    assert_eq!(all & SLOT_MASK, eq, "byte {f:#x}");
+                    let cand = Hot::candidates(all, h.word());
+                    assert_eq!(cand, eq & busy as u32, "byte {f:#x} busy {busy:#x}");
+                    let away = eq & !(busy as u32) != 0 || flag != 0;
+                    assert_eq!(Hot::may_be_elsewhere(all, h.word()), away, "byte {f:#x} busy {busy:#x}");
+                }
+            }
         }
     }
 

@@ -62,16 +62,15 @@ pub(super) fn home_of_hash(h: u64) -> usize {
 
 #[inline(always)]
 pub(super) fn fp_of_hash(h: u64) -> u8 {
-    // Never 0: a 0 byte in a bucket's fingerprints means "free slot" or
-    // "no ref" (see `Hot` in `segment.rs`). 0 maps to 1.
-    let f = (h >> 32) as u8;
-    f | (f == 0) as u8
+    // Any byte, 0 included (lookups mask fingerprint matches with the busy
+    // bits; see `Hot` in `segment.rs`).
+    (h >> 32) as u8
 }
 
 /// The lookup [`Probe`] for `fp_of_hash(h)`.
 #[inline(always)]
 pub(super) fn probe_of_hash(h: u64) -> Probe {
-    Probe::of_byte((h >> 32) as u8)
+    Probe::of_hash(h)
 }
 
 #[inline(always)]
@@ -754,7 +753,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     #[inline]
     pub fn prefetch_slots(&self, hash: u64) {
         if let Some(e) = self.dir_entry(hash) {
-            self.seg_of(e).prefetch_matches(home_of_hash(hash), probe_of_hash(hash), e.shape.slot_mask as u32);
+            self.seg_of(e).prefetch_matches(home_of_hash(hash), probe_of_hash(hash));
         }
     }
 

@@ -29,7 +29,7 @@ fn hash_for(home: usize, fp: u8, top: u64) -> u64 {
     let low = ((home as u64) << 32).div_ceil(REGULAR_BUCKETS as u64);
     let h = (top << 40) | ((fp as u64) << 32) | low;
     assert_eq!(home_of_hash(h), home);
-    assert_eq!(fp_of_hash(h), fp.max(1)); // fingerprints are never 0
+    assert_eq!(fp_of_hash(h), fp);
     h
 }
 
@@ -1136,4 +1136,38 @@ fn misses_mostly_stop_at_home() {
     for k in n..n + probes.min(1000) {
         assert!(t.get(&k).is_none());
     }
+}
+
+// Pins: fingerprint 0 is an ordinary fingerprint: in a small segment
+// (4 slots per bucket, so the home has spare bytes for refs), items of
+// fingerprint 0 and others overflow one home into the neighbour and the
+// stash; those of fingerprint 0 get no ref (0 means "no ref") but the
+// elsewhere flag, and every item is found, absent keys of fingerprint 0 are
+// not, and all remove cleanly.
+#[test]
+fn fingerprint_zero_items_away_from_home() {
+    let mut t: DashTable<HK, u32> = DashTable::with_seed(0);
+    assert!(t.small_segments());
+    let home = 10;
+    let mut keys = Vec::new();
+    for id in 0..9u64 {
+        let fp = if id % 3 == 1 { 5 } else { 0 };
+        let k = HK { h: hash_for(home, fp, 0), id };
+        t.insert(k.clone(), id as u32);
+        keys.push(k);
+        t.check_invariants();
+    }
+    assert!(keys.iter().any(|k| t.debug_pos(k).unwrap().1 != home), "some item left home");
+    for k in &keys {
+        assert_eq!(t.get(k), Some(&(k.id as u32)));
+    }
+    for id in 100..110 {
+        assert!(!t.contains_key(&HK { h: hash_for(home, 0, 0), id }));
+        assert!(!t.contains_key(&HK { h: hash_for(home + 1, 0, 0), id }));
+    }
+    for k in keys.iter().rev() {
+        assert_eq!(t.remove(k).map(|(_, v)| v), Some(k.id as u32));
+        t.check_invariants();
+    }
+    assert!(t.is_empty());
 }
