@@ -1541,6 +1541,23 @@ mod tests {
         }
     }
 
+    // Pins: the lookup probe `of_hash` broadcasts byte 4 of the hash (the
+    // fingerprint `fp_of_hash` stores), whatever the hash's other bytes.
+    #[test]
+    fn probe_of_hash_is_hash_byte_4() {
+        let mut h = Hot::default();
+        for f in 0..=255u8 {
+            // Byte 0 is `f`, the other 15 bytes differ from it and each other.
+            for (i, b) in h.0.iter_mut().enumerate() {
+                *b = f.wrapping_add(i as u8 * 17);
+            }
+            for other in [0u64, u64::MAX, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210] {
+                let x = (other & !(0xff << 32)) | ((f as u64) << 32);
+                assert_eq!(h.matches(Probe::of_hash(x)), 1, "hash {x:#x}");
+            }
+        }
+    }
+
     // Pins: the portable SWAR zero-byte matcher (used on non-x86_64) is
     // exact, including 0x80/0x7f/0x00 bytes next to matches.
     #[test]
