@@ -42,6 +42,7 @@ echo "- machine: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ke
 echo
 echo "| server | P | rep | rps | p50 ms | p99 ms | CPU us/req |"
 echo "|---|---|---|---:|---:|---:|---:|"
+summary=""
 for srv in darter redis; do
   if [ "$srv" = darter ]; then
     port="$DARTER_PORT"
@@ -53,7 +54,7 @@ for srv in darter redis; do
   pid=$!
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   taskset -c "$CLIENT_CPU" timeout 600 redis-benchmark -p "$port" -t set -r "$KEYS" -n $((KEYS * 3)) -P 16 -c 50 -d 32 -q >/dev/null 2>&1
-  loaded="$srv: dbsize $(redis-cli -p "$port" dbsize), RSS $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") kB"
+  summary+="- $srv: dbsize $(redis-cli -p "$port" dbsize), RSS $(awk '/VmRSS/ {print $2}' "/proc/$pid/status") kB"$'\n'
   for rep in $(seq "$REPS"); do
     for P in 1 16; do
       n=$([ "$P" = 1 ] && echo "$N_P1" || echo "$N_P16")
@@ -65,8 +66,7 @@ for srv in darter redis; do
         '{printf "| %s | %s | %s | %.0f | %s | %s | %.3f |\n", s, P, r, $2, $5, $7, (c1 - c0) / hz * 1e6 / n}'
     done
   done
-  echo "$loaded" >>"$TMP/bigkeys-loaded.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done
 echo
-tail -n 2 "$TMP/bigkeys-loaded.txt" | sed 's/^/- /'
+printf '%s' "$summary"
