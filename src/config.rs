@@ -65,6 +65,11 @@ pub struct Config {
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub alsologtostderr: bool,
 
+    /// Who may run DEBUG: yes (everyone), local (loopback clients only) or no (Redis 7's
+    /// default: `DEBUG SLEEP` would otherwise let any client stall a thread).
+    #[arg(long = "enable_debug_command", alias = "enable-debug-command", default_value = "no", value_parser = ["yes", "local", "no"])]
+    pub enable_debug_command: String,
+
     /// Log level: debug, verbose, notice or warning (Redis names).
     #[arg(long, default_value = "notice", value_parser = ["debug", "verbose", "notice", "warning"])]
     pub loglevel: String,
@@ -148,6 +153,15 @@ mod tests {
         assert!(parse(&["--port", "abc"]).is_err());
         assert!(parse(&["--maxmemory", "4zb"]).is_err());
         assert!(parse(&["--dbnum", "0"]).is_err());
+        assert!(parse(&["--enable_debug_command", "maybe"]).is_err());
+    }
+
+    // DEBUG is off unless asked for, as in Redis 7; both spellings of the flag work.
+    #[test]
+    fn debug_command_flag() {
+        assert_eq!(parse(&[]).unwrap().enable_debug_command, "no");
+        assert_eq!(parse(&["--enable_debug_command", "local"]).unwrap().enable_debug_command, "local");
+        assert_eq!(parse(&["--enable-debug-command=yes"]).unwrap().enable_debug_command, "yes");
     }
 
     // Redis memory units: k=1000, kb=1024, and so on.

@@ -137,6 +137,8 @@ pub struct RuntimeConfig {
     pub notify_keyspace_events: u32,
     /// Background expiry on (DEBUG SET-ACTIVE-EXPIRE).
     pub active_expire: bool,
+    /// enable-debug-command: 0 no, 1 yes, 2 local (loopback clients only).
+    pub debug_command: u8,
 }
 
 /// The state one shard thread owns.

@@ -667,7 +667,7 @@ fn config_get_set() {
 // USAGE with Darter's own numbers).
 #[test]
 fn object_memory_debug() {
-    let d = Server::darter(&["--proactor_threads", "2"]);
+    let d = Server::darter(&["--proactor_threads", "2", "--enable_debug_command", "yes"]);
     let mut c = Conn::new(d.port);
     let long = "x".repeat(100);
     for i in 0..8 {
@@ -756,4 +756,39 @@ fn shutdown_exits() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(TcpStream::connect(("127.0.0.1", d.port)).is_err());
+}
+
+// DEBUG is refused by default with Redis 7.0's exact text (the same bytes as a default
+// redis-server), before the authentication check, and counted as a rejected call;
+// `--enable_debug_command local` allows it from loopback; CONFIG GET reports the mode.
+#[test]
+fn debug_disabled_by_default() {
+    let d = Server::darter(&["--proactor_threads", "2"]);
+    let r = Server::redis(&[]);
+    for args in [&["DEBUG", "SLEEP", "0"][..], &["DEBUG", "SLEEP", "86400"], &["debug", "help"], &["DEBUG"]] {
+        let (mut dc, mut rc) = (d.raw(), r.raw());
+        assert_eq!(
+            String::from_utf8_lossy(&dc.cmd(args)),
+            String::from_utf8_lossy(&rc.cmd(args)),
+            "{args:?}"
+        );
+    }
+    let mut c = Conn::new(d.port);
+    assert_eq!(c.cmd(&["CONFIG", "GET", "enable-debug-command"]).items()[1].text(), "no");
+    let info = c.cmd(&["INFO", "commandstats"]).text();
+    assert!(info.contains("cmdstat_debug:calls=0,"), "{info}");
+    // Three refusals and one arity error, as Redis counts them.
+    assert!(info.contains("rejected_calls=4,"), "{info}");
+
+    // Refused before NOAUTH, as Redis orders its checks.
+    let p = Server::darter(&["--requirepass", "pw"]);
+    let rp = Server::redis(&["--requirepass", "pw"]);
+    let (mut pc, mut rpc) = (p.raw(), rp.raw());
+    assert_eq!(pc.cmd(&["DEBUG", "SLEEP", "0"]), rpc.cmd(&["DEBUG", "SLEEP", "0"]));
+
+    let l = Server::darter(&["--enable_debug_command", "local"]);
+    let mut lc = Conn::new(l.port);
+    ok(lc.cmd(&["DEBUG", "SLEEP", "0"]));
+    assert_eq!(lc.cmd(&["CONFIG", "GET", "enable-debug-command"]).items()[1].text(), "local");
+    assert!(lc.cmd(&["CONFIG", "SET", "enable-debug-command", "yes"]).err().contains("can't set immutable config"));
 }

@@ -232,8 +232,8 @@ pub static PARAMS: &[Param] = &[
     e("acl-pubsub-default", ACL_PUBSUB_DEFAULT, "resetchannels"),
     e("sanitize-dump-payload", SANITIZE_DUMP, "no"),
     flags(e("enable-protected-configs", PROTECTED_ACTION, "no"), IMMUTABLE),
-    // DEBUG works in Darter, so this shows "yes" (Redis's default is "no").
-    flags(e("enable-debug-command", PROTECTED_ACTION, "yes"), IMMUTABLE),
+    // Set at start with --enable_debug_command (default "no", as Redis 7).
+    flags(e("enable-debug-command", PROTECTED_ACTION, "no"), IMMUTABLE),
     flags(e("enable-module-command", PROTECTED_ACTION, "no"), IMMUTABLE),
     e("cluster-preferred-endpoint-type", ENDPOINT_TYPE, "ip"),
     e("propagation-error-behavior", PROPAGATION_ERROR, "ignore"),
@@ -788,6 +788,7 @@ pub fn initial(cfg: &Config) -> RuntimeConfig {
     set("proactor_threads", cfg.threads().to_string());
     set("cache_mode", (if cfg.cache_mode { "yes" } else { "no" }).into());
     set("loglevel", cfg.loglevel.clone());
+    set("enable-debug-command", cfg.enable_debug_command.clone());
     let mut rc = RuntimeConfig {
         values,
         seq: vec![0; PARAMS.len()],
@@ -800,6 +801,7 @@ pub fn initial(cfg: &Config) -> RuntimeConfig {
         hz: 10,
         notify_keyspace_events: 0,
         active_expire: true,
+        debug_command: 0,
     };
     refresh(&mut rc);
     rc
@@ -817,6 +819,8 @@ fn refresh(rc: &mut RuntimeConfig) {
     rc.cache_mode = get("cache_mode") == "yes";
     rc.hz = get("hz").parse().unwrap_or(10);
     rc.notify_keyspace_events = notify_flags(get("notify-keyspace-events")).unwrap_or(0);
+    let debug = get("enable-debug-command");
+    rc.debug_command = PROTECTED_ACTION.iter().find(|(n, _)| *n == debug).map_or(0, |(_, v)| *v);
 }
 
 /// CONFIG SET sequence numbers (later SETs win on every thread).

@@ -43,6 +43,9 @@ pub const SKIP_SLOWLOG: u32 = 1 << 11;
 pub const ALLOW_BUSY: u32 = 1 << 12;
 pub const NO_MULTI: u32 = 1 << 13;
 pub const MOVABLE_KEYS: u32 = 1 << 14;
+/// Runs only where `enable-debug-command` allows it (Redis's CMD_PROTECTED: DEBUG). Not
+/// shown by COMMAND, as in Redis 7.0.
+pub const PROTECTED: u32 = 1 << 15;
 
 /// Command flags and their names, in the order Redis's COMMAND prints them.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
@@ -214,6 +217,19 @@ pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
 /// Redis's error for a DENYOOM command while used memory is over maxmemory.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
+/// Redis 7.0's refusal of DEBUG while `enable-debug-command` forbids it.
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Whether `enable-debug-command` lets this client run a PROTECTED command: `yes`, or
+/// `local` and the client is on loopback (Redis's `allowProtectedAction`).
+fn protected_allowed(w: &Worker, c: &Conn) -> bool {
+    match w.shard.cfg.debug_command {
+        1 => true,
+        2 => c.peer_is_loopback(),
+        _ => false,
+    }
+}
+
 /// Redis's wrong-arity error text.
 pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
@@ -278,11 +294,20 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
     let cmd: &'static Command = &t.commands[cmd.index];
     c.last_cmd = cmd.name;
     let argc = args.len() as i32;
+    // Errors of these checks count as rejected calls of the command, as Redis's
+    // rejectCommand does.
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        w.shard.stats.cmd[cmd.index].rejected += 1;
         c.out.error(&arity_error(cmd.name));
         return;
     }
+    if cmd.flags & PROTECTED != 0 && !protected_allowed(w, c) {
+        w.shard.stats.cmd[cmd.index].rejected += 1;
+        c.out.error(DEBUG_NOT_ALLOWED);
+        return;
+    }
     if !c.authed && cmd.flags & NO_AUTH == 0 {
+        w.shard.stats.cmd[cmd.index].rejected += 1;
         c.out.error("NOAUTH Authentication required.");
         return;
     }

@@ -20,7 +20,7 @@ mod command;
 mod info;
 
 use super::{
-    ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, READONLY, STALE, WRITE,
+    ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, PROTECTED, READONLY, STALE, WRITE,
 };
 use crate::conn::Conn;
 use crate::reply::ReplyBuf;
@@ -61,7 +61,7 @@ pub fn commands() -> Vec<Command> {
         // Keyed containers: the key (argument 2) picks the shard they run on.
         Command::new("object", -2, 0, (2, 2, 1), Handler::Shard(object, Multi::None), "@slow"),
         Command::new("memory", -2, 0, (2, 2, 1), Handler::Shard(memory, Multi::None), "@slow"),
-        Command::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), Handler::Conn(debug), "@admin @slow @dangerous"),
+        Command::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), Handler::Conn(debug), "@admin @slow @dangerous"),
         Command::new("function", -2, 0, (0, 0, 0), Handler::Conn(function), "@slow"),
     ]
 }
