@@ -18,7 +18,9 @@
 //!   server's log is printed first. On Linux the child also gets `PR_SET_PDEATHSIG`
 //!   so an interrupted test run (Ctrl-C) leaves no orphan servers behind; note this
 //!   fires when the *thread* that started the server exits, so start servers on the
-//!   test's own thread.
+//!   test's own thread. [`Server::darter_with`] / [`Server::redis_with`] take
+//!   [`StartOptions`]: start without `--bind 127.0.0.1` (the server's own default bind,
+//!   for protected-mode tests) or with SIGINT ignored in the child.
 //! - [`RawConn`]: sends a command as a RESP array of byte strings (or raw bytes) and
 //!   reads exactly one complete reply of any RESP2/RESP3 type
 //!   (`+ - : $ * _ , # ! = ( % ~ > |`), returning its raw bytes; [`Resp`] is the parsed
