@@ -11,7 +11,13 @@
 //! ```
 //!
 //! `user_data` of every SQE is `kind << 56 | generation << 32 | slab index`; a
-//! completion whose generation does not match its slot's is stale and dropped.
+//! completion whose generation does not match its slot's is stale and dropped. Accepts
+//! carry the listeners' generation (`Shard::listen_gen`) instead, bumped when `CONFIG
+//! SET port|bind` swaps them ([`install_listeners`]) or shutdown closes them.
+//!
+//! Shutdown (SHUTDOWN, SIGTERM, SIGINT) raises `Globals::shutdown`; each loop then drains
+//! ([`Worker::drain_step`]: no more accepts or reads, replies already produced are
+//! sent) and ends once every thread is drained or `SHUTDOWN_DRAIN` has passed.
 //!
 //! Cross-thread traffic: one SPSC ring per ordered thread pair. After pushing, the
 //! producer wakes the consumer with an `IORING_OP_MSG_RING` SQE on its own ring, but only
