@@ -48,9 +48,16 @@ pub struct Config {
     #[arg(long = "proactor_threads", default_value_t = 0, value_parser = parse_threads)]
     pub proactor_threads: usize,
 
-    /// Maximum number of connected clients.
-    #[arg(long, default_value_t = 10000)]
+    /// Maximum number of connected clients (at least 1). The process raises its open
+    /// file limit to fit, or lowers this with a warning if it cannot (as Redis does).
+    #[arg(long, default_value_t = 10000, value_parser = parse_maxclients)]
     pub maxclients: usize,
+
+    /// Protected mode (Redis's `protected-mode`): with no password set, only loopback
+    /// clients are served; others get `-DENIED ...` and are disconnected. Takes
+    /// yes/no/true/false; `--protected_mode` alone is yes, `--noprotected_mode` no.
+    #[arg(long = "protected_mode", alias = "protected-mode", default_value_t = true, value_parser = parse_yes_no, num_args = 0..=1, default_missing_value = "yes", action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
 
     /// With --maxmemory: evict the least recently read keys instead of refusing writes
     /// (see DESIGN.md, "Cache mode").
@@ -88,8 +95,26 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Redis's maxclients range: 1..=4294967295.
+fn parse_maxclients(s: &str) -> Result<usize, String> {
+    let n: u64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(1..=u32::MAX as u64).contains(&n) {
+        return Err(format!("maxclients must be between 1 and {} inclusive", u32::MAX));
+    }
+    Ok(n as usize)
+}
+
+/// A Redis-style boolean (yes/no) that also takes true/false.
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("'{s}' is not yes, no, true or false")),
+    }
+}
+
 /// Boolean flags that accept the `--noflag` spelling.
-const BOOL_FLAGS: &[&str] = &["cache_mode", "logtostderr", "alsologtostderr"];
+const BOOL_FLAGS: &[&str] = &["cache_mode", "logtostderr", "alsologtostderr", "protected_mode"];
 
 impl Config {
     /// Parses the process arguments, rewriting `--noflag` to `--flag=false` first.
@@ -154,6 +179,9 @@ mod tests {
         assert!(parse(&["--maxmemory", "4zb"]).is_err());
         assert!(parse(&["--dbnum", "0"]).is_err());
         assert!(parse(&["--enable_debug_command", "maybe"]).is_err());
+        assert!(parse(&["--maxclients", "0"]).is_err());
+        assert!(parse(&["--maxclients", "4294967296"]).is_err());
+        assert!(parse(&["--protected_mode", "maybe"]).is_err());
     }
 
     // DEBUG is off unless asked for, as in Redis 7; both spellings of the flag work.
@@ -162,6 +190,17 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().enable_debug_command, "no");
         assert_eq!(parse(&["--enable_debug_command", "local"]).unwrap().enable_debug_command, "local");
         assert_eq!(parse(&["--enable-debug-command=yes"]).unwrap().enable_debug_command, "yes");
+    }
+
+    // protected mode: on by default; yes/no/true/false, bare flag and --noflag.
+    #[test]
+    fn protected_mode_spellings() {
+        assert!(parse(&[]).unwrap().protected_mode);
+        assert!(!parse(&["--protected_mode", "no"]).unwrap().protected_mode);
+        assert!(!parse(&["--protected_mode=false"]).unwrap().protected_mode);
+        assert!(!parse(&["--noprotected_mode"]).unwrap().protected_mode);
+        assert!(!parse(&["--protected-mode", "no"]).unwrap().protected_mode);
+        assert!(parse(&["--protected_mode=yes"]).unwrap().protected_mode);
     }
 
     // Redis memory units: k=1000, kb=1024, and so on.

@@ -150,15 +150,9 @@ impl Conn {
         !matches!(self.wait, Wait::None)
     }
 
-    /// True for a client on a loopback address (Redis's `islocalClient`: `127.*` or `::1`).
+    /// True for a client on a loopback address (Redis's `islocalClient`).
     pub fn peer_is_loopback(&self) -> bool {
-        match self.peer.parse::<std::net::SocketAddr>() {
-            Ok(a) => match a.ip() {
-                std::net::IpAddr::V4(ip) => ip.is_loopback(),
-                std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-            },
-            Err(_) => false,
-        }
+        crate::net::is_loopback_peer(&self.peer)
     }
 
     /// Bytes of replies not yet acknowledged by the kernel.

@@ -14,6 +14,7 @@ pub mod reply;
 pub mod resp;
 pub mod server;
 pub mod shard;
+pub mod signals;
 pub mod spsc;
 pub mod store;
 pub mod util;

@@ -11,7 +11,13 @@
 //! ```
 //!
 //! `user_data` of every SQE is `kind << 56 | generation << 32 | slab index`; a
-//! completion whose generation does not match its slot's is stale and dropped.
+//! completion whose generation does not match its slot's is stale and dropped. Accepts
+//! carry the listeners' generation (`Shard::listen_gen`) instead, bumped when `CONFIG
+//! SET port|bind` swaps them ([`install_listeners`]) or shutdown closes them.
+//!
+//! Shutdown (SHUTDOWN, SIGTERM, SIGINT) raises `Globals::shutdown`; each loop then drains
+//! ([`Worker::drain_step`]: no more accepts or reads, replies already produced are
+//! sent) and ends once every thread is drained or `SHUTDOWN_DRAIN` has passed.
 //!
 //! Cross-thread traffic: one SPSC ring per ordered thread pair. After pushing, the
 //! producer wakes the consumer with an `IORING_OP_MSG_RING` SQE on its own ring, but only
@@ -188,7 +194,6 @@ const ACTIVE_EXPIRE_SAMPLE: usize = 64;
 pub struct Worker {
     pub id: usize,
     ring: IoUring,
-    listen_fds: Vec<i32>,
     pub shard: Shard,
     vll: Vll<QueuedJob>,
     producers: Vec<Option<spsc::Producer<Msg>>>,
@@ -206,7 +211,16 @@ pub struct Worker {
     expire_backlog: bool,
     /// When the last expiry slice started.
     last_expire: std::time::Instant,
+    /// Set when this thread saw the shutdown flag: the time by which it stops waiting
+    /// for in-flight replies (see [`Worker::drain_step`]).
+    drain_deadline: Option<std::time::Instant>,
+    /// This thread has counted itself in `Globals::threads_drained`.
+    drained: bool,
 }
+
+/// Longest a graceful shutdown (SIGTERM, SIGINT, SHUTDOWN) waits for replies already
+/// produced to reach clients that do not read them.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Creates the rings and threads and runs until SHUTDOWN. Returns when all threads end.
 pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
@@ -226,12 +240,18 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
         rings.push(ring);
     }
     let fds: Vec<i32> = rings.iter().map(|r| r.as_raw_fd_()).collect();
-    let mut listen_fds = Vec::with_capacity(n);
-    for _ in 0..n {
-        listen_fds.push(crate::net::listeners(&cfg.bind, cfg.port)?);
-    }
+    let listen_fds = match crate::net::listeners(&cfg.bind, cfg.port, n, &[]) {
+        Ok(l) => l,
+        Err(e) => {
+            // Redis's two lines; another process (maybe another Darter) holds the port.
+            log::warn!("Warning: {e}");
+            log::warn!("Failed listening on port {} (TCP), aborting.", cfg.port);
+            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, e.to_string()));
+        }
+    };
     let runtime = cmd::config::initial(&cfg);
     let g = Arc::new(Globals::new(cfg, fds));
+    crate::signals::spawn_signal_thread(g.clone())?;
     // producers[i][j]: from i to j; consumers[j][i].
     let mut producers: Vec<Vec<Option<spsc::Producer<Msg>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut consumers: Vec<Vec<spsc::Consumer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
@@ -259,11 +279,11 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
             if let Some(c) = core {
                 core_affinity::set_for_current(c);
             }
-            let shard = Shard::new(i, g, runtime, cmd::table().len());
+            let mut shard = Shard::new(i, g, runtime, cmd::table().len());
+            shard.listen_fds = lfds;
             let mut w = Worker {
                 id: i,
                 ring,
-                listen_fds: lfds,
                 shard,
                 vll: Vll::default(),
                 overflow: (0..prod.len()).map(|_| VecDeque::new()).collect(),
@@ -278,6 +298,8 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 expire_cursor_db: 0,
                 expire_backlog: false,
                 last_expire: std::time::Instant::now(),
+                drain_deadline: None,
+                drained: false,
             };
             // The last thread to be ready records used_memory_startup.
             if w.shard.g.threads_ready.fetch_add(1, Ordering::AcqRel) + 1 == w.shard.nshards {
@@ -310,10 +332,7 @@ impl Worker {
     fn run(&mut self) -> std::io::Result<()> {
         // Enables a ring built with R_DISABLED (no-op error otherwise: already enabled).
         let _ = self.ring.submitter().register_enable_rings();
-        for i in 0..self.listen_fds.len() {
-            let e = opcode::AcceptMulti::new(types::Fd(self.listen_fds[i])).build().user_data(user_data(KIND_ACCEPT, 0, i as u32));
-            self.push_sqe(e);
-        }
+        self.arm_accepts();
         let e = opcode::Timeout::new(&*self.timer as *const _)
             .count(0)
             .flags(types::TimeoutFlags::MULTISHOT)
@@ -323,11 +342,14 @@ impl Worker {
 
         let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(256);
         loop {
-            if self.shard.g.shutdown.load(Ordering::Relaxed) {
+            if self.shard.g.shutdown.load(Ordering::Relaxed) && self.drain_step() {
                 self.close_all();
                 return Ok(());
             }
             self.drain_messages();
+            if self.shard.arm_accepts {
+                self.arm_accepts(); // CONFIG SET port|bind installed new listeners
+            }
             self.flush_overflow();
             self.send_wakes();
             while let Some(e) = self.backlog.pop_front() {
@@ -385,14 +407,23 @@ impl Worker {
         let (kind, generation, idx) = decode(ud);
         match kind {
             KIND_ACCEPT => {
+                if generation != self.shard.listen_gen {
+                    // A listener closed by CONFIG SET port|bind or shutdown: a
+                    // connection it still accepted is closed, the accept not re-armed.
+                    if res >= 0 {
+                        // SAFETY: a socket the kernel just gave us and nobody else has.
+                        unsafe { libc::close(res) };
+                    }
+                    return;
+                }
                 if res >= 0 {
                     self.on_accept(res);
                 } else if res != -libc::EAGAIN && res != -libc::EINTR && res != -libc::ECONNABORTED {
                     log::warn!("accept failed: {}", std::io::Error::from_raw_os_error(-res));
                 }
                 if !cqueue::more(flags) {
-                    let fd = self.listen_fds[idx as usize];
-                    let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(KIND_ACCEPT, 0, idx));
+                    let fd = self.shard.listen_fds[idx as usize];
+                    let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(KIND_ACCEPT, generation, idx));
                     self.push_sqe(e);
                 }
             }
@@ -407,19 +438,35 @@ impl Worker {
         }
     }
 
+    /// Starts the multishot accepts of this thread's current listeners (at start and
+    /// after `CONFIG SET port|bind` swapped them); their completions carry
+    /// `listen_gen`, so those of older listeners are told apart and dropped.
+    fn arm_accepts(&mut self) {
+        self.shard.arm_accepts = false;
+        for i in 0..self.shard.listen_fds.len() {
+            let fd = self.shard.listen_fds[i];
+            let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(KIND_ACCEPT, self.shard.listen_gen, i as u32));
+            self.push_sqe(e);
+        }
+    }
+
     fn on_accept(&mut self, fd: i32) {
-        if self.shard.nconns > self.shard.cfg.maxclients / self.shard.nshards.max(1) {
-            let msg = b"-ERR max number of clients reached\r\n";
-            // SAFETY: fd is a socket we own; msg outlives the call.
-            unsafe {
-                libc::send(fd, msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
-                libc::close(fd);
-            }
+        // maxclients over all threads (Redis's check: admitted while fewer are connected).
+        if self.shard.g.clients.fetch_add(1, Ordering::AcqRel) >= self.shard.cfg.maxclients {
+            self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
+            reject_connection(fd, b"-ERR max number of clients reached\r\n");
             self.shard.stats.rejected_connections += 1;
             return;
         }
         crate::net::set_nodelay(fd);
         let (peer, local) = crate::net::addrs(fd);
+        if self.shard.cfg.protected_mode && self.shard.cfg.requirepass.is_empty() && !crate::net::is_loopback_peer(&peer) {
+            self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
+            reject_connection(fd, PROTECTED_MODE_DENIED.as_bytes());
+            self.shard.stats.connections_received += 1;
+            self.shard.stats.rejected_connections += 1;
+            return;
+        }
         let id = self.shard.g.next_client_id.fetch_add(1, Ordering::Relaxed);
         let authed = self.shard.cfg.requirepass.is_empty();
         let conn = Box::new(Conn::new(fd, id, peer, local, authed, unix_ms()));
@@ -450,7 +497,7 @@ impl Worker {
     }
 
     fn post_recv(&mut self, idx: usize, generation: u32, c: &mut Conn) {
-        if c.recv_inflight || c.closing || c.close_after_reply || c.is_waiting() {
+        if c.recv_inflight || c.closing || c.close_after_reply || c.is_waiting() || self.drain_deadline.is_some() {
             return;
         }
         if c.pending_output() > conn::OUTPUT_SOFT_LIMIT {
@@ -485,7 +532,9 @@ impl Worker {
         }
         let mut c = self.take(idx);
         c.recv_inflight = false;
-        if res > 0 {
+        if res > 0 && self.drain_deadline.is_some() {
+            // Shutting down: no new commands (see `drain_step`).
+        } else if res > 0 {
             c.rlen += res as usize;
             self.shard.stats.net_input_bytes += res as u64;
             c.last_interaction_ms = unix_ms();
@@ -719,6 +768,35 @@ impl Worker {
         retired
     }
 
+    /// One step of a graceful shutdown, run at the top of every loop turn once the
+    /// shutdown flag is up. The first step stops accepting (closes the listeners); from
+    /// then on no recv is posted and data that still arrives is dropped, while replies
+    /// already produced are sent and transactions in flight finish (every thread keeps
+    /// serving messages). A thread whose connections have nothing left to send counts
+    /// itself drained; returns true, so the thread closes everything and ends, once all
+    /// threads are drained or [`SHUTDOWN_DRAIN`] has passed.
+    fn drain_step(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.drain_deadline.is_none() {
+            self.drain_deadline = Some(now + SHUTDOWN_DRAIN);
+            crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
+            self.shard.listen_gen = (self.shard.listen_gen + 1) & 0xff_ffff;
+        }
+        if !self.drained {
+            let quiet = self.shard.conns.iter().all(|(_, s)| {
+                s.conn.as_ref().is_none_or(|c| {
+                    !c.is_waiting() && (c.closing || (!c.send_inflight && c.sending.is_empty() && c.out.buf.is_empty()))
+                })
+            });
+            if quiet {
+                self.drained = true;
+                self.shard.g.threads_drained.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        self.shard.g.threads_drained.load(Ordering::Acquire) >= self.shard.nshards
+            || self.drain_deadline.is_some_and(|d| now >= d)
+    }
+
     fn close_all(&mut self) {
         for (_, s) in self.shard.conns.iter_mut() {
             if let Some(c) = &s.conn {
@@ -731,14 +809,7 @@ impl Worker {
                 };
             }
         }
-        for &fd in &self.listen_fds {
-            // SAFETY: our listening socket, closed once; shutdown() stops it listening
-            // even while the pending multishot accept still holds a reference.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
-                libc::close(fd)
-            };
-        }
+        crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
     }
 
     // ---------------------------------------------------------------- messages
@@ -1128,9 +1199,10 @@ pub fn runtime_config(cfg: &crate::config::Config) -> RuntimeConfig {
     cmd::config::initial(cfg)
 }
 
-/// Asks every thread to stop (SHUTDOWN). Each sees the flag at the top of its loop,
-/// which turns at least once per timer tick (`TICK_MS`), closes its sockets and ends;
-/// `run` then returns and the process exits 0.
+/// Asks every thread to stop (SHUTDOWN, SIGTERM, SIGINT). Each sees the flag at the top
+/// of its loop, which turns at least once per timer tick (`TICK_MS`), drains (see
+/// [`Worker::drain_step`]), closes its sockets and ends; `run` then returns and the
+/// process exits 0.
 pub fn request_shutdown(g: &Globals) {
     g.shutdown.store(true, Ordering::SeqCst);
 }
@@ -1166,5 +1238,37 @@ fn reap(shard: &mut Shard, idx: usize) {
         unsafe { libc::close(c.fd) };
         shard.conns.remove(idx);
         shard.nconns -= 1;
+        shard.g.clients.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Redis's protected-mode refusal (networking.c, 7.0), sent to a non-loopback client
+/// when protected mode is on and no password is set.
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Refuses a just-accepted connection: one best-effort send of `msg` (the socket's
+/// buffer is empty, so it fits), then close.
+fn reject_connection(fd: i32, msg: &[u8]) {
+    // SAFETY: fd is a socket we own and close exactly once here; msg outlives the call.
+    unsafe {
+        libc::send(fd, msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
+        libc::close(fd);
+    }
+}
+
+/// Installs the listening sockets a `CONFIG SET port|bind` opened for this thread
+/// (runs as a broadcast job on the thread itself): closes the old listeners at once,
+/// so the old address refuses connections before the CONFIG SET is answered, and has
+/// the loop arm accepts on the new ones (new connections wait in their backlog until
+/// then). Existing connections are untouched. `seq` orders concurrent CONFIG SETs: the
+/// sockets of one older than the installed set are closed instead.
+pub fn install_listeners(shard: &mut Shard, seq: u64, fds: Vec<i32>) {
+    if seq < shard.listen_seq || shard.g.shutdown.load(Ordering::Relaxed) {
+        crate::net::close_listeners(&fds);
+        return;
+    }
+    crate::net::close_listeners(&std::mem::replace(&mut shard.listen_fds, fds));
+    shard.listen_seq = seq;
+    shard.listen_gen = (shard.listen_gen + 1) & 0xff_ffff;
+    shard.arm_accepts = true;
 }

@@ -5,7 +5,8 @@
 //!   ├── config, thread count                             ├── dbs[dbnum]: Db
 //!   ├── txid counter (multi-shard tx ids)                ├── conns: Slab<ConnSlot>
 //!   ├── ring fds + "notified" flags (wake-ups)           ├── stats, per-command stats
-//!   └── client id counter, start time                    └── runtime config (CONFIG SET)
+//!   ├── client id counter, start time                    ├── runtime config (CONFIG SET)
+//!   └── connected clients (maxclients), shutdown flags   └── listeners to swap in
 //! ```
 //!
 //! Everything in a [`Shard`] is touched only by its own thread. Work for another shard
@@ -45,6 +46,13 @@ pub struct Globals {
     pub threads_ready: AtomicUsize,
     /// used_memory once every shard thread was set up (INFO used_memory_startup).
     pub startup_memory: AtomicU64,
+    /// Connected clients over all threads: incremented at accept (and given back at
+    /// once if that passes maxclients), decremented when a slot is freed. Makes
+    /// maxclients exact across threads.
+    pub clients: AtomicUsize,
+    /// Threads that finished draining after a shutdown request (see
+    /// `server::Worker::drain_step`); all exit once it reaches `nthreads`.
+    pub threads_drained: AtomicUsize,
 }
 
 impl Globals {
@@ -75,6 +83,8 @@ impl Globals {
             run_id,
             threads_ready: AtomicUsize::new(0),
             startup_memory: AtomicU64::new(0),
+            clients: AtomicUsize::new(0),
+            threads_drained: AtomicUsize::new(0),
         }
     }
 
@@ -139,6 +149,8 @@ pub struct RuntimeConfig {
     pub active_expire: bool,
     /// enable-debug-command: 0 no, 1 yes, 2 local (loopback clients only).
     pub debug_command: u8,
+    /// protected-mode: without requirepass, non-loopback clients are refused.
+    pub protected_mode: bool,
 }
 
 /// The state one shard thread owns.
@@ -152,6 +164,15 @@ pub struct Shard {
     pub g: Arc<Globals>,
     /// Number of connections of this thread (connected_clients).
     pub nconns: usize,
+    /// This thread's listening sockets, one per bind address (multishot accepts).
+    pub listen_fds: Vec<i32>,
+    /// Generation of `listen_fds`, carried in their accepts' `user_data`: bumped when
+    /// `CONFIG SET port|bind` or shutdown replaces or closes them.
+    pub listen_gen: u32,
+    /// CONFIG SET sequence number of the installed listeners (0: from start-up).
+    pub listen_seq: u64,
+    /// New listeners were installed: the loop must arm their accepts.
+    pub arm_accepts: bool,
     /// The other threads' allocation counters summed at the last
     /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
     /// live, the estimate of used_memory that the maxmemory check starts from.
@@ -189,6 +210,10 @@ impl Shard {
             cfg,
             g,
             nconns: 0,
+            listen_fds: Vec::new(),
+            listen_gen: 0,
+            listen_seq: 0,
+            arm_accepts: false,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
             cache_grow: true,

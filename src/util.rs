@@ -336,6 +336,22 @@ pub fn format_double(v: f64) -> String {
 // Glob matching
 // ---------------------------------------------------------------------------
 
+/// Compares a secret with a candidate in time that depends only on the candidate's
+/// length, never on where they first differ or on the secret's bytes (password checks:
+/// AUTH, HELLO AUTH). Redis hashes both sides first; Darter reads the secret cyclically
+/// instead, so the loop count is the candidate's length whatever the secret is.
+pub fn constant_time_eq(secret: &[u8], candidate: &[u8]) -> bool {
+    if secret.is_empty() {
+        return candidate.is_empty();
+    }
+    let mut diff = (secret.len() ^ candidate.len()) as u64;
+    for (i, &b) in candidate.iter().enumerate() {
+        diff |= (secret[i % secret.len()] ^ b) as u64;
+    }
+    // Keeps the compiler from turning the loop into an early-exit comparison.
+    std::hint::black_box(diff) == 0
+}
+
 /// Redis `stringmatchlen`: glob-style match of the whole of `s` against
 /// `pattern`, as used by KEYS, SCAN MATCH, PSUBSCRIBE and friends.
 ///
@@ -1032,5 +1048,18 @@ mod tests {
         assert!(g(&ok, &s), "1000 nested stars are fine");
         let too_deep = format!("{}*", "*a".repeat(1001));
         assert!(!g(&too_deep, &s), "1001 nested stars give up");
+    }
+
+    // The constant-time compare agrees with == on equal, shorter, longer, prefix and
+    // cyclic-repeat candidates (a repeat of the secret must not pass).
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secre"));
+        assert!(!constant_time_eq(b"secret", b"secretsecret"));
+        assert!(!constant_time_eq(b"secret", b""));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"", b"x"));
     }
 }

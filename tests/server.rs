@@ -622,7 +622,11 @@ fn config_get_set() {
         e(&mut c, &["appendonly", "maybe"]),
         "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
     );
-    assert_eq!(e(&mut c, &["port", "1"]), "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
+    // port and bind are settable at run time (tests/hardening_net.rs); tcp-backlog is not.
+    assert_eq!(
+        e(&mut c, &["tcp-backlog", "1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'tcp-backlog') - can't set immutable config"
+    );
     assert_eq!(
         e(&mut c, &["databases", "3"]),
         "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"

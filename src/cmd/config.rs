@@ -20,9 +20,12 @@
 //!
 //! Parameters that Darter acts on: requirepass (new connections, AUTH), maxmemory,
 //! maxmemory-policy, maxclients, keys_output_limit, cache_mode, hz (capped like Redis),
-//! notify-keyspace-events (parsed flags). The rest are validated like Redis, stored and
-//! echoed. Read-only in Darter: port, bind, databases/dbnum, proactor_threads, plus
-//! Redis's immutable ones; dir and dbfilename are "protected" as in a default Redis.
+//! notify-keyspace-events (parsed flags), protected-mode, port and bind (new listeners on
+//! every thread, all or nothing, before anything is applied). The rest are validated
+//! like Redis, stored and echoed. Read-only in Darter: databases/dbnum,
+//! proactor_threads, plus Redis's immutable ones; dir and dbfilename are "protected" as
+//! in a default Redis. dbnum and proactor_threads are Darter-only start-up flags, so
+//! they are hidden from CONFIG GET patterns (exact names still work).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -241,7 +244,7 @@ pub static PARAMS: &[Param] = &[
     p("shutdown-on-sigterm", None, MULTI_ARG, Kind::Special(set_shutdown_on_signal, "default")),
     // Integer configs.
     flags(n("databases", 1, INT_MAX, 16), IMMUTABLE),
-    flags(n("port", 0, 65535, 6379), IMMUTABLE),
+    n("port", 0, 65535, 6379),
     flags(n("io-threads", 1, 128, 1), IMMUTABLE),
     n("auto-aof-rewrite-percentage", 0, INT_MAX, 100),
     alias(n("cluster-replica-validity-factor", 0, INT_MAX, 10), "cluster-slave-validity-factor"),
@@ -333,12 +336,14 @@ pub static PARAMS: &[Param] = &[
     sp("client-output-buffer-limit", set_client_output_buffer_limit, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     sp("oom-score-adj-values", set_oom_score_adj_values, "0 200 800"),
     p("notify-keyspace-events", None, 0, Kind::Special(set_notify_keyspace_events, "")),
-    p("bind", None, IMMUTABLE | MULTI_ARG, Kind::Special(set_bind, "* -::*")),
+    p("bind", None, MULTI_ARG, Kind::Special(set_bind, "* -::*")),
     p("replicaof", Some("slaveof"), IMMUTABLE | MULTI_ARG, Kind::Special(set_replicaof, "")),
     sp("latency-tracking-info-percentiles", set_latency_percentiles, "50 99 99.9"),
-    // Darter's own flags.
-    flags(n("dbnum", 1, 1024, 16), IMMUTABLE | DARTER),
-    flags(n("proactor_threads", 0, 1024, 0), IMMUTABLE | DARTER),
+    // Darter's own flags. The start-up-only ones are hidden from CONFIG GET patterns
+    // (still gettable by exact name): a tool that does CONFIG GET * and then CONFIG SET
+    // of every pair must not trip over parameters Redis does not have.
+    flags(n("dbnum", 1, 1024, 16), IMMUTABLE | DARTER | HIDDEN),
+    flags(n("proactor_threads", 0, 1024, 0), IMMUTABLE | DARTER | HIDDEN),
     flags(n("keys_output_limit", 0, LONG_MAX, 8192), DARTER),
     flags(b("cache_mode", false), DARTER),
 ];
@@ -789,6 +794,7 @@ pub fn initial(cfg: &Config) -> RuntimeConfig {
     set("cache_mode", (if cfg.cache_mode { "yes" } else { "no" }).into());
     set("loglevel", cfg.loglevel.clone());
     set("enable-debug-command", cfg.enable_debug_command.clone());
+    set("protected-mode", (if cfg.protected_mode { "yes" } else { "no" }).into());
     let mut rc = RuntimeConfig {
         values,
         seq: vec![0; PARAMS.len()],
@@ -802,6 +808,7 @@ pub fn initial(cfg: &Config) -> RuntimeConfig {
         notify_keyspace_events: 0,
         active_expire: true,
         debug_command: 0,
+        protected_mode: true,
     };
     refresh(&mut rc);
     rc
@@ -821,6 +828,7 @@ fn refresh(rc: &mut RuntimeConfig) {
     rc.notify_keyspace_events = notify_flags(get("notify-keyspace-events")).unwrap_or(0);
     let debug = get("enable-debug-command");
     rc.debug_command = PROTECTED_ACTION.iter().find(|(n, _)| *n == debug).map_or(0, |(_, v)| *v);
+    rc.protected_mode = get("protected-mode") == "yes";
 }
 
 /// CONFIG SET sequence numbers (later SETs win on every thread).
@@ -941,22 +949,88 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             }
         }
     }
+    // Side effects that can fail, checked before anything changes: the open file limit
+    // for maxclients, then the new listeners for port/bind (Redis's rollback: on
+    // failure the old ones stay and nothing is applied).
+    if let Some((_, v)) = updates.iter().find(|(i, _)| *i == index("maxclients"))
+        && let Err(e) = fit_maxclients(w, v)
+    {
+        c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'maxclients') - {e}"));
+        return;
+    }
+    let mut listeners = match open_listeners(w, &updates) {
+        Ok(l) => l.map(|per_thread| per_thread.into_iter().map(Some).collect::<Vec<_>>()),
+        Err((arg, e)) => {
+            c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {e}"));
+            return;
+        }
+    };
     let seq = SET_SEQ.fetch_add(1, Ordering::Relaxed);
     let updates = std::sync::Arc::new(updates);
     super::broadcast(
         w,
         c,
         o,
-        move |_| -> Job {
+        move |shard| -> Job {
             let updates = updates.clone();
+            let fds = listeners.as_mut().and_then(|l| l[shard].take());
             Box::new(move |s: &mut Shard| {
                 apply(&mut s.cfg, seq, &updates);
+                if let Some(fds) = fds {
+                    crate::server::install_listeners(s, seq, fds);
+                }
                 s.refresh_memory();
                 Box::new(()) as Out
             })
         },
         |_, out| out.ok(),
     );
+}
+
+/// `CONFIG SET maxclients`: Redis's `updateMaxclients` — raise the open file limit to
+/// fit, or fail with the number of clients the limit can hold.
+fn fit_maxclients(w: &Worker, value: &str) -> Result<(), String> {
+    use crate::net::{FdLimit, adjust_open_files_limit, reserved_fds};
+    let maxclients: usize = value.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    let naddrs = w.shard.cfg.values[index("bind")].split_whitespace().count();
+    let reserved = reserved_fds(w.shard.nshards, naddrs);
+    let fits = match adjust_open_files_limit(maxclients, reserved) {
+        FdLimit::Fits { .. } => return Ok(()),
+        FdLimit::Reduced { maxclients, .. } => maxclients,
+        FdLimit::TooLow { limit, .. } => limit.saturating_sub(reserved) as usize,
+    };
+    log::warn!("Failed applying new configuration. Possibly related to new maxclients setting. Restoring previous settings.");
+    Err(format!("The operating system is not able to handle the specified number of clients, try with {fits}"))
+}
+
+/// `CONFIG SET port|bind`: opens one listening socket per thread for the new address
+/// set, all or nothing. `Ok(None)`: neither changes. On failure returns the argument to
+/// blame and Redis's text (config.c `updatePort` / `applyBind`).
+#[allow(clippy::type_complexity)]
+fn open_listeners(w: &Worker, updates: &[(usize, String)]) -> Result<Option<Vec<Vec<i32>>>, (&'static str, &'static str)> {
+    let (port_i, bind_i) = (index("port"), index("bind"));
+    let values = &w.shard.cfg.values;
+    let new = |i: usize| updates.iter().find(|(j, _)| *j == i).map(|(_, v)| v.as_str());
+    let port_changed = new(port_i).is_some_and(|v| v != values[port_i]);
+    let bind_changed = new(bind_i).is_some_and(|v| v != values[bind_i]);
+    if !port_changed && !bind_changed {
+        return Ok(None);
+    }
+    let port: u16 = new(port_i).unwrap_or(&values[port_i]).parse().unwrap_or(0);
+    let bind = new(bind_i).unwrap_or(&values[bind_i]);
+    // Keeping the port: our current sockets on it may be shared (see net::listeners).
+    let ours = if port_changed { Vec::new() } else { crate::net::bind_addrs(&values[bind_i]) };
+    match crate::net::listeners(bind, port, w.shard.nshards, &ours) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) => {
+            log::warn!("Warning: {e}");
+            if port_changed {
+                Err(("port", "Unable to listen on this port. Check server logs."))
+            } else {
+                Err(("bind", "Failed to bind to specified addresses."))
+            }
+        }
+    }
 }
 
 /// CONFIG RESETSTAT: zeroes every thread's counters.

@@ -228,7 +228,7 @@ fn check_credentials(w: &Worker, user: &[u8], pass: &[u8]) -> bool {
         return false;
     }
     let required = &w.shard.cfg.requirepass;
-    required.is_empty() || required.as_bytes() == pass
+    required.is_empty() || crate::util::constant_time_eq(required.as_bytes(), pass)
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";

@@ -18,7 +18,9 @@
 //!   server's log is printed first. On Linux the child also gets `PR_SET_PDEATHSIG`
 //!   so an interrupted test run (Ctrl-C) leaves no orphan servers behind; note this
 //!   fires when the *thread* that started the server exits, so start servers on the
-//!   test's own thread.
+//!   test's own thread. [`Server::darter_with`] / [`Server::redis_with`] take
+//!   [`StartOptions`]: start without `--bind 127.0.0.1` (the server's own default bind,
+//!   for protected-mode tests) or with SIGINT ignored in the child.
 //! - [`RawConn`]: sends a command as a RESP array of byte strings (or raw bytes) and
 //!   reads exactly one complete reply of any RESP2/RESP3 type
 //!   (`+ - : $ * _ , # ! = ( % ~ > |`), returning its raw bytes; [`Resp`] is the parsed
@@ -66,6 +68,26 @@ pub const DARTER_ONLY_FLAGS: &[(&str, bool)] = &[
     ("memcached_port", true),
     ("admin_port", true),
 ];
+
+/// How to start a server, beyond its extra arguments ([`Server::darter_with`],
+/// [`Server::redis_with`]). `StartOptions::default()` is what [`Server::darter`] and
+/// [`Server::redis`] do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Pass `--bind 127.0.0.1` (true by default). Without it the server binds its own
+    /// default (Darter 0.0.0.0, Redis `* -::*`) unless `extra_args` has a `--bind`; the
+    /// readiness PING still goes to 127.0.0.1. For protected-mode tests.
+    pub bind_loopback: bool,
+    /// Start the child with SIGINT ignored (SIG_IGN set before exec), as a shell does
+    /// for background jobs.
+    pub ignore_sigint: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> StartOptions {
+        StartOptions { bind_loopback: true, ignore_sigint: false }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
@@ -163,20 +185,39 @@ impl Server {
     /// Starts Darter (or the `DARTER_TEST_SERVER_BIN` override) as
     /// `darter --port P --bind 127.0.0.1 --logtostderr <extra_args>`.
     pub fn darter(extra_args: &[&str]) -> Server {
+        Server::darter_with(extra_args, StartOptions::default())
+    }
+
+    /// [`Server::darter`] with [`StartOptions`].
+    pub fn darter_with(extra_args: &[&str], opts: StartOptions) -> Server {
         let (bin, kind) = darter_bin();
-        Server::start(bin, kind, extra_args)
+        Server::start(bin, kind, extra_args, opts)
     }
 
     /// Starts the oracle: `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no <extra_args>`.
     pub fn redis(extra_args: &[&str]) -> Server {
-        Server::start(redis_bin(), ServerKind::Redis, extra_args)
+        Server::redis_with(extra_args, StartOptions::default())
     }
 
-    fn args_for(kind: ServerKind, port: u16, extra: &[&str]) -> Vec<String> {
+    /// [`Server::redis`] with [`StartOptions`].
+    pub fn redis_with(extra_args: &[&str], opts: StartOptions) -> Server {
+        Server::start(redis_bin(), ServerKind::Redis, extra_args, opts)
+    }
+
+    fn args_for(kind: ServerKind, port: u16, extra: &[&str], bind_loopback: bool) -> Vec<String> {
         let port = port.to_string();
+        let mut v = Server::base_args(kind, &port, extra);
+        if !bind_loopback {
+            let i = v.iter().position(|a| a == "--bind").expect("base args bind");
+            v.drain(i..i + 2);
+        }
+        v
+    }
+
+    fn base_args(kind: ServerKind, port: &str, extra: &[&str]) -> Vec<String> {
         match kind {
             ServerKind::Darter => {
-                let mut v: Vec<String> = ["--port", &port, "--bind", "127.0.0.1", "--logtostderr"]
+                let mut v: Vec<String> = ["--port", port, "--bind", "127.0.0.1", "--logtostderr"]
                     .iter()
                     .map(|s| s.to_string())
                     .collect();
@@ -186,7 +227,7 @@ impl Server {
             ServerKind::Redis => {
                 let mut v: Vec<String> = [
                     "--port",
-                    &port,
+                    port,
                     "--bind",
                     "127.0.0.1",
                     "--save",
@@ -203,7 +244,7 @@ impl Server {
         }
     }
 
-    fn start(bin: String, kind: ServerKind, extra_args: &[&str]) -> Server {
+    fn start(bin: String, kind: ServerKind, extra_args: &[&str], opts: StartOptions) -> Server {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -217,7 +258,7 @@ impl Server {
             std::fs::create_dir_all(&dir).expect("create server work dir");
             let log_path = dir.join("server.log");
             let log = File::create(&log_path).expect("create server log");
-            let args = Server::args_for(kind, port, extra_args);
+            let args = Server::args_for(kind, port, extra_args, opts.bind_loopback);
             let mut cmd = Command::new(&bin);
             cmd.args(&args)
                 .current_dir(&dir)
@@ -225,6 +266,9 @@ impl Server {
                 .stdout(Stdio::from(log.try_clone().unwrap()))
                 .stderr(Stdio::from(log));
             set_parent_death_signal(&mut cmd);
+            if opts.ignore_sigint {
+                ignore_sigint_in_child(&mut cmd);
+            }
             let child = match cmd.spawn() {
                 Ok(c) => c,
                 Err(e) => {
@@ -416,6 +460,18 @@ fn set_parent_death_signal(cmd: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn set_parent_death_signal(_cmd: &mut Command) {}
+
+fn ignore_sigint_in_child(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the forked child before exec and only calls signal(2), which is
+    // async-signal-safe; the disposition SIG_IGN survives exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
 
 // ---------------------------------------------------------------------------------
 // RESP

@@ -235,7 +235,7 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("process_id", std::process::id().to_string());
                 kv("process_supervised", "no".into());
                 kv("run_id", g.run_id.clone());
-                kv("tcp_port", g.cfg.port.to_string());
+                kv("tcp_port", cfg.values[crate::cmd::config::index("port")].clone());
                 kv("server_time_usec", now_us.to_string());
                 kv("uptime_in_seconds", uptime.to_string());
                 kv("uptime_in_days", (uptime / 86400).to_string());
