@@ -150,6 +150,10 @@ pub struct Shard {
     pub g: Arc<Globals>,
     /// Number of connections of this thread (connected_clients).
     pub nconns: usize,
+    /// Largest client buffers of the last seconds (INFO clients), kept by the tick.
+    pub client_peaks: crate::conn::RecentClientPeaks,
+    /// The connection slot the tick's client housekeeping visits next.
+    pub clients_cron_cursor: usize,
     /// The other threads' allocation counters summed at the last
     /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
     /// live, the estimate of used_memory that the maxmemory check starts from.
@@ -187,6 +191,8 @@ impl Shard {
             cfg,
             g,
             nconns: 0,
+            client_peaks: Default::default(),
+            clients_cron_cursor: 0,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
             cache_grow: true,
