@@ -425,7 +425,7 @@ mod tests {
     // exactly its size, not 1 GiB; a claim far ahead of the data only doubles.
     #[test]
     fn read_buffer_last_step_is_exact() {
-        let need = 37 + 536_870_912 + 2;
+        let need = 34 + 536_870_912 + 2;
         let mut cap = READ_BUF_INITIAL;
         let mut steps = 0;
         while cap < need {
