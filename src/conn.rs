@@ -39,8 +39,8 @@
 //! - **Growth follows the data** ([`grown_read_capacity`]): only a full buffer grows,
 //!   to twice its size, and the last step goes to exactly what the parser says the
 //!   command needs (`need`). A client that declares a 512 MB argument and sends 4 KiB
-//!   costs 16 KiB, not 512 MB; a 100 MB argument costs 13 doublings (one copy each),
-//!   not a copy per recv, and ends in a 100 MB buffer, not a 128 MiB one.
+//!   costs 16 KiB, not 512 MB; a 100 MB argument costs 12 doublings and one exact step
+//!   (a copy each, not a copy per recv) and ends in a 100 MB buffer, not 128 MiB.
 //! - **Shrinking** (Redis's `clientsCronResizeQueryBuffer`): the 10 ms tick visits a
 //!   bounded number of connections; a buffer wasting more than 4 KiB is shrunk when the
 //!   client has been idle over 2 s, or when it is over 32 KiB and more than twice the

@@ -50,12 +50,13 @@
 //! Each call re-parses the current command from its first byte, but only its
 //! headers: payloads are skipped by length, never scanned. A large argument
 //! arriving in many reads therefore costs a few header bytes per read, not
-//! O(bytes so far), and the `need` of [`Parsed::Incomplete`] tells how big the
-//! buffer must grow for the argument being read, so the caller can size it
-//! once. The one case that grows with input is a command with a great many
-//! arguments split over many reads: each retry walks all headers received so
-//! far (O(arguments) per read); a caller that meets it can retry only after
-//! the buffer has grown by a good fraction.
+//! O(bytes so far), and the `need` of [`Parsed::Incomplete`] gives a lower
+//! bound of the command's size (exact for its last argument), so the caller's
+//! last growth step can be exact instead of a power of two. The one case
+//! that grows with input is a command with a great many arguments split over
+//! many reads: each retry walks all headers received so far (O(arguments) per
+//! read); a caller that meets it can retry only after the buffer has grown by
+//! a good fraction.
 //!
 //! # Goals and non-goals
 //!
