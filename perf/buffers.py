@@ -2,7 +2,7 @@
 """perf/buffers.py — memory held by connection buffers and the parse arena (issue 17,
 items 1, 3, 4), for one server binary (Darter or redis-server).
 
-Scenarios, each on a fresh server (`--proactor_threads 2` for Darter):
+Scenarios, each on a fresh server (`--proactor_threads $THREADS`, default 2, for Darter):
   prealloc  4 connections each send the 34-byte header of a 512 MB SET
             (`*3 $3 SET $3 big $536870912`) and 4 KiB of payload, then wait: growth
             of VmRSS and used_memory 2 s later (item 1).
@@ -12,7 +12,7 @@ Scenarios, each on a fresh server (`--proactor_threads 2` for Darter):
             used_memory and the connections' CLIENT LIST qbuf/qbuf-free/tot-mem
             right after and 5 s later (item 4).
   bigset    wall time and server CPU time of a 100 MB SET and a GET of it back
-            (byte-exact), three times.
+            (byte-exact), five times on one connection.
 
 Usage: [SERVER_CPU=1] perf/buffers.py BINARY [LABEL [SCENARIO...]]
 (BINARY may be a redis-server; SERVER_CPU pins the server with taskset)
@@ -84,7 +84,8 @@ def start(extra):
     if IS_REDIS:
         args = [BIN, "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extra
     else:
-        args = [BIN, "--port", str(PORT), "--bind", "127.0.0.1", "--proactor_threads", "2"] + extra
+        threads = os.environ.get("THREADS", "2")
+        args = [BIN, "--port", str(PORT), "--bind", "127.0.0.1", "--proactor_threads", threads] + extra
     if os.environ.get("SERVER_CPU"):
         args = ["taskset", "-c", os.environ["SERVER_CPU"]] + args
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -198,7 +199,7 @@ def cpu_secs(p):
 def bigset():
     p, c = start([])
     value = bytes(range(256)) * (100 * 1000 * 1000 // 256)
-    for _ in range(3):
+    for _ in range(5):
         cpu, t = cpu_secs(p), time.time()
         assert c.cmd("SET", "big", value) == b"OK"
         t_set, cpu_set = time.time() - t, cpu_secs(p) - cpu
