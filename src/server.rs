@@ -381,7 +381,9 @@ impl Worker {
     fn push_sqe(&mut self, e: squeue::Entry) {
         // SAFETY: every SQE built in this module points either at nothing, at the
         // boxed timer, or at a buffer of a connection that stays allocated (and is not
-        // reallocated) until the SQE's completion is handled.
+        // reallocated) until the SQE's completion is handled — for a recv, the read
+        // buffer's spare capacity, which nothing resizes or compacts while
+        // `recv_inflight` (see `conn`'s module docs).
         if unsafe { self.ring.submission().push(&e) }.is_ok() {
             return;
         }
