@@ -44,8 +44,10 @@
 //! - **Shrinking** (Redis's `clientsCronResizeQueryBuffer`): the 10 ms tick visits a
 //!   bounded number of connections; a buffer wasting more than 4 KiB is shrunk when the
 //!   client has been idle over 2 s, or when it is over 32 KiB and more than twice the
-//!   peak use since the last visit (`rbuf_peak`). It never shrinks below 16 KiB, what
-//!   is unparsed, or what the parser needs. With no recv in flight it shrinks at once;
+//!   peak use since the last visit (`rbuf_peak`). It never shrinks below what is
+//!   unparsed plus 16 KiB of room for the next read, nor, unless idle, below the
+//!   parser's `need` (a paused upload gives back its slack and grows again when it
+//!   resumes). With no recv in flight it shrinks at once;
 //!   an idle connection always has one, so the tick cancels it (`IORING_OP_ASYNC_CANCEL`,
 //!   `recv_cancel`), and the `-ECANCELED` completion shrinks and posts a new recv
 //!   into the smaller buffer. If data won the race instead, it is processed as usual
@@ -285,11 +287,13 @@ impl Conn {
         Ok(())
     }
 
-    /// Shrinks the read buffer towards `target` bytes, never below 16 KiB, what it
-    /// holds unparsed, or what the parser needs. Only with no recv in flight.
+    /// Shrinks the read buffer towards `target` bytes, never below what it holds
+    /// unparsed plus 16 KiB of room for the next read (a buffer shrunk to exactly what
+    /// it holds would be full, and the next recv would double it again). Only with no
+    /// recv in flight.
     pub fn shrink_read_buf(&mut self, target: usize) {
         self.compact_read_buf();
-        let target = target.max(READ_BUF_INITIAL).max(self.rbuf.len()).max(self.need);
+        let target = target.max(self.rbuf.len() + READ_BUF_INITIAL);
         if self.rbuf.capacity() > target + READ_BUF_MIN_WASTE {
             self.rbuf.shrink_to(target);
         }
@@ -300,18 +304,20 @@ impl Conn {
     pub fn read_buf_shrink_target(&mut self, now_ms: i64) -> Option<usize> {
         let cap = self.rbuf.capacity();
         let held = self.rbuf.len() - self.rpos;
-        let floor = READ_BUF_INITIAL.max(held).max(self.need);
         let peak = std::mem::replace(&mut self.rbuf_peak, held.max(self.need));
-        if cap <= floor + READ_BUF_MIN_WASTE {
-            return None;
-        }
-        if now_ms - self.last_interaction_ms > READ_BUF_IDLE_SHRINK_MS {
-            Some(floor)
+        // Room for the next read on top of what is held (see `shrink_read_buf`).
+        let floor = held + READ_BUF_INITIAL;
+        let target = if now_ms - self.last_interaction_ms > READ_BUF_IDLE_SHRINK_MS {
+            // Idle: down to what it holds, even in the middle of an argument (Redis's
+            // sdsRemoveFreeSpace); it grows again as the bytes come.
+            floor
         } else if cap > READ_BUF_SHRINK_THRESHOLD && cap / 2 > peak {
-            Some(floor.max(peak)).filter(|t| cap > t + READ_BUF_MIN_WASTE)
+            // Active: not below the recent peak, nor below the argument being read.
+            floor.max(self.need).max(peak)
         } else {
-            None
-        }
+            return None;
+        };
+        (cap > target + READ_BUF_MIN_WASTE).then_some(target)
     }
 
     /// The tick's visit: gives back empty output buffers above [`OUTPUT_BUF_KEEP`].
@@ -452,8 +458,9 @@ mod tests {
     }
 
     // Redis's clientsCronResizeQueryBuffer: idle over 2 s, or over 32 KiB and more
-    // than twice the peak since the last visit; never below 16 KiB, the unparsed bytes
-    // or the parser's need; not when less than 4 KiB would be saved.
+    // than twice the peak since the last visit; never below the unparsed bytes plus
+    // 16 KiB, nor below the parser's need unless idle; not when less than 4 KiB would
+    // be saved.
     #[test]
     fn shrink_targets_follow_redis() {
         let mut c = conn();
@@ -466,18 +473,22 @@ mod tests {
         assert_eq!(c.read_buf_shrink_target(1000), Some(READ_BUF_INITIAL));
         c.shrink_read_buf(READ_BUF_INITIAL);
         assert!(c.rbuf.capacity() < READ_BUF_INITIAL + READ_BUF_MIN_WASTE);
-        // A buffer mid-argument is never shrunk below what the argument needs, even idle.
+        // An active buffer mid-argument is not shrunk below what the argument needs.
         let mut c = conn();
         c.rbuf.reserve_exact(8 << 20);
         c.rbuf.extend_from_slice(&[b'x'; 3 << 20]);
         c.need = 8 << 20;
-        assert_eq!(c.read_buf_shrink_target(10_000), None);
-        // Idle for over 2 s with 3 MiB unparsed and nothing known beyond: down to 3 MiB.
-        c.need = 0;
-        assert_eq!(c.read_buf_shrink_target(10_000), Some(3 << 20));
-        c.shrink_read_buf(3 << 20);
+        assert_eq!(c.read_buf_shrink_target(1000), None);
+        assert_eq!(c.read_buf_shrink_target(1000), None);
+        // Idle for over 2 s with 3 MiB unparsed: down to 3 MiB and room for a read,
+        // need or not; the next recv does not grow it at once.
+        let target = (3 << 20) + READ_BUF_INITIAL;
+        assert_eq!(c.read_buf_shrink_target(10_000), Some(target));
+        c.shrink_read_buf(target);
         assert_eq!(c.rbuf.len(), 3 << 20);
-        assert!(c.rbuf.capacity() < (3 << 20) + READ_BUF_MIN_WASTE);
+        assert!(c.rbuf.capacity() < target + READ_BUF_MIN_WASTE);
+        c.prepare_read_buf().unwrap();
+        assert!(c.rbuf.capacity() < target + READ_BUF_MIN_WASTE);
     }
 
     // INFO's recent maxima cover the last 7 seconds (the 8th slot is the one being
