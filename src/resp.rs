@@ -50,12 +50,13 @@
 //! Each call re-parses the current command from its first byte, but only its
 //! headers: payloads are skipped by length, never scanned. A large argument
 //! arriving in many reads therefore costs a few header bytes per read, not
-//! O(bytes so far), and the `need` of [`Parsed::Incomplete`] tells how big the
-//! buffer must grow for the argument being read, so the caller can size it
-//! once. The one case that grows with input is a command with a great many
-//! arguments split over many reads: each retry walks all headers received so
-//! far (O(arguments) per read); a caller that meets it can retry only after
-//! the buffer has grown by a good fraction.
+//! O(bytes so far), and the `need` of [`Parsed::Incomplete`] gives a lower
+//! bound of the command's size (exact for its last argument), so the caller's
+//! last growth step can be exact instead of a power of two. The one case
+//! that grows with input is a command with a great many arguments split over
+//! many reads: each retry walks all headers received so far (O(arguments) per
+//! read); a caller that meets it can retry only after the buffer has grown by
+//! a good fraction.
 //!
 //! # Goals and non-goals
 //!
@@ -93,6 +94,9 @@ pub const UNAUTHENTICATED_MAX_BULK_LEN: i64 = 16384;
 pub const ARGV_PREALLOC_MAX: usize = 1024;
 /// Argument slots an inline command starts with (it grows past them).
 const INLINE_ARGS_PREALLOC: usize = 4;
+/// The fewest bytes an argument takes: `$0\r\n` and the two bytes after the
+/// empty payload.
+pub const MIN_ARG_BYTES: u64 = 6;
 /// What precedes [`ProtocolError`]'s text in the error reply.
 pub const ERROR_REPLY_PREFIX: &str = "ERR Protocol error: ";
 
@@ -136,9 +140,12 @@ pub enum Parsed<'a> {
     },
     /// The command is not all there yet; nothing is consumed. `need` is a
     /// lower bound of the total bytes (from the start of the input) required,
-    /// known once the length of the argument being read is known, else 0. It
-    /// is at most the bytes before that argument + `max_bulk_len` + 2, so a
-    /// client can make the caller reserve no more than the limits allow.
+    /// known once the length of the argument being read is known, else 0: that
+    /// argument's end, plus [`MIN_ARG_BYTES`] for each argument after it. It is
+    /// a claim of the client (`*2147483647` makes it ~12 GB): a caller must not
+    /// allocate it up front, only cap its growth with it (so the last step of a
+    /// big argument is exact, while a command of many small arguments, whose
+    /// `need` is always a few bytes ahead, keeps doubling).
     Incomplete { need: usize },
     /// The input violates the protocol; reply with the error and close.
     Error(ProtocolError),
@@ -407,7 +414,7 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
     // memory of its last allocation, so a retried partial command does not
     // pile up in the arena.
     let mut args = BumpVec::with_capacity_in(count.min(ARGV_PREALLOC_MAX), arena);
-    for _ in 0..count {
+    for i in 0..count {
         let (len, payload_start) = match quick_header(buf, pos, b'$') {
             Some(header) => header,
             None => {
@@ -436,7 +443,8 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
         let available = (buf.len() - payload_start) as u64;
         let wanted = len as u64 + 2;
         if available < wanted {
-            let need = (payload_start as u64).saturating_add(wanted);
+            let later_args = (count - 1 - i) as u64 * MIN_ARG_BYTES;
+            let need = (payload_start as u64).saturating_add(wanted).saturating_add(later_args);
             return Parsed::Incomplete {
                 need: usize::try_from(need).unwrap_or(usize::MAX),
             };
@@ -774,7 +782,8 @@ mod tests {
     }
 
     // `need` is 0 until the length of the argument being read is known, then
-    // the total size of the buffer that argument requires.
+    // the total size of the buffer that argument requires, plus 6 bytes (the
+    // shortest argument) for each argument after it.
     #[test]
     fn incomplete_need_estimates() {
         assert_eq!(incomplete(b""), 0);
@@ -789,6 +798,11 @@ mod tests {
         // A big argument: the need lets the caller size the buffer once.
         let buf = b"*1\r\n$536870912\r\n";
         assert_eq!(incomplete(buf), buf.len() + 536870912 + 2);
+        // Not the last argument: 17 bytes before the payload, 3 + 2, and at
+        // least 6 for the one after it.
+        assert_eq!(incomplete(b"*3\r\n$3\r\nSET\r\n$3\r\nke"), 17 + 3 + 2 + 6);
+        // A claimed two billion arguments: a big lower bound, never allocated.
+        assert_eq!(incomplete(b"*2147483647\r\n$1\r\n"), 13 + 4 + 1 + 2 + 6 * (i32::MAX as usize - 1));
     }
 
     // A huge claimed count allocates no more than ARGV_PREALLOC_MAX slots up

@@ -178,6 +178,17 @@ const TICK_MS: i64 = 10;
 const MAX_SQUASH: usize = 1024;
 /// Depth of each cross-thread ring.
 const RING_DEPTH: usize = 1024;
+/// Bytes the per-thread parse arena starts with.
+const ARENA_INITIAL: usize = 64 * 1024;
+/// An arena that grew past this for one command is dropped for a fresh one afterwards
+/// (see `Worker::process`); below it, `reset` keeps the memory for the next command.
+const ARENA_RETAIN_MAX: usize = 1 << 20;
+/// Timer ticks per second (the tick is `TICK_MS`).
+const TICKS_PER_SECOND: usize = (1000 / TICK_MS) as usize;
+/// Fewest connection slots one tick's client housekeeping visits (Redis's
+/// `CLIENTS_CRON_MIN_ITERATIONS`); otherwise a 100th of the slots, so that every
+/// connection is visited about once a second.
+const CLIENTS_CRON_MIN_VISITS: usize = 5;
 
 /// Most time one slice of active expiry takes (see `Worker::active_expire`).
 const ACTIVE_EXPIRE_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
@@ -292,7 +303,7 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 consumers: cons,
                 local: VecDeque::new(),
                 backlog: VecDeque::new(),
-                arena: bumpalo::Bump::with_capacity(64 * 1024),
+                arena: bumpalo::Bump::with_capacity(ARENA_INITIAL),
                 timer: Box::new(types::Timespec::new().nsec((TICK_MS as u32) * 1_000_000)),
                 next_gen: 1,
                 expire_cursor_db: 0,
@@ -392,7 +403,9 @@ impl Worker {
     fn push_sqe(&mut self, e: squeue::Entry) {
         // SAFETY: every SQE built in this module points either at nothing, at the
         // boxed timer, or at a buffer of a connection that stays allocated (and is not
-        // reallocated) until the SQE's completion is handled.
+        // reallocated) until the SQE's completion is handled — for a recv, the read
+        // buffer's spare capacity, which nothing resizes or compacts while
+        // `recv_inflight` (see `conn`'s module docs).
         if unsafe { self.ring.submission().push(&e) }.is_ok() {
             return;
         }
@@ -503,23 +516,19 @@ impl Worker {
         if c.pending_output() > conn::OUTPUT_SOFT_LIMIT {
             return;
         }
-        // Make room: move unparsed bytes to the front, grow if full.
-        if c.rpos > 0 {
-            c.rbuf.copy_within(c.rpos..c.rlen, 0);
-            c.rlen -= c.rpos;
-            c.rpos = 0;
+        // Make room: move unparsed bytes to the front, shrink if the tick asked to,
+        // grow if full. The only place besides the tick that changes the allocation,
+        // and no recv is in flight here.
+        if c.prepare_read_buf().is_err() {
+            log::warn!("closing client {} that reached max query buffer length", c.id);
+            c.closing = true;
+            return;
         }
-        if c.rlen == c.rbuf.len() {
-            let new_len = (c.rbuf.len() * 2).min(conn::QUERY_BUFFER_LIMIT + 64 * 1024);
-            if new_len <= c.rbuf.len() {
-                log::warn!("closing client {} that reached max query buffer length", c.id);
-                c.closing = true;
-                return;
-            }
-            c.rbuf.resize(new_len, 0);
-        }
-        let free = &mut c.rbuf[c.rlen..];
-        let e = opcode::Recv::new(types::Fd(c.fd), free.as_mut_ptr(), free.len().min(u32::MAX as usize) as u32)
+        let spare = c.rbuf.spare_capacity_mut();
+        // The kernel writes into the spare capacity: uninitialised memory that nothing
+        // reads until `on_recv` extends the length by the bytes the kernel reported.
+        // `rbuf` is neither reallocated nor compacted until then (`recv_inflight`).
+        let e = opcode::Recv::new(types::Fd(c.fd), spare.as_mut_ptr().cast::<u8>(), spare.len().min(u32::MAX as usize) as u32)
             .build()
             .user_data(user_data(KIND_RECV, generation, idx as u32));
         c.recv_inflight = true;
@@ -532,13 +541,28 @@ impl Worker {
         }
         let mut c = self.take(idx);
         c.recv_inflight = false;
+        c.recv_cancel = false;
         if res > 0 && self.drain_deadline.is_some() {
             // Shutting down: no new commands (see `drain_step`).
         } else if res > 0 {
-            c.rlen += res as usize;
+            let (len, received) = (c.rbuf.len(), res as usize);
+            assert!(received <= c.rbuf.capacity() - len, "recv reported more bytes than it was given room for");
+            // SAFETY: the recv posted by `post_recv` pointed at `rbuf`'s spare capacity
+            // (from `len` on), and the buffer has not moved since (no reallocation or
+            // compaction while `recv_inflight`); the kernel reports that it initialised
+            // the first `received` bytes of it, which the assert keeps within capacity.
+            unsafe { c.rbuf.set_len(len + received) };
+            c.rbuf_peak = c.rbuf_peak.max(c.rbuf.len());
             self.shard.stats.net_input_bytes += res as u64;
             c.last_interaction_ms = unix_ms();
             self.process(idx, generation, &mut c);
+        } else if res == -libc::ECANCELED {
+            // The tick cancelled a recv to shrink the buffer: post_recv shrinks it and
+            // reads again. (Only our ASYNC_CANCEL ends a recv this way. If a cancel sat
+            // in the SQE backlog while the recv it aimed at completed with data, it can
+            // hit the next recv instead, which carries the same user_data: reading
+            // again is right in that case too.)
+            self.post_recv(idx, generation, &mut c);
         } else if res == 0 || !(res == -libc::EAGAIN || res == -libc::EINTR || res == -libc::ENOBUFS) {
             c.closing = true;
         } else {
@@ -605,23 +629,28 @@ impl Worker {
     fn process(&mut self, idx: usize, generation: u32, c: &mut Conn) {
         let origin = Origin { thread: self.id as u32, idx: idx as u32, generation };
         let limits_authed = c.authed;
-        let mut rbuf = std::mem::take(&mut c.rbuf);
+        // Lent to the parser so that `args` can borrow it while commands get `&mut c`.
+        // Moving the Vec does not move its heap block: a recv in flight (this can run
+        // from a send completion) keeps writing into the spare capacity, which parsing
+        // never reads; nothing here changes the allocation.
+        let rbuf = std::mem::take(&mut c.rbuf);
+        c.rbuf_lent = Some((rbuf.len(), rbuf.capacity()));
         let mut arena = std::mem::take(&mut self.arena);
         let mut squash: Option<Box<Squash>> = None;
         // Commands left before the next keyspace prefetch (see `prefetch_keys`).
         let mut prefetch_in = 0usize;
-        while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < c.rlen {
+        while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < rbuf.len() {
             if c.pending_output() > conn::OUTPUT_SOFT_LIMIT && c.send_inflight {
                 break; // resume when the send completes
             }
             if prefetch_in == 0 {
-                prefetch_in = self.prefetch_keys(c.db, &rbuf[c.rpos..c.rlen]);
+                prefetch_in = self.prefetch_keys(c.db, &rbuf[c.rpos..]);
             }
             prefetch_in -= 1;
             let limits = crate::resp::Limits { authenticated: limits_authed || c.authed, ..Default::default() };
-            let mut need_grow = 0usize;
-            match crate::resp::parse(&rbuf[c.rpos..c.rlen], &arena, &limits) {
+            match crate::resp::parse(&rbuf[c.rpos..], &arena, &limits) {
                 crate::resp::Parsed::Complete { args, consumed } => {
+                    c.need = 0;
                     if args.is_empty() {
                         c.rpos += consumed;
                     } else if self.shard.nshards == 1 {
@@ -653,31 +682,29 @@ impl Worker {
                     }
                 }
                 crate::resp::Parsed::Incomplete { need } => {
-                    need_grow = need.max(1);
+                    // The buffer grows in `post_recv`, as the bytes actually arrive.
+                    c.need = need;
+                    break;
                 }
                 crate::resp::Parsed::Error(e) => {
                     e.write_reply(&mut c.out.buf);
                     c.close_after_reply = true;
-                    c.rpos = c.rlen;
+                    c.rpos = rbuf.len();
                 }
-            }
-            if need_grow > 0 {
-                if need_grow > rbuf.len() && need_grow <= conn::QUERY_BUFFER_LIMIT + 64 * 1024 {
-                    // Grow now so one recv can take the whole argument.
-                    if c.rpos > 0 {
-                        rbuf.copy_within(c.rpos..c.rlen, 0);
-                        c.rlen -= c.rpos;
-                        c.rpos = 0;
-                    }
-                    rbuf.resize(need_grow.next_power_of_two().max(rbuf.len()), 0);
-                }
-                break;
             }
             arena.reset();
         }
         arena.reset();
+        if arena.allocated_bytes() > ARENA_RETAIN_MAX && c.rpos == rbuf.len() {
+            // `reset` keeps the arena's largest chunk: after one command with a million
+            // arguments that would be ~18 MB per thread for good. Start small again —
+            // unless this connection's next command is still arriving: each read
+            // re-parses it from its start, and would fault a fresh arena in every time.
+            arena = bumpalo::Bump::with_capacity(ARENA_INITIAL);
+        }
         self.arena = arena;
         c.rbuf = rbuf;
+        c.rbuf_lent = None;
         if let Some(mut sq) = squash {
             for shard in 0..sq.batches.len() {
                 let cmds = std::mem::take(&mut sq.batches[shard]);
@@ -721,13 +748,58 @@ impl Worker {
     }
 
     /// Periodic work: the memory sum (maxmemory estimate, peak), cache-mode eviction,
-    /// then a slice of active expiry.
+    /// client buffer housekeeping, then a slice of active expiry.
     fn on_tick(&mut self) {
         self.shard.refresh_memory();
         if self.shard.cfg.cache_mode {
             self.shard.cache_evict(CACHE_EVICT_BUDGET);
         }
+        self.clients_cron();
         self.expire_backlog = self.active_expire();
+    }
+
+    /// Redis's `clientsCron`, for buffers: visits the next slots of the connection slab
+    /// round-robin — a hundredth of them per tick (at least [`CLIENTS_CRON_MIN_VISITS`]),
+    /// so each connection about once a second at a bounded cost per tick — records
+    /// their buffer sizes for INFO, and shrinks buffers that are idle or far above
+    /// their recent use (see `conn`'s module docs). No connection is taken out of its
+    /// slot while the tick runs.
+    fn clients_cron(&mut self) {
+        let now_ms = unix_ms();
+        let now_secs = now_ms / 1000;
+        self.shard.client_peaks.tick(now_secs);
+        // Every slab key is below the slab's capacity, so walking 0..capacity round-robin
+        // visits every connection.
+        let slots = self.shard.conns.capacity();
+        if slots == 0 {
+            return;
+        }
+        let visits = (slots / TICKS_PER_SECOND).max(CLIENTS_CRON_MIN_VISITS).min(slots);
+        for _ in 0..visits {
+            let idx = self.shard.clients_cron_cursor % slots;
+            self.shard.clients_cron_cursor = idx + 1;
+            let Some(slot) = self.shard.conns.get_mut(idx) else { continue };
+            let generation = slot.generation;
+            let Some(c) = slot.conn.as_mut() else { continue };
+            if c.closing {
+                continue;
+            }
+            self.shard.client_peaks.record(now_secs, c.rbuf.capacity(), c.output_buf_bytes());
+            c.shrink_output_bufs();
+            let Some(target) = c.read_buf_shrink_target(now_ms) else { continue };
+            if !c.recv_inflight {
+                c.shrink_read_buf(target);
+            } else if !c.recv_cancel {
+                // The kernel owns the buffer's spare room until the recv completes:
+                // cancel it; the -ECANCELED completion shrinks and reads again.
+                c.shrink_rbuf_to = target;
+                c.recv_cancel = true;
+                let e = opcode::AsyncCancel::new(user_data(KIND_RECV, generation, idx as u32))
+                    .build()
+                    .user_data(user_data(KIND_IGNORE, 0, 0));
+                self.push_sqe(e);
+            }
+        }
     }
 
     /// One slice of active expiry, at most [`ACTIVE_EXPIRE_SLICE`] long. Each db with

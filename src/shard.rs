@@ -173,6 +173,10 @@ pub struct Shard {
     pub listen_seq: u64,
     /// New listeners were installed: the loop must arm their accepts.
     pub arm_accepts: bool,
+    /// Largest client buffers of the last seconds (INFO clients), kept by the tick.
+    pub client_peaks: crate::conn::RecentClientPeaks,
+    /// The connection slot the tick's client housekeeping visits next.
+    pub clients_cron_cursor: usize,
     /// The other threads' allocation counters summed at the last
     /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
     /// live, the estimate of used_memory that the maxmemory check starts from.
@@ -214,6 +218,8 @@ impl Shard {
             listen_gen: 0,
             listen_seq: 0,
             arm_accepts: false,
+            client_peaks: Default::default(),
+            clients_cron_cursor: 0,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
             cache_grow: true,

@@ -77,7 +77,7 @@ pub fn client(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             }
         }
         "info" => {
-            let mut line = own_info_line(c);
+            let mut line = own_info_line(c, args);
             line.push('\n');
             c.out.verbatim("txt", line.as_bytes());
         }
@@ -120,19 +120,12 @@ fn setinfo(c: &mut Conn, args: &[&[u8]]) {
     c.out.ok();
 }
 
-/// The calling connection's CLIENT LIST line. While a command runs, the connection's
-/// read buffer is lent to the parser (`rbuf` is empty), which `Conn::info_line`'s
-/// buffer arithmetic does not expect; the buffer fields then read 0.
-fn own_info_line(c: &mut Conn) -> String {
-    let (rlen, rpos) = (c.rlen, c.rpos);
-    if c.rbuf.len() < c.rlen {
-        c.rlen = 0;
-        c.rpos = 0;
-    }
-    let line = c.info_line(unix_ms());
-    c.rlen = rlen;
-    c.rpos = rpos;
-    line
+/// The calling connection's CLIENT LIST line, with `argv-mem` the bytes of the command
+/// it is running (`args`), as Redis. Its read buffer is lent to the parser meanwhile;
+/// `Conn::info_line` reports the figures recorded when it was lent.
+fn own_info_line(c: &Conn, args: &[&[u8]]) -> String {
+    let argv_mem = args.iter().map(|a| a.len()).sum();
+    c.info_line(unix_ms(), argv_mem)
 }
 
 /// Client types of TYPE filters: Some(true) for normal (every Darter client), Some(false)
@@ -184,7 +177,7 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         c.out.error("ERR syntax error");
         return;
     }
-    let mine = (c.id, own_info_line(c));
+    let mine = (c.id, own_info_line(c, args));
     let wanted = ids.clone();
     super::super::broadcast(
         w,
@@ -203,7 +196,7 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                     if wanted.as_ref().is_some_and(|w| !w.contains(&(conn.id as i64))) {
                         continue;
                     }
-                    lines.push((conn.id, conn.info_line(now)));
+                    lines.push((conn.id, conn.info_line(now, 0)));
                 }
                 Box::new(lines) as Out
             })

@@ -78,6 +78,8 @@ fn wanted(args: &[&[u8]]) -> Vec<&'static str> {
 struct ShardInfo {
     nconns: usize,
     conn_bytes: usize,
+    /// Largest client (input, output) buffers of the last seconds.
+    client_peaks: (usize, usize),
     stats: ThreadStats,
     /// (keys, keys with a deadline) per db.
     dbs: Vec<(usize, usize)>,
@@ -90,6 +92,7 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
     let mut info = ShardInfo {
         nconns: s.nconns,
         conn_bytes: 0,
+        client_peaks: s.client_peaks.max(),
         stats: s.stats.clone(),
         dbs: s.dbs.iter().map(|d| (d.len(), d.expires_len())).collect(),
         hits: 0,
@@ -105,7 +108,7 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
     if with_memory {
         for (_, slot) in s.conns.iter() {
             if let Some(c) = &slot.conn {
-                info.conn_bytes += c.rbuf.capacity() + c.out.buf.capacity() + c.sending.capacity();
+                info.conn_bytes += c.read_buf_figures().1 + c.output_buf_bytes();
             }
         }
     }
@@ -255,8 +258,10 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("connected_clients", nconns.to_string());
                 kv("cluster_connections", "0".into());
                 kv("maxclients", cfg.maxclients.to_string());
-                kv("client_recent_max_input_buffer", "0".into());
-                kv("client_recent_max_output_buffer", "0".into());
+                let max_in = shards.iter().map(|s| s.client_peaks.0).max().unwrap_or(0);
+                let max_out = shards.iter().map(|s| s.client_peaks.1).max().unwrap_or(0);
+                kv("client_recent_max_input_buffer", max_in.to_string());
+                kv("client_recent_max_output_buffer", max_out.to_string());
                 kv("blocked_clients", "0".into());
                 kv("tracking_clients", "0".into());
                 kv("clients_in_timeout_table", "0".into());
