@@ -20,8 +20,18 @@ fn cache_mode_evicts_within_maxmemory() {
     load(&mut c, N, 100);
     std::thread::sleep(std::time::Duration::from_millis(100)); // a tick or more
     let used = used_memory(&mut c);
-    let evicted = stat(&mut c, "evicted_keys");
-    let keys = c.cmd_resp(&["DBSIZE"]).as_int().unwrap() as u64;
+    // The tick may still be evicting: read the count on both sides of DBSIZE until it
+    // stood still across it, so the two figures describe the same moment.
+    let (mut keys, mut evicted) = (0, 0);
+    for _ in 0..100 {
+        let before = stat(&mut c, "evicted_keys");
+        keys = c.cmd_resp(&["DBSIZE"]).as_int().unwrap() as u64;
+        evicted = stat(&mut c, "evicted_keys");
+        if before == evicted {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     eprintln!("cache: used_memory {used} of {LIMIT}, {keys} keys, {evicted} evicted");
     assert!(used <= LIMIT, "used_memory {used} over maxmemory {LIMIT}");
     assert!(evicted > 0);
