@@ -877,15 +877,13 @@ impl Worker {
             }
             let mut queued = vec![cmd];
             queued.extend(rest);
+            // One lock set for the rest of the batch: every command's keys, each once,
+            // exclusive if any command writes it (sort + dedup: O(n log n)).
             let mut keys: Vec<LockKey> = Vec::new();
             for q in &queued {
-                for k in cmd::lock_keys(q.cmd, &q.args()) {
-                    match keys.iter_mut().find(|x| x.key == k.key) {
-                        Some(x) => x.exclusive |= k.exclusive,
-                        None => keys.push(k),
-                    }
-                }
+                keys.extend(cmd::lock_keys(q.cmd, &q.args()));
             }
+            crate::vll::normalize(&mut keys);
             let job: Job = Box::new(move |s: &mut Shard| {
                 for q in queued {
                     replies.push(q.run(s));
