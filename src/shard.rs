@@ -45,6 +45,9 @@ pub struct Globals {
     pub threads_ready: AtomicUsize,
     /// used_memory once every shard thread was set up (INFO used_memory_startup).
     pub startup_memory: AtomicU64,
+    /// Bytes of the cross-thread rings created so far (`server::Mesh`, created on a
+    /// pair's first message): messaging overhead, not counted against maxmemory.
+    pub ring_bytes: AtomicU64,
 }
 
 impl Globals {
@@ -75,6 +78,7 @@ impl Globals {
             run_id,
             threads_ready: AtomicUsize::new(0),
             startup_memory: AtomicU64::new(0),
+            ring_bytes: AtomicU64::new(0),
         }
     }
 
@@ -196,15 +200,19 @@ impl Shard {
     }
 
     /// Sums every thread's allocation counter (exact used_memory, see `crate::alloc`),
-    /// remembers the other threads' part for [`Shard::over_maxmemory`]'s estimate and
-    /// raises the recorded peak. Runs on every tick (10 ms) and when the estimate says
-    /// "over".
+    /// raises the recorded peak, remembers the other threads' part for
+    /// [`Shard::over_maxmemory`]'s estimate, and returns the memory that counts against
+    /// maxmemory: used_memory minus the cross-thread rings (`Globals::ring_bytes`).
+    /// Runs on every tick (10 ms) and when the estimate says "over".
     pub fn refresh_memory(&mut self) -> u64 {
         let total = crate::alloc::net_allocated();
-        self.mem_others = total - crate::alloc::this_thread();
-        let used = total.max(0) as u64;
-        crate::alloc::note_peak(used);
-        used
+        crate::alloc::note_peak(total.max(0) as u64);
+        // The rings between threads are not the dataset (Redis has no such overhead;
+        // like its replication buffers they stay out of the limit): with many threads
+        // they would otherwise eat the budget of the data.
+        let rings = self.g.ring_bytes.load(Ordering::Relaxed) as i64;
+        self.mem_others = total - crate::alloc::this_thread() - rings;
+        (total - rings).max(0) as u64
     }
 
     /// Whether used_memory may be over maxmemory (> 0): this thread's own counter now
