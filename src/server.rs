@@ -172,6 +172,9 @@ fn decode(ud: u64) -> (u64, u32, u32) {
 const TICK_MS: i64 = 10;
 /// Most pipelined commands squashed into one round of per-shard batches.
 const MAX_SQUASH: usize = 1024;
+/// Slots a cross-thread ring starts with: it doubles when full, up to [`ring_depth`]
+/// (`spsc::channel_growing`). 16 slots of ~64 bytes: ~1.3 KB with the ring's header.
+const RING_INITIAL: usize = 16;
 /// Most slots of a cross-thread ring (with few threads; see [`ring_depth`]).
 const RING_DEPTH: usize = 1024;
 /// Fewest slots of a cross-thread ring (with many threads).
@@ -179,11 +182,11 @@ const RING_DEPTH_MIN: usize = 64;
 /// Ring slots per thread pair, summed over a thread's peers: [`ring_depth`] divides it.
 const RING_SLOTS_PER_THREAD: usize = 64 * 1024;
 
-/// Slots of each cross-thread ring with `nthreads` threads: 1024 up to 64 threads, then
-/// fewer so that a thread's rings from all its peers, if every pair talks, hold at most
-/// ~64k messages (~3.6 MB): 512 at 128 threads, 256 at 256, 64 at 1024. A full ring
-/// spills into the sender's overflow FIFO, so a shallow ring costs wake-ups, not
-/// messages.
+/// The most slots a cross-thread ring grows to with `nthreads` threads: 1024 up to 64
+/// threads, then fewer so that a thread's rings from all its peers, if every pair talks
+/// hard enough to grow them all, hold at most ~64k messages (~4 MB): 512 at 128
+/// threads, 256 at 256, 64 at 1024. A full ring spills into the sender's overflow FIFO,
+/// so a shallow ring costs wake-ups, not messages.
 fn ring_depth(nthreads: usize) -> usize {
     (RING_SLOTS_PER_THREAD / nthreads.max(1)).clamp(RING_DEPTH_MIN, RING_DEPTH).next_power_of_two()
 }
@@ -232,7 +235,7 @@ impl Mesh {
     /// Creates the ring from `from` to `to` and publishes its consumer end; returns the
     /// producer end. Called once per pair, by `from`.
     fn connect(&self, from: usize, to: usize) -> spsc::Producer<Msg> {
-        let (p, c) = spsc::channel(ring_depth(self.n));
+        let (p, c) = spsc::channel_growing(RING_INITIAL, ring_depth(self.n));
         let c = Box::into_raw(Box::new(c));
         let prev = self.cells[to * self.n + from].swap(c, Ordering::AcqRel);
         assert!(prev.is_null(), "ring {from}->{to} created twice");
@@ -267,6 +270,18 @@ impl Drop for Mesh {
             }
         }
     }
+}
+
+/// Pushes a message into a ring; when the ring grew to take it, adds the new slots'
+/// bytes to `ring_bytes` (the old ring's slots are freed once the consumer moves on).
+#[inline]
+fn push_counted(p: &mut spsc::Producer<Msg>, m: Msg, ring_bytes: &std::sync::atomic::AtomicU64) -> Result<(), Msg> {
+    let cap = p.capacity();
+    p.push(m)?;
+    if p.capacity() != cap {
+        ring_bytes.fetch_add(((p.capacity() - cap) * p.slot_bytes()) as u64, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// What a thread keeps for a peer it has sent messages to.
@@ -863,7 +878,7 @@ impl Worker {
             peer.overflow.push_back(m);
             return;
         }
-        if let Err(m) = peer.producer.push(m) {
+        if let Err(m) = push_counted(&mut peer.producer, m, &self.shard.g.ring_bytes) {
             peer.overflow.push_back(m);
         }
     }
@@ -872,7 +887,7 @@ impl Worker {
         for &to in &self.talking {
             let peer = self.peers[to].as_mut().expect("talking peers have a ring");
             while let Some(m) = peer.overflow.pop_front() {
-                if let Err(m) = peer.producer.push(m) {
+                if let Err(m) = push_counted(&mut peer.producer, m, &self.shard.g.ring_bytes) {
                     peer.overflow.push_front(m);
                     break;
                 }
@@ -1278,5 +1293,44 @@ fn reap(shard: &mut Shard, idx: usize) {
         unsafe { libc::close(c.fd) };
         shard.conns.remove(idx);
         shard.nconns -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A ring exists only once its sender has sent: the receiver adopts it at its next
+    // drain (once), other threads see nothing, and rings never adopted are freed with
+    // the mesh.
+    #[test]
+    fn mesh_creates_rings_on_first_message() {
+        let mesh = Mesh::new(4);
+        let mut inbound: Vec<spsc::Consumer<Msg>> = Vec::new();
+        mesh.adopt(2, &mut inbound);
+        assert!(inbound.is_empty());
+        let mut p = mesh.connect(1, 2);
+        assert!(p.push(Msg::Cancel { txid: 7 }).is_ok());
+        let _unadopted = mesh.connect(0, 3);
+        mesh.adopt(2, &mut inbound);
+        assert_eq!(inbound.len(), 1);
+        assert!(matches!(inbound[0].pop(), Some(Msg::Cancel { txid: 7 })));
+        mesh.adopt(2, &mut inbound);
+        assert_eq!(inbound.len(), 1, "adopted once");
+        let mut none = Vec::new();
+        mesh.adopt(1, &mut none);
+        assert!(none.is_empty());
+    }
+
+    // Ring depth and io_uring size shrink with the thread count within their bounds.
+    #[test]
+    fn sizes_scale_with_threads() {
+        assert_eq!(ring_depth(1), RING_DEPTH);
+        assert_eq!(ring_depth(64), 1024);
+        assert_eq!(ring_depth(256), 256);
+        assert_eq!(ring_depth(1024), RING_DEPTH_MIN);
+        assert_eq!(uring_entries(1), 4096);
+        assert_eq!(uring_entries(128), 256);
+        assert_eq!(uring_entries(1024), 256);
     }
 }
