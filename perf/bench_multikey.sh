@@ -36,6 +36,7 @@ if [ "$DARTER_BIN" = ./target/release/darter ]; then cargo build --release --bin
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT INT TERM
 raw="$(mktemp)"
+load0="$(cut -d' ' -f1 /proc/loadavg)"
 
 for n in $SIZES; do
   for srv in darter redis; do
@@ -50,13 +51,15 @@ for n in $SIZES; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     # Generous outer bound: REPS rounds of 7 commands, each at most TIMEOUT_S.
     taskset -c "$CLIENT_CPU" timeout $((REPS * 7 * ${TIMEOUT_S%.*} + 120)) \
-      python3 perf/multikey_client.py "$port" "$n" "$REPS" "$TIMEOUT_S" | sed "s/^/$srv /" >>"$raw" || true
+      python3 perf/multikey_client.py "$port" "$n" "$REPS" "$TIMEOUT_S" 2>"$TMP/multikey-client.err" | sed "s/^/$srv /" >>"$raw" ||
+      { echo "bench_multikey: $srv, $n keys: client failed: $(tail -1 "$TMP/multikey-client.err")" >&2; }
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     pid=""
   done
 done
 
+echo "- load average before the run: $load0 (1 min); after: $(cut -d' ' -f1 /proc/loadavg)"
 echo "- darter --proactor_threads 2 (CPUs 0,1) vs $(redis-server --version | cut -d' ' -f1-3) (CPU $SERVER_CPU); client on CPU $CLIENT_CPU; best of $REPS rounds"
 echo "- machine: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r); darter $(git rev-parse --short HEAD) ($DARTER_BIN)"
 echo

@@ -304,7 +304,11 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
                 let s = shard_of(args[i], n);
                 match target {
                     None => target = Some(s),
-                    Some(t) if t != s => spans = true,
+                    Some(t) if t != s => {
+                        // The split below hashes every key again: stop here.
+                        spans = true;
+                        break;
+                    }
                     _ => {}
                 }
             }
