@@ -19,9 +19,11 @@
 //! ([`Worker::drain_step`]: no more accepts or reads, replies already produced are
 //! sent) and ends once every thread is drained or `SHUTDOWN_DRAIN` has passed.
 //!
-//! Cross-thread traffic: one SPSC ring per ordered thread pair. After pushing, the
-//! producer wakes the consumer with an `IORING_OP_MSG_RING` SQE on its own ring, but only
-//! if the consumer's `notified` flag was clear (Dekker-style handshake, see [`Worker::wake`]).
+//! Cross-thread traffic: one SPSC ring per ordered thread pair that has talked
+//! ([`Mesh`]: created by the sender on its first message, so an idle pair costs one
+//! pointer). After pushing, the producer wakes the consumer with an `IORING_OP_MSG_RING`
+//! SQE on its own ring, but only if the consumer's `notified` flag was clear
+//! (Dekker-style handshake, see `Worker::send_wakes`).
 //!
 //! Goals: no locks, no async runtime, one send per batch of pipelined replies.
 //! Non-goals (yet): provided-buffer multishot recv, zero-copy send.
@@ -176,7 +178,10 @@ fn decode(ud: u64) -> (u64, u32, u32) {
 const TICK_MS: i64 = 10;
 /// Most pipelined commands squashed into one round of per-shard batches.
 const MAX_SQUASH: usize = 1024;
-/// Depth of each cross-thread ring.
+/// Slots a cross-thread ring starts with: it doubles when full, up to [`ring_depth`]
+/// (`spsc::channel_growing`). 16 slots of ~64 bytes: ~1.3 KB with the ring's header.
+const RING_INITIAL: usize = 16;
+/// Most slots of a cross-thread ring (with few threads; see [`ring_depth`]).
 const RING_DEPTH: usize = 1024;
 /// Bytes the per-thread parse arena starts with.
 const ARENA_INITIAL: usize = 64 * 1024;
@@ -189,6 +194,122 @@ const TICKS_PER_SECOND: usize = (1000 / TICK_MS) as usize;
 /// `CLIENTS_CRON_MIN_ITERATIONS`); otherwise a 100th of the slots, so that every
 /// connection is visited about once a second.
 const CLIENTS_CRON_MIN_VISITS: usize = 5;
+
+/// Fewest slots of a cross-thread ring (with many threads).
+const RING_DEPTH_MIN: usize = 64;
+/// Ring slots per thread pair, summed over a thread's peers: [`ring_depth`] divides it.
+const RING_SLOTS_PER_THREAD: usize = 64 * 1024;
+
+/// The most slots a cross-thread ring grows to with `nthreads` threads: 1024 up to 64
+/// threads, then fewer so that a thread's rings from all its peers, if every pair talks
+/// hard enough to grow them all, hold at most ~64k messages (~4 MB): 512 at 128
+/// threads, 256 at 256, 64 at 1024. A full ring spills into the sender's overflow FIFO,
+/// so a shallow ring costs wake-ups, not messages.
+fn ring_depth(nthreads: usize) -> usize {
+    (RING_SLOTS_PER_THREAD / nthreads.max(1)).clamp(RING_DEPTH_MIN, RING_DEPTH).next_power_of_two()
+}
+
+/// Submission queue entries of each thread's io_uring (the completion queue has twice
+/// as many): 4096 up to 8 threads, fewer with more threads (each then has fewer
+/// connections), never under 256. SQEs that do not fit wait in the backlog FIFO. At
+/// 4096 entries a ring costs ~400 KB of kernel memory mapped into the process: 400 MB
+/// for 1024 threads; at 256, 25 KB.
+fn uring_entries(nthreads: usize) -> u32 {
+    (32 * 1024 / nthreads.max(1)).clamp(256, 4096).next_power_of_two() as u32
+}
+
+/// The rings between threads, created lazily.
+///
+/// ```text
+///   cells[to * n + from]: AtomicPtr<Consumer>   null ── sender's first message ──▶ set
+///                                                set  ── receiver adopts it ──────▶ null
+///   new_inbound[to]: set after a cell of row `to` was filled
+/// ```
+///
+/// A thread that sends to a peer for the first time creates the ring, keeps the
+/// producer end, publishes the consumer end in the peer's cell (Release) and raises the
+/// peer's `new_inbound` flag; the peer, at its next drain, swaps the flag clear, takes
+/// the consumer ends of its row (Acquire) and polls them from then on. Idle pairs cost
+/// 8 bytes (1024 threads: 8 MB) instead of a 57 KB ring each (60 GB). The flag is
+/// raised before the sender's wake-up fence (`send_wakes`), so the receiver, which reads
+/// it after clearing `notified`, sees it or is woken again: the same handshake as for
+/// the messages themselves. Each cell has one writer (the sender, once) and one taker
+/// (the receiver): no locks.
+pub struct Mesh {
+    n: usize,
+    cells: Box<[std::sync::atomic::AtomicPtr<spsc::Consumer<Msg>>]>,
+    new_inbound: Vec<crate::shard::PaddedFlag>,
+}
+
+impl Mesh {
+    pub fn new(n: usize) -> Mesh {
+        Mesh {
+            n,
+            cells: (0..n * n).map(|_| std::sync::atomic::AtomicPtr::new(std::ptr::null_mut())).collect(),
+            new_inbound: (0..n).map(|_| crate::shard::PaddedFlag::default()).collect(),
+        }
+    }
+
+    /// Creates the ring from `from` to `to` and publishes its consumer end; returns the
+    /// producer end. Called once per pair, by `from`.
+    fn connect(&self, from: usize, to: usize) -> spsc::Producer<Msg> {
+        let (p, c) = spsc::channel_growing(RING_INITIAL, ring_depth(self.n));
+        let c = Box::into_raw(Box::new(c));
+        let prev = self.cells[to * self.n + from].swap(c, Ordering::AcqRel);
+        assert!(prev.is_null(), "ring {from}->{to} created twice");
+        self.new_inbound[to].0.store(true, Ordering::Release);
+        p
+    }
+
+    /// The consumer ends published for `to` since its last call (cheap when none:
+    /// one load of its own flag).
+    fn adopt(&self, to: usize, into: &mut Vec<spsc::Consumer<Msg>>) {
+        if !self.new_inbound[to].0.load(Ordering::Relaxed) || !self.new_inbound[to].0.swap(false, Ordering::Acquire) {
+            return;
+        }
+        for cell in &self.cells[to * self.n..(to + 1) * self.n] {
+            let c = cell.swap(std::ptr::null_mut(), Ordering::Acquire);
+            if !c.is_null() {
+                // SAFETY: a non-null cell holds a pointer from `Box::into_raw` in
+                // `connect`, stored once; the swap to null makes this the only taker.
+                into.push(*unsafe { Box::from_raw(c) });
+            }
+        }
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        for cell in self.cells.iter_mut() {
+            let c = *cell.get_mut();
+            if !c.is_null() {
+                // SAFETY: as in `adopt`; no thread is left to take it (we own `self`).
+                drop(unsafe { Box::from_raw(c) });
+            }
+        }
+    }
+}
+
+/// Pushes a message into a ring; when the ring grew to take it, adds the new slots'
+/// bytes to `ring_bytes` (the old ring's slots are freed once the consumer moves on).
+#[inline]
+fn push_counted(p: &mut spsc::Producer<Msg>, m: Msg, ring_bytes: &std::sync::atomic::AtomicU64) -> Result<(), Msg> {
+    let cap = p.capacity();
+    p.push(m)?;
+    if p.capacity() != cap {
+        ring_bytes.fetch_add(((p.capacity() - cap) * p.slot_bytes()) as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// What a thread keeps for a peer it has sent messages to.
+struct Peer {
+    producer: spsc::Producer<Msg>,
+    /// Messages that did not fit the ring, pushed first on later iterations.
+    overflow: VecDeque<Msg>,
+    /// Pushed to since the last wake-up round.
+    wake: bool,
+}
 
 /// Most time one slice of active expiry takes (see `Worker::active_expire`).
 const ACTIVE_EXPIRE_SLICE: std::time::Duration = std::time::Duration::from_micros(200);
@@ -207,10 +328,14 @@ pub struct Worker {
     ring: IoUring,
     pub shard: Shard,
     vll: Vll<QueuedJob>,
-    producers: Vec<Option<spsc::Producer<Msg>>>,
+    mesh: Arc<Mesh>,
+    /// By thread id: the ring to that peer, once this thread has sent it a message
+    /// (a null pointer per idle peer).
+    peers: Vec<Option<Box<Peer>>>,
+    /// Ids of the `Some` entries of `peers`, for the per-iteration loops.
+    talking: Vec<usize>,
+    /// Rings from peers that have sent this thread a message.
     consumers: Vec<spsc::Consumer<Msg>>,
-    overflow: Vec<VecDeque<Msg>>,
-    to_wake: Vec<bool>,
     local: VecDeque<Msg>,
     backlog: VecDeque<squeue::Entry>,
     arena: bumpalo::Bump,
@@ -246,8 +371,8 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_r_disabled()
-            .build(4096)
-            .or_else(|_| IoUring::builder().setup_coop_taskrun().build(4096))?;
+            .build(uring_entries(n))
+            .or_else(|_| IoUring::builder().setup_coop_taskrun().build(uring_entries(n)))?;
         rings.push(ring);
     }
     let fds: Vec<i32> = rings.iter().map(|r| r.as_raw_fd_()).collect();
@@ -263,26 +388,11 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
     let runtime = cmd::config::initial(&cfg);
     let g = Arc::new(Globals::new(cfg, fds));
     crate::signals::spawn_signal_thread(g.clone())?;
-    // producers[i][j]: from i to j; consumers[j][i].
-    let mut producers: Vec<Vec<Option<spsc::Producer<Msg>>>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    let mut consumers: Vec<Vec<spsc::Consumer<Msg>>> = (0..n).map(|_| Vec::new()).collect();
-    for (i, row) in producers.iter_mut().enumerate() {
-        for (j, slot) in row.iter_mut().enumerate() {
-            if i != j {
-                let (p, c) = spsc::channel(RING_DEPTH);
-                *slot = Some(p);
-                consumers[j].push(c);
-            }
-        }
-    }
+    let mesh = Arc::new(Mesh::new(n));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let mut handles = Vec::with_capacity(n);
-    for (i, ((ring, lfds), (prod, cons))) in rings
-        .into_iter()
-        .zip(listen_fds)
-        .zip(producers.into_iter().zip(consumers))
-        .enumerate()
-    {
+    for (i, (ring, lfds)) in rings.into_iter().zip(listen_fds).enumerate() {
+        let mesh = mesh.clone();
         let g = g.clone();
         let core = if cores.is_empty() { None } else { Some(cores[i % cores.len()]) };
         let runtime = runtime.clone();
@@ -297,10 +407,10 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 ring,
                 shard,
                 vll: Vll::default(),
-                overflow: (0..prod.len()).map(|_| VecDeque::new()).collect(),
-                to_wake: vec![false; prod.len()],
-                producers: prod,
-                consumers: cons,
+                peers: (0..n).map(|_| None).collect(),
+                talking: Vec::new(),
+                consumers: Vec::new(),
+                mesh,
                 local: VecDeque::new(),
                 backlog: VecDeque::new(),
                 arena: bumpalo::Bump::with_capacity(ARENA_INITIAL),
@@ -371,7 +481,7 @@ impl Worker {
                     break;
                 }
             }
-            let busy = !self.local.is_empty() || self.overflow.iter().any(|q| !q.is_empty());
+            let busy = !self.local.is_empty() || self.talking.iter().any(|&t| self.peers[t].as_ref().is_some_and(|p| !p.overflow.is_empty()));
             let want = if busy { 0 } else { 1 };
             let r = if self.expire_backlog && want == 1 {
                 // Wake up for the next expiry slice even if no I/O comes.
@@ -886,44 +996,61 @@ impl Worker {
 
     // ---------------------------------------------------------------- messages
 
-    /// Sends a message to thread `to` (itself included).
+    /// Sends a message to thread `to` (itself included). The first message to a peer
+    /// creates the ring to it ([`Mesh::connect`]).
     pub fn send_msg(&mut self, to: usize, m: Msg) {
         if to == self.id {
             self.local.push_back(m);
             return;
         }
-        if !self.overflow[to].is_empty() {
-            self.overflow[to].push_back(m);
+        let peer = match &mut self.peers[to] {
+            Some(p) => p,
+            slot @ None => {
+                // The ring's bytes (as this thread's allocator counter saw them) are
+                // messaging overhead: kept out of the maxmemory check, shown in INFO.
+                let before = crate::alloc::this_thread();
+                let producer = self.mesh.connect(self.id, to);
+                self.talking.push(to);
+                let peer = slot.insert(Box::new(Peer { producer, overflow: VecDeque::new(), wake: false }));
+                let bytes = (crate::alloc::this_thread() - before).max(0) as u64;
+                self.shard.g.ring_bytes.fetch_add(bytes, Ordering::Relaxed);
+                peer
+            }
+        };
+        peer.wake = true;
+        if !peer.overflow.is_empty() {
+            peer.overflow.push_back(m);
             return;
         }
-        let p = self.producers[to].as_mut().expect("producer for a peer thread");
-        if let Err(m) = p.push(m) {
-            self.overflow[to].push_back(m);
+        if let Err(m) = push_counted(&mut peer.producer, m, &self.shard.g.ring_bytes) {
+            peer.overflow.push_back(m);
         }
-        self.to_wake[to] = true;
     }
 
     fn flush_overflow(&mut self) {
-        for to in 0..self.overflow.len() {
-            while let Some(m) = self.overflow[to].pop_front() {
-                let p = self.producers[to].as_mut().expect("producer for a peer thread");
-                if let Err(m) = p.push(m) {
-                    self.overflow[to].push_front(m);
+        for &to in &self.talking {
+            let peer = self.peers[to].as_mut().expect("talking peers have a ring");
+            while let Some(m) = peer.overflow.pop_front() {
+                if let Err(m) = push_counted(&mut peer.producer, m, &self.shard.g.ring_bytes) {
+                    peer.overflow.push_front(m);
                     break;
                 }
-                self.to_wake[to] = true;
+                peer.wake = true;
             }
         }
     }
 
     /// Wakes the threads we pushed messages to, unless they are already notified.
     fn send_wakes(&mut self) {
-        for to in 0..self.to_wake.len() {
-            if !std::mem::take(&mut self.to_wake[to]) {
+        for i in 0..self.talking.len() {
+            let to = self.talking[i];
+            let peer = self.peers[to].as_mut().expect("talking peers have a ring");
+            if !std::mem::take(&mut peer.wake) {
                 continue;
             }
             // Pairs with the consumer's store(false) + fence before it drains: either it
-            // sees our message, or we see the flag clear and wake it.
+            // sees our message (and a ring we created, `Mesh::adopt`), or we see the flag
+            // clear and wake it.
             fence(Ordering::SeqCst);
             if self.shard.g.notified[to].0.swap(true, Ordering::SeqCst) {
                 continue;
@@ -938,6 +1065,7 @@ impl Worker {
     }
 
     fn drain_messages(&mut self) {
+        self.mesh.adopt(self.id, &mut self.consumers);
         loop {
             let mut progressed = false;
             while let Some(m) = self.local.pop_front() {
@@ -955,6 +1083,8 @@ impl Worker {
             if !progressed {
                 break;
             }
+            // Handling may have made a peer create its ring to us meanwhile.
+            self.mesh.adopt(self.id, &mut self.consumers);
         }
     }
 
@@ -1020,15 +1150,13 @@ impl Worker {
             }
             let mut queued = vec![cmd];
             queued.extend(rest);
+            // One lock set for the rest of the batch: every command's keys, each once,
+            // exclusive if any command writes it (sort + dedup: O(n log n)).
             let mut keys: Vec<LockKey> = Vec::new();
             for q in &queued {
-                for k in cmd::lock_keys(q.cmd, &q.args()) {
-                    match keys.iter_mut().find(|x| x.key == k.key) {
-                        Some(x) => x.exclusive |= k.exclusive,
-                        None => keys.push(k),
-                    }
-                }
+                keys.extend(cmd::lock_keys(q.cmd, &q.args()));
             }
+            crate::vll::normalize(&mut keys);
             let job: Job = Box::new(move |s: &mut Shard| {
                 for q in queued {
                     replies.push(q.run(s));
@@ -1343,4 +1471,43 @@ pub fn install_listeners(shard: &mut Shard, seq: u64, fds: Vec<i32>) {
     shard.listen_seq = seq;
     shard.listen_gen = (shard.listen_gen + 1) & 0xff_ffff;
     shard.arm_accepts = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A ring exists only once its sender has sent: the receiver adopts it at its next
+    // drain (once), other threads see nothing, and rings never adopted are freed with
+    // the mesh.
+    #[test]
+    fn mesh_creates_rings_on_first_message() {
+        let mesh = Mesh::new(4);
+        let mut inbound: Vec<spsc::Consumer<Msg>> = Vec::new();
+        mesh.adopt(2, &mut inbound);
+        assert!(inbound.is_empty());
+        let mut p = mesh.connect(1, 2);
+        assert!(p.push(Msg::Cancel { txid: 7 }).is_ok());
+        let _unadopted = mesh.connect(0, 3);
+        mesh.adopt(2, &mut inbound);
+        assert_eq!(inbound.len(), 1);
+        assert!(matches!(inbound[0].pop(), Some(Msg::Cancel { txid: 7 })));
+        mesh.adopt(2, &mut inbound);
+        assert_eq!(inbound.len(), 1, "adopted once");
+        let mut none = Vec::new();
+        mesh.adopt(1, &mut none);
+        assert!(none.is_empty());
+    }
+
+    // Ring depth and io_uring size shrink with the thread count within their bounds.
+    #[test]
+    fn sizes_scale_with_threads() {
+        assert_eq!(ring_depth(1), RING_DEPTH);
+        assert_eq!(ring_depth(64), 1024);
+        assert_eq!(ring_depth(256), 256);
+        assert_eq!(ring_depth(1024), RING_DEPTH_MIN);
+        assert_eq!(uring_entries(1), 4096);
+        assert_eq!(uring_entries(128), 256);
+        assert_eq!(uring_entries(1024), 256);
+    }
 }

@@ -53,6 +53,9 @@ pub struct Globals {
     /// Threads that finished draining after a shutdown request (see
     /// `server::Worker::drain_step`); all exit once it reaches `nthreads`.
     pub threads_drained: AtomicUsize,
+    /// Bytes of the cross-thread rings created so far (`server::Mesh`, created on a
+    /// pair's first message): messaging overhead, not counted against maxmemory.
+    pub ring_bytes: AtomicU64,
 }
 
 impl Globals {
@@ -85,6 +88,7 @@ impl Globals {
             startup_memory: AtomicU64::new(0),
             clients: AtomicUsize::new(0),
             threads_drained: AtomicUsize::new(0),
+            ring_bytes: AtomicU64::new(0),
         }
     }
 
@@ -229,15 +233,19 @@ impl Shard {
     }
 
     /// Sums every thread's allocation counter (exact used_memory, see `crate::alloc`),
-    /// remembers the other threads' part for [`Shard::over_maxmemory`]'s estimate and
-    /// raises the recorded peak. Runs on every tick (10 ms) and when the estimate says
-    /// "over".
+    /// raises the recorded peak, remembers the other threads' part for
+    /// [`Shard::over_maxmemory`]'s estimate, and returns the memory that counts against
+    /// maxmemory: used_memory minus the cross-thread rings (`Globals::ring_bytes`).
+    /// Runs on every tick (10 ms) and when the estimate says "over".
     pub fn refresh_memory(&mut self) -> u64 {
         let total = crate::alloc::net_allocated();
-        self.mem_others = total - crate::alloc::this_thread();
-        let used = total.max(0) as u64;
-        crate::alloc::note_peak(used);
-        used
+        crate::alloc::note_peak(total.max(0) as u64);
+        // The rings between threads are not the dataset (Redis has no such overhead;
+        // like its replication buffers they stay out of the limit): with many threads
+        // they would otherwise eat the budget of the data.
+        let rings = self.g.ring_bytes.load(Ordering::Relaxed) as i64;
+        self.mem_others = total - crate::alloc::this_thread() - rings;
+        (total - rings).max(0) as u64
     }
 
     /// Whether used_memory may be over maxmemory (> 0): this thread's own counter now

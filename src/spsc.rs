@@ -24,6 +24,18 @@
 //!   slot and then frees it with a `Release` store of `head`; the producer
 //!   `Acquire`-loads `head` before overwriting the slot.
 //! * When both ends are gone, the shared ring drops every item still queued.
+//! * Growing rings ([`channel_growing`]) start small and double up to a maximum: when
+//!   the ring is full but for one slot, the producer makes a ring twice the size, puts
+//!   the value in it, and writes a *link* to it (the new ring's consumer end) into the
+//!   last free slot of the old one. The consumer, on popping the link, drops the old
+//!   ring (empty by then: the link was its last item) and goes on from the new one. So
+//!   the queue stays FIFO, lock-free and single-producer single-consumer, and an idle
+//!   ring costs a few slots instead of its maximum.
+//!
+//! ```text
+//!   old ring (4): [a][b][c][→new]      new ring (8): [d][e][ ][ ][ ][ ][ ][ ]
+//!   consumer pops a, b, c, then the link: switches to the new ring, pops d, e ...
+//! ```
 //!
 //! ```
 //! let (mut tx, mut rx) = darter::spsc::channel::<u32>(3); // rounded up to 4
@@ -61,6 +73,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[repr(align(64))]
 struct CachePadded<T>(T);
 
+/// What a slot holds: an item, or (growing rings) the link to the next, larger ring.
+enum Slot<T> {
+    Item(T),
+    Next(Consumer<T>),
+}
+
 /// The state shared by both ends.
 struct Ring<T> {
     /// Position of the next slot to read. Written only by the consumer.
@@ -69,7 +87,7 @@ struct Ring<T> {
     tail: CachePadded<AtomicUsize>,
     /// `capacity` slots; slot `pos & mask` holds an initialised value exactly
     /// when `head <= pos < tail` (in wrapping arithmetic).
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[UnsafeCell<MaybeUninit<Slot<T>>>]>,
     /// `capacity - 1`; capacity is a power of two.
     mask: usize,
 }
@@ -86,7 +104,7 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
     #[inline]
-    fn slot(&self, pos: usize) -> *mut MaybeUninit<T> {
+    fn slot(&self, pos: usize) -> *mut MaybeUninit<Slot<T>> {
         self.slots[pos & self.mask].get()
     }
 }
@@ -117,6 +135,8 @@ pub struct Producer<T> {
     /// bound of the real value and underestimates free space, never
     /// overestimates it.
     cached_head: usize,
+    /// The largest capacity this ring may grow to (its capacity if it never grows).
+    max_capacity: usize,
     /// Keeps the type `!Sync` (while leaving it `Send`).
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -140,17 +160,38 @@ pub struct Consumer<T> {
 ///
 /// If the rounded capacity overflows `usize` or exceeds `isize::MAX / 2`.
 pub fn channel<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
-    channel_at(capacity, 0)
+    let capacity = round_capacity(capacity);
+    channel_at(capacity, capacity, 0)
 }
 
-/// [`channel`] with both counters starting at `start` (tests use it to cross
-/// the `usize` wrap-around quickly).
-fn channel_at<T: Send>(capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
-    let capacity = capacity
+/// Creates a ring that starts with `initial` slots and doubles, when full, up to
+/// `max` (both rounded up to powers of two, `initial` to at least 2 and at most
+/// `max`). It then holds up to `max - 1` items in a ring of `max` slots plus what
+/// the smaller rings it grew from still hold; see the module docs.
+///
+/// # Panics
+///
+/// As [`channel`].
+pub fn channel_growing<T: Send>(initial: usize, max: usize) -> (Producer<T>, Consumer<T>) {
+    let max = round_capacity(max);
+    let initial = round_capacity(initial).max(2).min(max);
+    channel_at(initial, max, 0)
+}
+
+/// `capacity` rounded up to a power of two (at least 1).
+fn round_capacity(capacity: usize) -> usize {
+    capacity
         .max(1)
         .checked_next_power_of_two()
         .filter(|&c| c <= isize::MAX as usize / 2)
-        .expect("spsc capacity too large");
+        .expect("spsc capacity too large")
+}
+
+/// A ring of `capacity` slots (a power of two) that may grow to `max_capacity`, with
+/// both counters starting at `start` (tests use it to cross the `usize` wrap-around
+/// quickly).
+fn channel_at<T>(capacity: usize, max_capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
+    debug_assert!(capacity.is_power_of_two() && max_capacity.is_power_of_two() && capacity <= max_capacity);
     let slots = (0..capacity)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect::<Box<[_]>>();
@@ -164,6 +205,7 @@ fn channel_at<T: Send>(capacity: usize, start: usize) -> (Producer<T>, Consumer<
         ring: Arc::clone(&ring),
         tail: start,
         cached_head: start,
+        max_capacity,
         _not_sync: PhantomData,
     };
     let consumer = Consumer {
@@ -176,40 +218,77 @@ fn channel_at<T: Send>(capacity: usize, start: usize) -> (Producer<T>, Consumer<
 }
 
 impl<T> Producer<T> {
-    /// Appends `v`, or hands it back as `Err(v)` when the ring is full.
+    /// Appends `v`, or hands it back as `Err(v)` when the ring is full (a growing
+    /// ring is full only at its maximum capacity).
     #[inline]
     pub fn push(&mut self, v: T) -> Result<(), T> {
         let cap = self.ring.mask + 1;
-        if self.tail.wrapping_sub(self.cached_head) == cap {
+        // A ring that may still grow keeps its last free slot for the link.
+        let room = if cap < self.max_capacity { cap - 1 } else { cap };
+        if self.tail.wrapping_sub(self.cached_head) >= room {
             // Looks full: refresh our view of the consumer's progress.
             // Acquire pairs with the consumer's Release store of `head`, so
             // its reads of the freed slots happen before our overwrite.
             self.cached_head = self.ring.head.0.load(Ordering::Acquire);
-            if self.tail.wrapping_sub(self.cached_head) == cap {
-                return Err(v);
+            if self.tail.wrapping_sub(self.cached_head) >= room {
+                if cap == self.max_capacity {
+                    return Err(v);
+                }
+                self.grow(v);
+                return Ok(());
             }
         }
-        // SAFETY: `tail - head < capacity`, so slot `tail` is outside the
-        // initialised range `head..tail`: the consumer is not reading it (it
-        // only reads below `tail`, which we have not published yet), and its
-        // previous value, if any, was moved out before the consumer released
-        // `head` past it, which our Acquire load above (or an earlier one)
-        // observed. Writing without dropping is correct because the slot is
-        // logically uninitialised.
-        unsafe { (*self.ring.slot(self.tail)).write(v) };
-        self.tail = self.tail.wrapping_add(1);
-        // Release publishes the slot write to the consumer's Acquire load.
-        self.ring.tail.0.store(self.tail, Ordering::Release);
+        self.write(Slot::Item(v));
         Ok(())
     }
 
-    /// The number of items the ring can hold (a power of two).
+    /// Writes `slot` at `tail` and publishes it. The caller checked that the ring
+    /// has a free slot (`tail - head < capacity`).
+    #[inline]
+    fn write(&mut self, slot: Slot<T>) {
+        // SAFETY: `tail - head < capacity` (checked by the caller against an
+        // Acquire load of `head`), so slot `tail` is outside the initialised range
+        // `head..tail`: the consumer is not reading it (it only reads below
+        // `tail`, which we have not published yet), and its previous value, if
+        // any, was moved out before the consumer released `head` past it, which
+        // our Acquire load (this one or an earlier one) observed. Writing without
+        // dropping is correct because the slot is logically uninitialised.
+        unsafe { (*self.ring.slot(self.tail)).write(slot) };
+        self.tail = self.tail.wrapping_add(1);
+        // Release publishes the slot write to the consumer's Acquire load.
+        self.ring.tail.0.store(self.tail, Ordering::Release);
+    }
+
+    /// The ring is full but for the slot kept for the link: moves to a ring twice
+    /// the size, with `v` as its first item, and links it from the last slot of
+    /// this one.
+    #[cold]
+    fn grow(&mut self, v: T) {
+        let cap = (self.ring.mask + 1) * 2;
+        let (mut next, consumer) = channel_at(cap, self.max_capacity, 0);
+        // The new ring is empty and has at least 2 slots: the item fits.
+        next.write(Slot::Item(v));
+        // One slot is free here (`tail - head == capacity - 1`, or less).
+        self.write(Slot::Next(consumer));
+        // Our end of the old ring goes; the consumer frees it after the link.
+        *self = next;
+    }
+
+    /// The number of slots of the ring being written (a power of two; a growing
+    /// ring's current size).
     #[inline]
     pub fn capacity(&self) -> usize {
         self.ring.mask + 1
     }
 
-    /// Items currently queued (a snapshot: the consumer may be popping).
+    /// The size of one slot in bytes (a ring of `capacity` slots takes
+    /// `capacity * slot_bytes()` plus a small header).
+    pub fn slot_bytes(&self) -> usize {
+        std::mem::size_of::<Slot<T>>()
+    }
+
+    /// Items currently queued in the ring being written (a snapshot: the consumer
+    /// may be popping; items in rings a growing ring grew from are not counted).
     #[inline]
     pub fn len(&self) -> usize {
         self.tail
@@ -246,26 +325,33 @@ impl<T> Consumer<T> {
     /// Removes and returns the oldest item, or `None` when the ring is empty.
     #[inline]
     pub fn pop(&mut self) -> Option<T> {
-        if self.head == self.cached_tail {
-            // Looks empty: refresh our view of the producer's progress.
-            // Acquire pairs with the producer's Release store of `tail`, so
-            // its slot writes happen before our reads.
-            self.cached_tail = self.ring.tail.0.load(Ordering::Acquire);
+        loop {
             if self.head == self.cached_tail {
-                return None;
+                // Looks empty: refresh our view of the producer's progress.
+                // Acquire pairs with the producer's Release store of `tail`, so
+                // its slot writes happen before our reads.
+                self.cached_tail = self.ring.tail.0.load(Ordering::Acquire);
+                if self.head == self.cached_tail {
+                    return None;
+                }
+            }
+            // SAFETY: `head != tail` (as last observed with Acquire), so slot
+            // `head` lies in the initialised range `head..tail`; the producer
+            // wrote it before releasing `tail` past it and will not touch it
+            // again until we release `head` past it below. Reading moves the
+            // value out; advancing `head` marks the slot uninitialised so it is
+            // never read or dropped twice.
+            let slot = unsafe { (*self.ring.slot(self.head)).assume_init_read() };
+            self.head = self.head.wrapping_add(1);
+            // Release orders our read of the slot before the producer's reuse.
+            self.ring.head.0.store(self.head, Ordering::Release);
+            match slot {
+                Slot::Item(v) => return Some(v),
+                // The link was the old ring's last item: go on from the new ring
+                // (dropping our end frees the old one).
+                Slot::Next(next) => *self = next,
             }
         }
-        // SAFETY: `head != tail` (as last observed with Acquire), so slot
-        // `head` lies in the initialised range `head..tail`; the producer
-        // wrote it before releasing `tail` past it and will not touch it
-        // again until we release `head` past it below. Reading moves the
-        // value out; advancing `head` marks the slot uninitialised so it is
-        // never read or dropped twice.
-        let v = unsafe { (*self.ring.slot(self.head)).assume_init_read() };
-        self.head = self.head.wrapping_add(1);
-        // Release orders our read of the slot before the producer's reuse.
-        self.ring.head.0.store(self.head, Ordering::Release);
-        Some(v)
     }
 
     /// True when no item is available right now.
@@ -440,7 +526,7 @@ mod tests {
     /// without losing, duplicating or reordering items.
     #[test]
     fn counters_wrap_around_usize_max() {
-        let (mut tx, mut rx) = channel_at::<u32>(4, usize::MAX - 5);
+        let (mut tx, mut rx) = channel_at::<u32>(4, 4, usize::MAX - 5);
         for i in 0..40 {
             tx.push(2 * i).unwrap();
             tx.push(2 * i + 1).unwrap();
@@ -623,4 +709,75 @@ mod tests {
         }
         producer.join().unwrap();
     }
+    // A growing ring starts small, doubles when full (keeping FIFO order across the
+    // link), stops at its maximum and then refuses like a fixed ring.
+    #[test]
+    fn growing_ring_doubles_up_to_max_in_order() {
+        let (mut tx, mut rx) = channel_growing::<u32>(2, 16);
+        assert_eq!(tx.capacity(), 2);
+        let mut pushed = 0;
+        while tx.push(pushed).is_ok() {
+            pushed += 1;
+        }
+        assert_eq!(tx.capacity(), 16);
+        // 1 in the 2-ring, 3 in the 4-ring, 7 in the 8-ring, 16 in the last.
+        assert_eq!(pushed, 1 + 3 + 7 + 16);
+        for i in 0..pushed {
+            assert_eq!(rx.pop(), Some(i));
+        }
+        assert_eq!(rx.pop(), None);
+        assert_eq!(rx.capacity(), 16, "the consumer followed the links");
+        // Interleaved use keeps working at the maximum size.
+        for i in 0..100 {
+            tx.push(i).unwrap();
+            assert_eq!(rx.pop(), Some(i));
+        }
+    }
+
+    // Items still queued in a chain of grown rings are dropped exactly once when both
+    // ends go, and a producer sees the consumer go even across a link.
+    #[test]
+    fn growing_ring_drops_chain() {
+        let drops = AtomicUsize::new(0);
+        {
+            let (mut tx, mut rx) = channel_growing(2, 64);
+            for i in 0..40 {
+                tx.push(DropCounter(&drops, i)).unwrap();
+            }
+            assert_eq!(rx.pop().map(|d| d.1), Some(0));
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+            drop(rx);
+            assert!(tx.is_abandoned());
+        }
+        assert_eq!(drops.load(Ordering::Relaxed), 40);
+    }
+
+    // Two threads stream through a ring that grows while the consumer reads.
+    #[test]
+    fn two_threads_growing_stream_in_order() {
+        let (mut tx, mut rx) = channel_growing::<u64>(2, 64);
+        let n = STREAM / 10;
+        let producer = thread::spawn(move || {
+            for i in 0..n {
+                let mut v = i;
+                while let Err(back) = tx.push(v) {
+                    v = back;
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut next = 0;
+        while next < n {
+            match rx.pop() {
+                Some(v) => {
+                    assert_eq!(v, next);
+                    next += 1;
+                }
+                None => thread::yield_now(),
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(rx.pop(), None);
+    }
 }
+

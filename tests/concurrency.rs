@@ -336,3 +336,10 @@ fn mixed_16_clients_4_shards() {
 fn mixed_16_clients_2_shards() {
     mixed_workload("2", Duration::from_secs(3));
 }
+
+// Pins: the same invariants with 32 shards, where most thread pairs first talk during
+// the run (their rings are created on the first message and grow under load).
+#[test]
+fn mixed_16_clients_32_shards() {
+    mixed_workload("32", Duration::from_secs(3));
+}

@@ -178,15 +178,14 @@ pub fn table() -> &'static Table {
     })
 }
 
-/// The locks a command takes: its keys, exclusive if it writes.
+/// The locks a command takes: its keys, exclusive if it writes, as a normalised lock
+/// set (sorted by key, each key once: see [`crate::vll::normalize`]). O(n log n) in the
+/// key count; a one-key command pays one allocation for the vector and one for the key,
+/// and no sorting or hashing.
 pub fn lock_keys(cmd: &Command, args: &[&[u8]]) -> Vec<LockKey> {
     let exclusive = cmd.is_write();
-    let mut v: Vec<LockKey> = Vec::new();
-    for i in cmd.key_indices(args.len()) {
-        if !v.iter().any(|k| *k.key == *args[i]) {
-            v.push(LockKey { key: args[i].into(), exclusive });
-        }
-    }
+    let mut v: Vec<LockKey> = cmd.key_indices(args.len()).map(|i| LockKey { key: args[i].into(), exclusive }).collect();
+    crate::vll::normalize(&mut v);
     v
 }
 
@@ -330,7 +329,11 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
                 let s = shard_of(args[i], n);
                 match target {
                     None => target = Some(s),
-                    Some(t) if t != s => spans = true,
+                    Some(t) if t != s => {
+                        // The split below hashes every key again: stop here.
+                        spans = true;
+                        break;
+                    }
                     _ => {}
                 }
             }

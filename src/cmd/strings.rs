@@ -24,10 +24,11 @@
 //! Darter extension: PREPEND key value, APPEND's mirror image.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE};
 use crate::reply::ReplyBuf;
-use crate::server::{Job, Out, Plan, Program};
+use crate::server::{Job, OwnedCmd, Out, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
 use crate::util::{incr_by_float, parse_i64};
@@ -377,26 +378,26 @@ fn msetnx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(1);
 }
 
-type Pairs = Vec<(Box<[u8]>, Box<[u8]>)>;
-
 /// MSET / MSETNX over several shards.
 struct MsetProgram {
     nx: bool,
     db: usize,
-    /// Per shard, its (key, value) pairs in argument order.
-    parts: Vec<(usize, Pairs)>,
+    /// Per shard, its pairs in argument order as one `MSET k v k v ...` (one copy of
+    /// the arguments per shard, shared by MSETNX's check and set hops).
+    parts: Vec<(usize, Arc<OwnedCmd>)>,
 }
 
 impl MsetProgram {
     fn set_jobs(&mut self) -> Vec<(usize, Job)> {
         let db = self.db;
         self.parts
-            .iter_mut()
-            .map(|(s, pairs)| {
-                let pairs = std::mem::take(pairs);
+            .iter()
+            .map(|(s, part)| {
+                let part = part.clone();
                 let job: Job = Box::new(move |sh: &mut Shard| {
-                    for (k, v) in &pairs {
-                        sh.dbs[db].set(k, Value::from_bytes(v), 0);
+                    let args = part.args();
+                    for kv in args[1..].chunks(2) {
+                        sh.dbs[db].set(kv[0], Value::from_bytes(kv[1]), 0);
                     }
                     Box::new(()) as Out
                 });
@@ -420,11 +421,12 @@ impl Program for MsetProgram {
                 let jobs = self
                     .parts
                     .iter()
-                    .map(|(s, pairs)| {
-                        let keys: Vec<Box<[u8]>> = pairs.iter().map(|(k, _)| k.clone()).collect();
+                    .map(|(s, part)| {
+                        let part = part.clone();
                         let job: Job = Box::new(move |sh: &mut Shard| {
                             let now = unix_ms();
-                            Box::new(keys.iter().any(|k| sh.dbs[db].lookup(k, now).is_some())) as Out
+                            let args = part.args();
+                            Box::new(args[1..].chunks(2).any(|kv| sh.dbs[db].lookup(kv[0], now).is_some())) as Out
                         });
                         (*s, job)
                     })
@@ -469,7 +471,11 @@ fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, 
     }
     let mut subs: Vec<Vec<&[u8]>> = vec![Vec::new(); nshards];
     for kv in args[1..].chunks(2) {
-        subs[shard_of(kv[0], nshards)].extend_from_slice(kv);
+        let sub = &mut subs[shard_of(kv[0], nshards)];
+        if sub.is_empty() {
+            sub.push(args[0]);
+        }
+        sub.extend_from_slice(kv);
     }
     let mut locks = Vec::new();
     let mut parts = Vec::new();
@@ -477,10 +483,8 @@ fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, 
         if sub.is_empty() {
             continue;
         }
-        let mut with_name = vec![args[0]];
-        with_name.extend_from_slice(&sub);
-        locks.push((s, super::lock_keys(cmd, &with_name)));
-        parts.push((s, sub.chunks(2).map(|kv| (kv[0].into(), kv[1].into())).collect()));
+        locks.push((s, super::lock_keys(cmd, &sub)));
+        parts.push((s, Arc::new(OwnedCmd::new(cmd, &sub, db, false))));
     }
     (locks, Box::new(MsetProgram { nx, db, parts }))
 }

@@ -273,7 +273,10 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 let peak = crate::alloc::note_peak(used);
                 let startup = g.startup_memory.load(Ordering::Relaxed);
                 let clients: u64 = shards.iter().map(|s| s.conn_bytes as u64).sum();
-                let overhead = startup + clients;
+                // Rings between threads, created on each pair's first message (after
+                // start-up): overhead, not dataset, and not counted against maxmemory.
+                let rings = g.ring_bytes.load(Ordering::Relaxed);
+                let overhead = startup + rings + clients;
                 let dataset = used.saturating_sub(overhead);
                 let net = if used > startup { used - startup } else { 1 };
                 let rss = rss_bytes();
@@ -320,11 +323,12 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("rss_overhead_bytes", "0".into());
                 kv("mem_fragmentation_ratio", format!("{:.2}", ratio(rss, used)));
                 kv("mem_fragmentation_bytes", (rss as i64 - used as i64).to_string());
-                kv("mem_not_counted_for_evict", "0".into());
+                kv("mem_not_counted_for_evict", rings.to_string());
                 kv("mem_replication_backlog", "0".into());
                 kv("mem_total_replication_buffers", "0".into());
                 kv("mem_clients_slaves", "0".into());
                 kv("mem_clients_normal", clients.to_string());
+                kv("mem_thread_rings", rings.to_string());
                 kv("mem_cluster_links", "0".into());
                 kv("mem_aof_buffer", "0".into());
                 kv("mem_allocator", "libc".into());
