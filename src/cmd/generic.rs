@@ -121,12 +121,13 @@ fn exists(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(n);
 }
 
-/// TOUCH: like EXISTS, as a read (counts hits and misses).
+/// TOUCH: like EXISTS, as a read (counts hits and misses) that touches the keys,
+/// even in CLIENT NO-TOUCH mode (Redis 7.2).
 fn touch(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let mut n = 0;
     for k in &args[1..] {
-        if ctx.db().lookup_read(k, now).is_some() {
+        if ctx.db_touch().lookup_read(k, now).is_some() {
             n += 1;
         }
     }
@@ -247,9 +248,11 @@ fn ttl_value(deadline: i64, now: i64, ms: bool, absolute: bool) -> i64 {
     if ms { t } else { ((t as i128 + 500) / 1000) as i64 }
 }
 
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME: a read that does not touch the key (Redis's
+/// `LOOKUP_NOTOUCH`).
 fn ttl_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, ms: bool, absolute: bool) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now) {
+    match ctx.db_peek().lookup_read(args[1], now) {
         None => out.int(-2),
         Some(e) => out.int(ttl_value(e.expire_at_ms, now, ms, absolute)),
     }
@@ -281,9 +284,10 @@ fn persist(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(had as i64);
 }
 
+/// TYPE: a read that does not touch the key (Redis's `LOOKUP_NOTOUCH`).
 fn type_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now) {
+    match ctx.db_peek().lookup_read(args[1], now) {
         None => out.simple("none"),
         Some(e) => out.simple(e.value.type_name()),
     }
