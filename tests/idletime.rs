@@ -56,7 +56,7 @@ const NO_TOUCH: &[&[&str]] = &[
 // it under 2. Keys on both shards of a 2-thread Darter.
 #[test]
 fn idle_time_like_redis() {
-    let darter = Server::darter(&["--proactor_threads", "2"]);
+    let darter = Server::darter(&["--proactor_threads", "2", "--enable_debug_command", "yes"]);
     let redis = Server::redis(&["--enable-debug-command", "yes"]);
     let keys = ["k:a", "k:b", "k:c", "k:d", "k:e", "k:f", "k:g", "k:h"];
     let mut conns = [darter.raw(), redis.raw()];
@@ -200,7 +200,7 @@ fn client_no_touch() {
 #[test]
 #[ignore]
 fn idle_time_past_two_minutes() {
-    let s = Server::darter(&["--proactor_threads", "1"]);
+    let s = Server::darter(&["--proactor_threads", "1", "--enable_debug_command", "yes"]);
     let mut c = s.raw();
     assert_eq!(c.cmd(&["SET", "old", "v"]), b"+OK\r\n");
     std::thread::sleep(Duration::from_secs(140));
