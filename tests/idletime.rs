@@ -70,6 +70,13 @@ fn idle_time_like_redis() {
     std::thread::sleep(Duration::from_millis(2500));
     let mut replies: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
     for (c, out) in conns.iter_mut().zip(&mut replies) {
+        // First command after the pause: new keys over both shards are stamped now
+        // (not with the shard's clock of its last command, 2.5 s ago).
+        let mset = ["MSET", "m:1", "v", "m:2", "v", "m:3", "v", "m:4", "v", "m:5", "v", "m:6", "v"];
+        assert_eq!(c.cmd(&mset), b"+OK\r\n");
+        for k in mset[1..].iter().step_by(2) {
+            assert!(int(c, &["OBJECT", "IDLETIME", k]) < 2, "{k} new");
+        }
         for k in keys {
             for cmd in NO_TOUCH {
                 let args: Vec<&str> = cmd.iter().map(|a| if *a == "K" { k } else { a }).collect();

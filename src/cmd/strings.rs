@@ -395,6 +395,9 @@ impl MsetProgram {
             .map(|(s, pairs)| {
                 let pairs = std::mem::take(pairs);
                 let job: Job = Box::new(move |sh: &mut Shard| {
+                    // A job has no ShardCtx: the db's clock (new keys' access stamp)
+                    // is set here.
+                    sh.dbs[db].set_access(unix_ms(), true);
                     for (k, v) in &pairs {
                         sh.dbs[db].set(k, Value::from_bytes(v), 0);
                     }
