@@ -67,6 +67,11 @@ fn idle_time_like_redis() {
             assert_eq!(c.cmd(&["SET", k, "123456"]), b"+OK\r\n");
         }
     }
+    for c in &mut conns {
+        for k in ["copy:src", "ren:src"] {
+            assert_eq!(c.cmd(&["SET", k, "v"]), b"+OK\r\n");
+        }
+    }
     std::thread::sleep(Duration::from_millis(2500));
     let mut replies: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
     for (c, out) in conns.iter_mut().zip(&mut replies) {
@@ -77,6 +82,13 @@ fn idle_time_like_redis() {
         for k in mset[1..].iter().step_by(2) {
             assert!(int(c, &["OBJECT", "IDLETIME", k]) < 2, "{k} new");
         }
+        // A copy into another db and a rename (across shards on Darter) are new keys.
+        assert_eq!(c.cmd(&["COPY", "copy:src", "copy:dst", "DB", "1", "REPLACE"]), b":1\r\n");
+        assert_eq!(c.cmd(&["RENAME", "ren:src", "ren:dst:{x}"]), b"+OK\r\n");
+        assert!(int(c, &["OBJECT", "IDLETIME", "ren:dst:{x}"]) < 2);
+        assert_eq!(c.cmd(&["SELECT", "1"]), b"+OK\r\n");
+        assert!(int(c, &["OBJECT", "IDLETIME", "copy:dst"]) < 2);
+        assert_eq!(c.cmd(&["SELECT", "0"]), b"+OK\r\n");
         for k in keys {
             for cmd in NO_TOUCH {
                 let args: Vec<&str> = cmd.iter().map(|a| if *a == "K" { k } else { a }).collect();

@@ -380,6 +380,7 @@ impl Program for RenameProgram {
                     (
                         self.dst_shard,
                         Box::new(move |s: &mut Shard| {
+                            s.dbs[db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
                             s.dbs[db].set(&dst, entry.value, entry.expire_at_ms);
                             Box::new(()) as Out
                         }),
@@ -437,6 +438,7 @@ fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let Some(e) = ctx.db().lookup_read(src, now).map(|e| e.to_entry()) else { return out.int(0) };
     let target = &mut ctx.shard.dbs[opts.dst_db];
+    target.set_access(now, true); // another db than ctx's: its clock for the new key
     if !opts.replace && target.lookup(dst, now).is_some() {
         return out.int(0);
     }
@@ -510,6 +512,7 @@ impl Program for CopyProgram {
                 }
                 let dst = self.dst.clone();
                 let write: Job = Box::new(move |s: &mut Shard| {
+                    s.dbs[dst_db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
                     s.dbs[dst_db].set(&dst, entry.value, entry.expire_at_ms);
                     Box::new(()) as Out
                 });
