@@ -61,7 +61,9 @@ const SPARE_GENS: usize = 4;
 /// The recent stamp of a touch at `now_ms`: the unix second mod 128.
 #[inline(always)]
 pub fn stamp(now_ms: i64) -> u8 {
-    (now_ms.div_euclid(1000) as u64 & (AGED as u64 - 1)) as u8
+    // Unsigned: a multiply and a shift (clock times are positive; a negative one only
+    // gives a wrong stamp).
+    ((now_ms as u64 / 1000) & (AGED as u64 - 1)) as u8
 }
 
 /// Idle seconds of a recent stamp at `now_ms` (exact while under 128).

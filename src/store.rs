@@ -262,20 +262,18 @@ impl Db {
     pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
         let h = self.map.hash_key(key);
         let (slot, expire_at_ms) = self.find_live(h, key, now_ms)?;
-        Some(EntryMut { value: self.touched(slot, now_ms), expire_at_ms })
+        Some(EntryMut { value: self.touched(slot), expire_at_ms })
     }
 
     /// The value at `slot`, its key stamped with the access time when touching is on.
     /// The stamp is written only when it changes (once a second at most), so a hot
     /// key read in a loop does not dirty its cache line for it.
     #[inline(always)]
-    fn touched(&mut self, slot: Slot, now_ms: i64) -> &mut Value {
+    fn touched(&mut self, slot: Slot) -> &mut Value {
         let (k, v) = self.map.slot_key_mut(slot);
-        if self.touch {
-            let a = access::stamp(now_ms);
-            if k.access() != a {
-                k.set_access(a);
-            }
+        // `clock` was just set from this lookup's time (`find_live`).
+        if self.touch && k.access() != self.clock {
+            k.set_access(self.clock);
         }
         v
     }
@@ -289,7 +287,7 @@ impl Db {
             Some((slot, expire_at_ms)) => {
                 self.stats.keyspace_hits += 1;
                 let slot = if self.cache_mode && self.touch { self.map.bump_up_slot(slot) } else { slot };
-                Some(EntryMut { value: self.touched(slot, now_ms), expire_at_ms })
+                Some(EntryMut { value: self.touched(slot), expire_at_ms })
             }
             None => {
                 self.stats.keyspace_misses += 1;
