@@ -16,7 +16,7 @@
 //!   walk visit, RECENT and idle ≥ 64 s ──▶ AGED: this pass's generation
 //!   walk visit, AGED in a retired generation ──▶ the generation it was merged into
 //!
-//!   Generations (per db, 128 ids, allocated on the first conversion: ~2.2 KB)
+//!   Generations (per db, 128 ids, allocated on the first walk step: ~6.3 KB)
 //!   oldest ─────────────────────────────────────────────────────────▶ newest
 //!   [g17: t=-40 d][g3: t=-31 d] ... [g90: t=-9 min][g12: t=-2 min][g40: t=-70 s]
 //!   A pass opens one generation for the keys it converts; when fewer than 4 ids are
