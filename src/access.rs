@@ -285,7 +285,7 @@ mod tests {
             }
             passes += 1;
             now += if now < t0 + two_days { AGE_PASS_MS } else { 3_600_000 };
-            if passes % 97 == 0 {
+            if passes.is_multiple_of(97) {
                 let mut worst = 0.0f64;
                 for k in keys.iter().filter(|k| k.0 <= now && k.1.is_some()) {
                     let (true_idle, st) = (((now - k.0) / 1000) as f64, k.1.unwrap());
