@@ -17,6 +17,11 @@
 //! and removes due keys, reporting how many it saw and removed so the caller can adapt
 //! (active expiry, driven by the thread's timer).
 //!
+//! Each key object also carries an 8-bit access stamp (`crate::access`): lookups touch
+//! it unless the command or the client says not to ([`Db::set_access`]), writes of a
+//! new value stamp it, and [`Db::age_step`] (run from [`Db::free_retired`]) moves old
+//! stamps into the db's generations, so [`Db::idle_seconds`] answers OBJECT IDLETIME.
+//!
 //! A table that becomes empty or sparse is rebuilt small (keeping the seed, so SCAN
 //! cursors keep their meaning) and its old segments are freed a few at a time
 //! ([`Db::free_retired`]), so memory returns to the baseline after a mass expiry.
