@@ -3,13 +3,23 @@
 //! ```text
 //!   byte   0 ........ 7   8 ............ 13    14      15
 //!         ┌─────────────┬──────────────────┬───────┬───────┐
-//! INLINE  │ bytes 0..8  │ bytes 8..14      │ len   │ tag   │  strings of 0..=14 bytes
-//! PACKED  │ 7-bit chars packed LE (112 bits) │ len   │ tag   │  ASCII strings of 15..=16 bytes
-//! INT     │ i64         │ (unused)         │       │ tag   │  canonical integers (values only)
-//! HEAP    │ *mut u8     │ len (48 bits LE) │       │ tag   │  longer strings, one allocation
+//! INLINE  │ bytes 0..8  │ bytes 8..14      │ n|A   │ tag   │  strings of 0..=14 bytes (n = len)
+//! PACKED  │ 7-bit chars packed LE (112 bits) │ n|A   │ tag   │  ASCII strings of 15..=16 bytes (n = len - 1)
+//! INT     │ i64         │ (unused)         │ 0|A   │ tag   │  canonical integers (values only)
+//! HEAP    │ *mut u8     │ len (48 bits LE) │ 0|A   │ tag   │  longer strings, one allocation
 //!         └─────────────┴──────────────────┴───────┴───────┘
-//!   tag = kind (bits 0..3) | FLAG_RAW (bit 7) | FLAG_EXPIRE (bit 6)
+//!   byte 14 = n (bits 0..4, the length nibble) | access stamp bits 0..4 (bits 4..8)
+//!   tag     = kind (bits 0..2) | access stamp bits 4..8 (bits 2..6)
+//!             | FLAG_EXPIRE (bit 6) | FLAG_RAW (bit 7)
 //! ```
+//!
+//! **Access stamp** (`A`, 8 bits): spare bits of every kind — the high nibble of byte 14
+//! (an inline length is at most 14 and a packed one is stored minus one, so one nibble
+//! holds both; HEAP and INT leave the byte unused) and the four tag bits the four kinds
+//! do not need. The keyspace keeps a key's last access time there (`store::Db`: OBJECT
+//! IDLETIME), so it costs no memory. It lives in the *key* object, which stays in place
+//! while the item lives (a value is replaced by every SET). Every constructor writes 0;
+//! [`CompactObj::clone`] keeps it.
 //!
 //! A Dash slot holds a key object and a value object: 32 bytes per item, no allocation
 //! for keys up to 16 ASCII bytes (`key:000000123456` is 16) or values up to 14 bytes or
@@ -45,7 +55,11 @@ pub struct CompactObj {
 const _: () = assert!(std::mem::size_of::<CompactObj>() == 16);
 const _: () = assert!(std::mem::align_of::<CompactObj>() == 8);
 
-const KIND_MASK: u8 = 0x07;
+const KIND_MASK: u8 = 0x03;
+/// The tag bits holding the access stamp's high nibble.
+const TAG_ACCESS_MASK: u8 = 0x3c;
+/// Byte 14's length nibble (INLINE: len; PACKED: len - 1).
+const LEN_NIBBLE: u8 = 0x0f;
 const INLINE: u8 = 0;
 const PACKED: u8 = 1;
 const INT: u8 = 2;
@@ -145,7 +159,27 @@ impl CompactObj {
     /// The flag bits (`FLAG_RAW`, `FLAG_EXPIRE`).
     #[inline(always)]
     pub fn flags(&self) -> u8 {
-        self.tag() & !KIND_MASK
+        self.tag() & (FLAG_RAW | FLAG_EXPIRE)
+    }
+
+    /// The 8-bit access stamp kept in spare bits (see the module doc; 0 when built).
+    #[inline(always)]
+    pub fn access(&self) -> u8 {
+        (self.w1[6] >> 4) | ((self.tag() & TAG_ACCESS_MASK) << 2)
+    }
+
+    /// Sets the access stamp; the string, its kind and flags are unchanged.
+    #[inline(always)]
+    pub fn set_access(&mut self, a: u8) {
+        self.w1[6] = (self.w1[6] & LEN_NIBBLE) | (a << 4);
+        self.w1[7] = (self.w1[7] & !TAG_ACCESS_MASK) | ((a >> 4) << 2);
+    }
+
+    /// Length of an INLINE or PACKED object, from byte 14's nibble.
+    #[inline(always)]
+    fn short_len(&self) -> usize {
+        let n = (self.w1[6] & LEN_NIBBLE) as usize;
+        if self.kind() == PACKED { n + 1 } else { n }
     }
 
     /// True if `FLAG_EXPIRE` is set.
@@ -238,7 +272,7 @@ impl CompactObj {
         {
             let mut all = [0u8; 16];
             all[..14].copy_from_slice(&p);
-            all[14] = b.len() as u8;
+            all[14] = (b.len() - 1) as u8; // 14 or 15: fits the nibble
             all[15] = PACKED | flags;
             return Self::from_16(all);
         }
@@ -297,7 +331,7 @@ impl CompactObj {
     #[inline]
     pub fn len(&self) -> usize {
         match self.kind() {
-            INLINE | PACKED => self.w1[6] as usize,
+            INLINE | PACKED => self.short_len(),
             HEAP => self.heap_len(),
             _ => crate::util::i64_len(self.as_int().unwrap_or(0)),
         }
@@ -313,7 +347,7 @@ impl CompactObj {
     pub fn as_slice(&self) -> Option<&[u8]> {
         match self.kind() {
             INLINE => {
-                let len = self.w1[6] as usize;
+                let len = (self.w1[6] & LEN_NIBBLE) as usize;
                 // SAFETY: `CompactObj` is repr(C) with `w0` (8 bytes, a union of
                 // 8-byte fields) at offset 0 and `w1` at offset 8, no padding, so its 16
                 // bytes are contiguous; INLINE data is the first `len <= 14` of them,
@@ -338,7 +372,7 @@ impl CompactObj {
         }
         match self.kind() {
             PACKED => {
-                let len = self.w1[6] as usize;
+                let len = self.short_len();
                 unpack(&self.data14(), len, buf);
                 &buf[..len]
             }
@@ -376,7 +410,7 @@ impl CompactObj {
         match self.kind() {
             INLINE | HEAP => self.as_slice() == Some(b),
             PACKED => {
-                let len = self.w1[6] as usize;
+                let len = self.short_len();
                 if b.len() != len {
                     return false;
                 }
@@ -506,7 +540,9 @@ impl Clone for CompactObj {
         match self.kind() {
             HEAP => {
                 let s = self.as_slice().expect("heap has a slice");
-                Self::heap(s, self.heap_cap(), self.flags())
+                let mut c = Self::heap(s, self.heap_cap(), self.flags());
+                c.set_access(self.access());
+                c
             }
             // Inline, packed and integer objects are plain bytes.
             _ => {
@@ -672,6 +708,41 @@ mod tests {
         o.set_expire_flag(false);
         assert!(!o.has_expire());
         assert_eq!(s(&o), vec![0xff; 40]);
+    }
+
+    // The access stamp lives in spare bits: any stamp on any kind leaves the bytes,
+    // length, encoding and flags alone, and a clone keeps it.
+    #[test]
+    fn access_stamp_in_spare_bits() {
+        let long = [b'z'; 50];
+        let samples: Vec<CompactObj> = vec![
+            CompactObj::key(b""),
+            CompactObj::key(b"abcdefghijklmn"),
+            CompactObj::key(b"key:000000123456"),
+            CompactObj::key(b"key:00000012345"),
+            CompactObj::key(&long),
+            CompactObj::from_int(i64::MIN),
+            CompactObj::from_raw_vec(long.to_vec()),
+            CompactObj::from_raw_vec(b"ab".to_vec()),
+        ];
+        for o in samples {
+            let (bytes, len, enc) = (s(&o), o.len(), o.encoding());
+            assert_eq!(o.access(), 0, "{o:?}");
+            for a in [1u8, 0x0f, 0x10, 0xa5, 0xff, 0] {
+                for expire in [false, true] {
+                    let mut x = o.clone();
+                    x.set_expire_flag(expire);
+                    x.set_access(a);
+                    assert_eq!(x.access(), a);
+                    assert_eq!((s(&x), x.len(), x.encoding(), x.has_expire()), (bytes.clone(), len, enc, expire));
+                    assert!(x.eq_bytes(&bytes));
+                    assert_eq!(x.heap_bytes(), o.heap_bytes());
+                    assert_eq!(x.clone().access(), a);
+                    x.set_expire_flag(!expire);
+                    assert_eq!(x.access(), a);
+                }
+            }
+        }
     }
 
     // Keys hash and compare like their bytes, whatever the encoding.

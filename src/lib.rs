@@ -3,6 +3,7 @@
 //! See DESIGN.md for the thread model, the connection state machine, VLL transactions
 //! and the key → shard rule.
 
+pub mod access;
 pub mod alloc;
 pub mod cmd;
 pub mod compact;

@@ -178,6 +178,10 @@ pub struct ReplyBuf {
     pub buf: Vec<u8>,
     /// `true` after `HELLO 3`: RESP3 encodings.
     pub resp3: bool,
+    /// CLIENT NO-TOUCH of the connection these replies go to: the commands it runs
+    /// leave keys' access times alone (TOUCH excepted). It travels with the replies,
+    /// as `resp3` does, to whichever shard runs the command (`ShardCtx::no_touch`).
+    pub no_touch: bool,
 }
 
 impl ReplyBuf {
@@ -186,6 +190,7 @@ impl ReplyBuf {
         ReplyBuf {
             buf: Vec::new(),
             resp3,
+            no_touch: false,
         }
     }
 
@@ -194,6 +199,7 @@ impl ReplyBuf {
         ReplyBuf {
             buf: Vec::with_capacity(capacity_bytes),
             resp3,
+            no_touch: false,
         }
     }
 

@@ -82,6 +82,8 @@ pub struct OwnedCmd {
     pub ends: Vec<u32>,
     pub db: u16,
     pub resp3: bool,
+    /// CLIENT NO-TOUCH of the sending connection (`ReplyBuf::no_touch`).
+    pub no_touch: bool,
 }
 
 impl OwnedCmd {
@@ -93,7 +95,13 @@ impl OwnedCmd {
             data.extend_from_slice(a);
             ends.push(data.len() as u32);
         }
-        OwnedCmd { cmd, data, ends, db: db as u16, resp3 }
+        OwnedCmd { cmd, data, ends, db: db as u16, resp3, no_touch: false }
+    }
+
+    /// Marks the command as sent by a client in CLIENT NO-TOUCH mode.
+    pub fn with_no_touch(mut self, no_touch: bool) -> OwnedCmd {
+        self.no_touch = no_touch;
+        self
     }
 
     /// The arguments as slices.
@@ -111,6 +119,7 @@ impl OwnedCmd {
     pub fn run(&self, shard: &mut Shard) -> Vec<u8> {
         let args = self.args();
         let mut out = ReplyBuf::new(self.resp3);
+        out.no_touch = self.no_touch;
         cmd::run_shard_handler(shard, self.cmd, self.db as usize, &args, &mut out);
         out.buf
     }
@@ -772,7 +781,7 @@ impl Worker {
                                 c.rpos += consumed;
                                 cmd::count_call(self, c, command);
                                 let sq = squash.get_or_insert_with(|| Box::new(Squash::new(self.shard.nshards)));
-                                sq.add(c.out.buf.len(), shard, OwnedCmd::new(command, &args, c.db, c.out.resp3));
+                                sq.add(c.out.buf.len(), shard, OwnedCmd::new(command, &args, c.db, c.out.resp3).with_no_touch(c.out.no_touch));
                                 if sq.slots.len() >= MAX_SQUASH {
                                     break;
                                 }
@@ -1190,7 +1199,7 @@ impl Worker {
             cmd::run_shard_handler(&mut self.shard, command, c.db, args, &mut c.out);
             return;
         }
-        let owned = Box::new(OwnedCmd::new(command, args, c.db, c.out.resp3));
+        let owned = Box::new(OwnedCmd::new(command, args, c.db, c.out.resp3).with_no_touch(c.out.no_touch));
         c.wait = Wait::Single;
         self.send_msg(shard, Msg::Exec { origin, cmd: owned });
     }

@@ -345,23 +345,49 @@ impl Shard {
     }
 }
 
-/// What a shard-side command handler works on: the shard, the selected db, and the
-/// command's clock reading (one per command, as Redis does).
+/// What a shard-side command handler works on: the shard, the selected db, the
+/// command's clock reading (one per command, as Redis does), and whether the client
+/// asked not to touch keys (CLIENT NO-TOUCH).
 pub struct ShardCtx<'a> {
     pub shard: &'a mut Shard,
     pub db: usize,
     pub now_ms: i64,
+    pub no_touch: bool,
 }
 
 impl ShardCtx<'_> {
-    /// The selected db; in cache mode, told first whether its table may grow.
+    /// The selected db, whose lookups touch the keys they find (their access time,
+    /// OBJECT IDLETIME) unless the client is in CLIENT NO-TOUCH mode; in cache mode,
+    /// told first whether its table may grow.
     #[inline]
     pub fn db(&mut self) -> &mut Db {
+        let touch = !self.no_touch;
+        self.db_touching(touch)
+    }
+
+    /// The selected db, whose lookups leave access times alone: the commands Redis
+    /// runs with `LOOKUP_NOTOUCH` (TTL, TYPE, EXISTS, OBJECT, MEMORY USAGE...).
+    #[inline]
+    pub fn db_peek(&mut self) -> &mut Db {
+        self.db_touching(false)
+    }
+
+    /// The selected db, touching even in CLIENT NO-TOUCH mode (TOUCH itself, as in
+    /// Redis 7.2).
+    #[inline]
+    pub fn db_touch(&mut self) -> &mut Db {
+        self.db_touching(true)
+    }
+
+    #[inline(always)]
+    fn db_touching(&mut self, touch: bool) -> &mut Db {
         if self.shard.cfg.cache_mode {
             let (may_grow, over) = (self.shard.cache_may_grow(), self.shard.cache_over());
             self.shard.dbs[self.db].set_cache_mode(true, may_grow, over);
         }
-        &mut self.shard.dbs[self.db]
+        let db = &mut self.shard.dbs[self.db];
+        db.set_access(self.now_ms, touch);
+        db
     }
 }
 

@@ -17,10 +17,16 @@
 //! and removes due keys, reporting how many it saw and removed so the caller can adapt
 //! (active expiry, driven by the thread's timer).
 //!
+//! Each key object also carries an 8-bit access stamp (`crate::access`): lookups touch
+//! it unless the command or the client says not to ([`Db::set_access`]), writes of a
+//! new value stamp it, and [`Db::age_step`] (run from [`Db::free_retired`]) moves old
+//! stamps into the db's generations, so [`Db::idle_seconds`] answers OBJECT IDLETIME.
+//!
 //! A table that becomes empty or sparse is rebuilt small (keeping the seed, so SCAN
 //! cursors keep their meaning) and its old segments are freed a few at a time
 //! ([`Db::free_retired`]), so memory returns to the baseline after a mass expiry.
 
+use crate::access::{self, AGE_PASS_MS, AGE_STEP_MAX_KEYS, Generations};
 use crate::compact::CompactObj;
 use crate::dash::{DashTable, Retired, Slot};
 
@@ -100,6 +106,18 @@ pub struct Db {
     /// Where the merging of sparse tables' segments continues (directory indices).
     merge_cursor_map: usize,
     merge_cursor_expires: usize,
+    /// The access stamp of "now" (`access::stamp`), written into a key when it is
+    /// touched or created; kept current by every lookup and by `ShardCtx::db`.
+    clock: u8,
+    /// Whether lookups touch the key they find (stamp it, and promote it in cache
+    /// mode). Set per command: off for TTL, TYPE, OBJECT... and under CLIENT NO-TOUCH.
+    touch: bool,
+    /// The access-stamp walk ([`Db::age_step`]): its traverse cursor, when its last
+    /// step ran, and the aged generations (`crate::access`; allocated on the first
+    /// pass over a non-empty db).
+    age_cursor: u64,
+    age_last_step_ms: i64,
+    gens: Option<Box<Generations>>,
     pub stats: KeyStats,
 }
 
@@ -108,7 +126,7 @@ impl Db {
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, clock: 0, touch: true, age_cursor: 0, age_last_step_ms: 0, gens: None, stats: KeyStats::default() }
     }
 
     /// Cache mode (`--cache_mode`): with `on`, reads promote what they hit towards the
@@ -164,6 +182,14 @@ impl Db {
         evicted
     }
 
+    /// Sets the clock new and touched keys are stamped with, and whether lookups touch
+    /// (see [`Db::lookup`]). The shard context calls it before every command.
+    #[inline(always)]
+    pub fn set_access(&mut self, now_ms: i64, touch: bool) {
+        self.clock = access::stamp(now_ms);
+        self.touch = touch;
+    }
+
     /// Removes the `expires` entry of a key object just taken out of `map`.
     fn forget_deadline(&mut self, k: &CompactKey) {
         if k.has_expire() {
@@ -207,6 +233,7 @@ impl Db {
     /// deadline has passed is deleted (passive expiry) and reads as absent.
     #[inline]
     fn find_live(&mut self, h: u64, key: &[u8], now_ms: i64) -> Option<(Slot, i64)> {
+        self.clock = access::stamp(now_ms);
         let slot = self.map.find_hashed(h, key)?;
         let deadline = self.deadline_at(h, slot);
         if deadline != 0 && deadline <= now_ms {
@@ -233,28 +260,99 @@ impl Db {
         }
     }
 
-    /// Looks a key up for reading or writing, applying passive expiry. Does not count
-    /// hits or misses (see [`Db::lookup_read`]).
+    /// Looks a key up for reading or writing, applying passive expiry, and touches it
+    /// (stamps its access time) unless touching is off for this command
+    /// ([`Db::set_access`]). Does not count hits or misses (see [`Db::lookup_read`]).
     #[inline]
     pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
         let h = self.map.hash_key(key);
         let (slot, expire_at_ms) = self.find_live(h, key, now_ms)?;
-        Some(EntryMut { value: self.map.slot_mut(slot).1, expire_at_ms })
+        Some(EntryMut { value: self.touched(slot), expire_at_ms })
     }
 
-    /// Like [`Db::lookup`], and counts a keyspace hit or miss.
+    /// The value at `slot`, its key stamped with the access time when touching is on.
+    /// The stamp is written only when it changes (once a second at most), so a hot
+    /// key read in a loop does not dirty its cache line for it.
+    #[inline(always)]
+    fn touched(&mut self, slot: Slot) -> &mut Value {
+        let (k, v) = self.map.slot_key_mut(slot);
+        // `clock` was just set from this lookup's time (`find_live`).
+        if self.touch && k.access() != self.clock {
+            k.set_access(self.clock);
+        }
+        v
+    }
+
+    /// Like [`Db::lookup`], and counts a keyspace hit or miss. In cache mode a touched
+    /// hit is promoted in its bucket (the eviction ranking).
     #[inline]
     pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
         let h = self.map.hash_key(key);
         match self.find_live(h, key, now_ms) {
             Some((slot, expire_at_ms)) => {
                 self.stats.keyspace_hits += 1;
-                let slot = if self.cache_mode { self.map.bump_up_slot(slot) } else { slot };
-                Some(EntryMut { value: self.map.slot_mut(slot).1, expire_at_ms })
+                let slot = if self.cache_mode && self.touch { self.map.bump_up_slot(slot) } else { slot };
+                Some(EntryMut { value: self.touched(slot), expire_at_ms })
             }
             None => {
                 self.stats.keyspace_misses += 1;
                 None
+            }
+        }
+    }
+
+    /// Seconds since the key was last touched (OBJECT IDLETIME; `crate::access` has the
+    /// precision), without touching it; None if absent (after passive expiry).
+    pub fn idle_seconds(&mut self, key: &[u8], now_ms: i64) -> Option<u64> {
+        let h = self.map.hash_key(key);
+        let (slot, _) = self.find_live(h, key, now_ms)?;
+        Some(self.idle_of(self.map.slot(slot).0.access(), now_ms))
+    }
+
+    /// One step of the walk that ages access stamps (`crate::access`): visits the
+    /// share of the keyspace due since the last step, so that every key is visited
+    /// once per [`AGE_PASS_MS`] (at most [`AGE_STEP_MAX_KEYS`] keys per step): a recent
+    /// stamp idle for a minute or more joins the pass's generation, a stamp of a
+    /// retired generation moves to the live one. Called from the thread's housekeeping
+    /// slice ([`Db::free_retired`]).
+    pub fn age_step(&mut self, now_ms: i64) {
+        if self.map.is_empty() {
+            self.age_cursor = 0;
+            self.age_last_step_ms = now_ms;
+            return;
+        }
+        let since_ms = (now_ms - self.age_last_step_ms).clamp(0, AGE_PASS_MS);
+        self.age_last_step_ms = now_ms;
+        let want = ((self.map.len() as i64 * since_ms / AGE_PASS_MS) as usize + 1).min(AGE_STEP_MAX_KEYS);
+        let gens = self.gens.get_or_insert_with(Generations::new);
+        if self.age_cursor == 0 {
+            gens.begin_pass(now_ms);
+        }
+        let stamp_now = access::stamp(now_ms);
+        let mut visited = 0;
+        let mut cursor = self.age_cursor;
+        for _ in 0..want + 16 {
+            cursor = self.map.traverse_keys_mut(cursor, |k| {
+                visited += 1;
+                if let Some(s) = gens.visit(k.access(), stamp_now, now_ms) {
+                    k.set_access(s);
+                }
+            });
+            if cursor == 0 || visited >= want {
+                break;
+            }
+        }
+        self.age_cursor = cursor;
+    }
+
+    /// Idle seconds an access stamp of this db stands for at `now_ms`.
+    fn idle_of(&self, stamp: u8, now_ms: i64) -> u64 {
+        match (&self.gens, stamp >= access::AGED) {
+            (_, false) => access::recent_idle_s(access::stamp(now_ms), stamp),
+            (Some(g), true) => g.aged_idle_s(stamp, now_ms),
+            (None, true) => {
+                debug_assert!(false, "aged stamp without generations");
+                0
             }
         }
     }
@@ -297,6 +395,7 @@ impl Db {
             self.evict_some(EVICT_PER_INSERT);
         }
         let mut k = CompactObj::key(key);
+        k.set_access(self.clock);
         if expire_at_ms != 0 {
             k.set_expire_flag(true);
             self.expires.insert_unique_hashed(h, CompactObj::key(key), expire_at_ms);
@@ -319,7 +418,9 @@ impl Db {
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
             Some(slot) => {
-                *self.map.slot_mut(slot).1 = value;
+                let (k, v) = self.map.slot_key_mut(slot);
+                *v = value;
+                k.set_access(self.clock);
                 self.put_deadline(h, slot, key, expire_at_ms);
             }
             None => self.insert_new(h, key, value, expire_at_ms),
@@ -336,6 +437,9 @@ impl Db {
             Some(slot) => {
                 let (k, v) = self.map.slot_key_mut(slot);
                 v.assign_bytes(bytes);
+                if k.access() != self.clock {
+                    k.set_access(self.clock);
+                }
                 if k.has_expire() || expire_at_ms != 0 {
                     self.put_deadline(h, slot, key, expire_at_ms);
                 }
@@ -348,7 +452,11 @@ impl Db {
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
-            Some(slot) => *self.map.slot_mut(slot).1 = value,
+            Some(slot) => {
+                let (k, v) = self.map.slot_key_mut(slot);
+                *v = value;
+                k.set_access(self.clock);
+            }
             None => self.insert_new(h, key, value, 0),
         }
     }
@@ -405,6 +513,10 @@ impl Db {
     /// due (see [`Db::shrink_if_empty`]: one per call); returns true if segments are
     /// left. The thread calls it in every expiry slice.
     pub fn free_retired(&mut self, mut n: usize) -> bool {
+        if !self.map.is_empty() {
+            // The thread's per-slice housekeeping of each db: stamps age here too.
+            self.age_step(crate::shard::unix_ms());
+        }
         self.shrink_if_empty();
         self.merge_sparse();
         while n > 0 {
@@ -563,7 +675,7 @@ impl Db {
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, stats: KeyStats::default() }
+        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, clock: 0, touch: true, age_cursor: 0, age_last_step_ms: 0, gens: None, stats: KeyStats::default() }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -597,10 +709,14 @@ impl Db {
         cursor
     }
 
-    /// MEMORY USAGE of a key: its share of the table (the table's bytes — segments
-    /// with their free slots, directory — over its items), the heap parts of the key
-    /// and value, and for a key with a deadline its share of the expire table. Summed
-    /// over all keys this is the keyspace's memory. None if the key is absent.
+    /// MEMORY USAGE of a key: the bytes that are its own — the allocator blocks of its
+    /// key and value strings when they are on the heap, and its share of the table:
+    /// [`MAP_BYTES_PER_KEY`] (its 32-byte slot plus the metadata and free slots that
+    /// go with a slot at the table's design fill), and for a key with a deadline its
+    /// `expires` entry ([`EXPIRE_BYTES_PER_KEY`] and a second copy of a heap key). A
+    /// function of the key and value alone: the same on every call, whatever else the
+    /// table holds. Summed over the keys it is close to the keyspace's memory (within
+    /// the table's fill swings: 0.87 ± a few points, see DESIGN.md). None if absent.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         let h = self.map.hash_key(key);
         let slot = self.map.find_hashed(h, key)?;
@@ -609,9 +725,9 @@ impl Db {
             0 => 0,
             n => crate::alloc::block_size(n),
         };
-        let mut n = table_bytes(&self.map).div_ceil(self.map.len()) + heap(k) + heap(v);
+        let mut n = MAP_BYTES_PER_KEY + heap(k) + heap(v);
         if k.has_expire() {
-            n += table_bytes(&self.expires).div_ceil(self.expires.len().max(1)) + heap(k);
+            n += EXPIRE_BYTES_PER_KEY + heap(k);
         }
         Some(n)
     }
@@ -633,10 +749,23 @@ impl Default for Db {
 
 /// A table's bytes as allocated (each segment's allocation rounded to its allocator
 /// block, see `alloc::block_size`).
+#[cfg(test)]
 fn table_bytes<V>(t: &DashTable<CompactKey, V>) -> usize {
     t.segment_allocations().map(|(bytes, n)| n * (crate::alloc::block_size(bytes) - bytes)).sum::<usize>()
         + t.mem_usage_bytes()
 }
+
+/// Table bytes MEMORY USAGE counts per key ([`Db::memory_usage`]): a 32-byte slot
+/// plus ~3 bytes of bucket metadata per slot (a segment's 1,728-byte header over its
+/// 540–840 slots: 2.1–3.2 B), divided by the design fill 0.87 that growing segments
+/// keep (`dash` module doc, "Segment sizes"): (32 + 3) / 0.87 = 40.
+pub const MAP_BYTES_PER_KEY: usize = (32 + 3) * 100 / 87;
+
+/// Bytes MEMORY USAGE adds for a key's deadline: its `expires` slot (a 16-byte key
+/// object and an 8-byte deadline) with the same metadata and fill: (24 + 3) / 0.87 = 31.
+pub const EXPIRE_BYTES_PER_KEY: usize = (24 + 3) * 100 / 87;
+
+const _: () = assert!(MAP_BYTES_PER_KEY == 40 && EXPIRE_BYTES_PER_KEY == 31);
 
 /// Most traverse calls one [`Db::expire_step`] makes (each looks at up to 256 empty
 /// buckets).
@@ -946,6 +1075,98 @@ mod tests {
         db.prefetch(&[b"absent"]);
         assert_eq!(db.len(), 2000);
         assert_eq!(db.lookup(b"k7", 0).map(|e| e.value.clone()), Some(Value::from_int(7)));
+    }
+
+    // MEMORY USAGE is the key's own bytes: the same whatever else the table holds, and
+    // its per-key table share is within 15% of what the table really costs per key
+    // at sizes between splits waves.
+    #[test]
+    fn memory_usage_is_per_key_and_stable() {
+        let mut db = Db::new();
+        db.set(b"foo", Value::from_bytes(b"12345678x"), 0);
+        let alone = db.memory_usage(b"foo").unwrap();
+        assert_eq!(alone, MAP_BYTES_PER_KEY);
+        assert_eq!(db.memory_usage(b"nope"), None);
+        let long_key = [b'k'; 40];
+        db.set(&long_key, Value::from_bytes(&[b'v'; 1024]), 0);
+        assert_eq!(db.memory_usage(&long_key), Some(MAP_BYTES_PER_KEY + crate::alloc::block_size(40) + 1024));
+        db.set(b"ttl", Value::from_int(7), i64::MAX);
+        assert_eq!(db.memory_usage(b"ttl"), Some(MAP_BYTES_PER_KEY + EXPIRE_BYTES_PER_KEY));
+        for n in [100_000usize, 300_000] {
+            while db.len() < n {
+                let i = db.len();
+                db.set(format!("key:{i}").as_bytes(), Value::from_bytes(b"v"), 0);
+            }
+            assert_eq!(db.memory_usage(b"foo"), Some(alone));
+            let per_key = table_bytes(&db.map) as f64 / db.len() as f64;
+            let err = (per_key - MAP_BYTES_PER_KEY as f64).abs() / per_key;
+            assert!(err < 0.15, "{n} keys: table {per_key:.1} B/key vs {MAP_BYTES_PER_KEY}");
+        }
+    }
+
+    // Lookups touch (stamp) the key unless touching is off; new and overwritten keys
+    // get the current stamp; idle_seconds reads without touching.
+    #[test]
+    fn lookups_touch_unless_told_not_to() {
+        let mut db = Db::new();
+        let t0 = 1_000_000_000_000i64; // a whole second
+        db.set_access(t0, true);
+        db.set(b"a", Value::from_bytes(b"1"), 0);
+        assert_eq!(db.idle_seconds(b"a", t0 + 5_500), Some(5));
+        assert_eq!(db.idle_seconds(b"a", t0 + 6_000), Some(6), "idle_seconds does not touch");
+        db.set_access(t0 + 7_000, false);
+        assert!(db.lookup_read(b"a", t0 + 7_000).is_some());
+        assert!(db.lookup(b"a", t0 + 7_000).is_some());
+        assert_eq!(db.idle_seconds(b"a", t0 + 7_000), Some(7), "no-touch lookups");
+        db.set_access(t0 + 8_000, true);
+        assert!(db.lookup_read(b"a", t0 + 8_000).is_some());
+        assert_eq!(db.idle_seconds(b"a", t0 + 9_000), Some(1));
+        db.set_access(t0 + 20_000, false);
+        db.set_bytes(b"a", b"2", 0);
+        assert_eq!(db.idle_seconds(b"a", t0 + 21_000), Some(1), "a write stores a new value: touched");
+        assert_eq!(db.idle_seconds(b"zz", t0), None);
+    }
+
+    // The aging walk in a db, on a simulated clock stepped like the server's 10 ms
+    // housekeeping (coarser here: 100 ms): keys left alone read their idle time
+    // exactly to 64 s, then within a few percent (one generation per 16 s pass) up
+    // to days; a touch makes a key recent again.
+    #[test]
+    fn idle_time_ages_in_a_db() {
+        let mut db = Db::new();
+        let t0 = 1_700_000_000_000i64;
+        db.set_access(t0, true);
+        for i in 0..2000 {
+            db.set(format!("k{i}").as_bytes(), Value::from_bytes(b"v"), 0);
+        }
+        let mut now = t0;
+        let check = |db: &mut Db, now: i64| {
+            let true_idle = ((now - t0) / 1000) as u64;
+            for i in 0..2000 {
+                let idle = db.idle_seconds(format!("k{i}").as_bytes(), now).unwrap();
+                if true_idle < 64 {
+                    assert_eq!(idle, true_idle);
+                } else {
+                    assert!(idle.abs_diff(true_idle) <= 1 + true_idle / 20, "{idle} vs {true_idle}");
+                }
+            }
+        };
+        while now < t0 + 600_000 {
+            now += 100;
+            db.age_step(now);
+            if (now - t0) % 10_000 == 0 {
+                check(&mut db, now);
+            }
+        }
+        while now < t0 + 3 * 86_400_000 {
+            now += 8_000;
+            db.age_step(now);
+        }
+        check(&mut db, now);
+        db.set_access(now, true);
+        assert!(db.lookup(b"k7", now).is_some());
+        assert_eq!(db.idle_seconds(b"k7", now + 2_000), Some(2));
+        assert!(db.idle_seconds(b"k8", now + 2_000).unwrap() > 3 * 86_400);
     }
 
     // Long keys (heap) and short keys (inline) are found by their bytes alike.

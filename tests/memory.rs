@@ -222,3 +222,62 @@ fn accounting_matches_rss_growth() {
     assert!(within(grew), "used_memory grew {grew}, RSS {rss_grew}");
     assert!(within(total), "MEMORY USAGE sums to {total}, RSS grew {rss_grew}");
 }
+
+/// MEMORY USAGE of a key, or None for nil.
+fn memory_usage(c: &mut RawConn, key: &str) -> Option<i64> {
+    let r = c.cmd_resp(&["MEMORY", "USAGE", key]);
+    if r.is_error() {
+        panic!("MEMORY USAGE {key}: {r}");
+    }
+    r.as_int()
+}
+
+// MEMORY USAGE is the key's own bytes (issue 17, item 12): the same on every call and
+// whatever else the table holds (10k other keys inserted in between); a small string
+// costs no more than Redis says (64 for `small` = "abcdefgh" on 7.0.15); a 1 KiB value is
+// 1 KiB and a little; a TTL adds its expire entry; a missing key is nil; SAMPLES
+// parses as Redis's. Keys on both shards of a 2-thread server.
+#[test]
+fn memory_usage_is_the_keys_own_and_stable() {
+    let s = Server::darter(&["--proactor_threads", "2"]);
+    let redis = Server::redis(&[]);
+    let mut c = s.raw();
+    let mut r = redis.raw();
+    for conn in [&mut c, &mut r] {
+        assert_eq!(conn.cmd(&["SET", "small", "abcdefgh"]), b"+OK\r\n");
+        assert_eq!(conn.cmd(&["SET", "big", &"x".repeat(1024)]), b"+OK\r\n");
+        assert_eq!(conn.cmd(&["SET", "int", "123456"]), b"+OK\r\n");
+        assert_eq!(conn.cmd(&["SET", "ttl", "abcdefgh", "EX", "1000"]), b"+OK\r\n");
+    }
+    let redis_small = memory_usage(&mut r, "small").unwrap();
+    let keys = ["small", "big", "int", "ttl"];
+    let first: Vec<i64> = keys.iter().map(|k| memory_usage(&mut c, k).unwrap()).collect();
+    let again: Vec<i64> = keys.iter().map(|k| memory_usage(&mut c, k).unwrap()).collect();
+    assert_eq!(first, again, "two calls agree");
+    load(&mut c, 10_000, 20);
+    let after: Vec<i64> = keys.iter().map(|k| memory_usage(&mut c, k).unwrap()).collect();
+    assert_eq!(first, after, "10k more keys change nothing");
+    let (small, big, int, ttl) = (first[0], first[1], first[2], first[3]);
+    assert!((16..=redis_small).contains(&small), "8-byte string: {small} (Redis {redis_small})");
+    assert_eq!(int, small, "an integer is stored inline like a short string");
+    assert!((1024..=1024 + 64).contains(&big), "1 KiB value: {big}");
+    assert!(ttl > small && ttl <= small + 48, "a TTL adds its expire entry: {ttl} vs {small}");
+    for conn in [&mut c, &mut r] {
+        assert_eq!(conn.cmd(&["MEMORY", "USAGE", "nosuchkey"]), b"$-1\r\n");
+    }
+    let script: &[&[&str]] = &[
+        &["MEMORY", "USAGE", "nosuchkey", "SAMPLES", "5"],
+        &["MEMORY", "USAGE", "nosuchkey", "SAMPLES", "0"],
+        &["MEMORY", "USAGE", "small", "SAMPLES", "-1"],
+        &["MEMORY", "USAGE", "small", "SAMPLES", "x"],
+        &["MEMORY", "USAGE", "small", "SAMPLES"],
+        &["MEMORY", "USAGE", "small", "FOO", "1"],
+        &["MEMORY", "USAGE"],
+    ];
+    for cmd in script {
+        assert_eq!(String::from_utf8_lossy(&c.cmd(cmd)), String::from_utf8_lossy(&r.cmd(cmd)), "{cmd:?}");
+    }
+    assert_eq!(memory_usage(&mut c, "small"), Some(small));
+    let samples = c.cmd_resp(&["MEMORY", "USAGE", "big", "SAMPLES", "0"]);
+    assert_eq!(samples.as_int(), Some(big));
+}

@@ -121,12 +121,13 @@ fn exists(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(n);
 }
 
-/// TOUCH: like EXISTS, as a read (counts hits and misses).
+/// TOUCH: like EXISTS, as a read (counts hits and misses) that touches the keys,
+/// even in CLIENT NO-TOUCH mode (Redis 7.2).
 fn touch(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let mut n = 0;
     for k in &args[1..] {
-        if ctx.db().lookup_read(k, now).is_some() {
+        if ctx.db_touch().lookup_read(k, now).is_some() {
             n += 1;
         }
     }
@@ -247,9 +248,11 @@ fn ttl_value(deadline: i64, now: i64, ms: bool, absolute: bool) -> i64 {
     if ms { t } else { ((t as i128 + 500) / 1000) as i64 }
 }
 
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME: a read that does not touch the key (Redis's
+/// `LOOKUP_NOTOUCH`).
 fn ttl_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, ms: bool, absolute: bool) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now) {
+    match ctx.db_peek().lookup_read(args[1], now) {
         None => out.int(-2),
         Some(e) => out.int(ttl_value(e.expire_at_ms, now, ms, absolute)),
     }
@@ -281,9 +284,10 @@ fn persist(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.int(had as i64);
 }
 
+/// TYPE: a read that does not touch the key (Redis's `LOOKUP_NOTOUCH`).
 fn type_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now) {
+    match ctx.db_peek().lookup_read(args[1], now) {
         None => out.simple("none"),
         Some(e) => out.simple(e.value.type_name()),
     }
@@ -376,6 +380,7 @@ impl Program for RenameProgram {
                     (
                         self.dst_shard,
                         Box::new(move |s: &mut Shard| {
+                            s.dbs[db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
                             s.dbs[db].set(&dst, entry.value, entry.expire_at_ms);
                             Box::new(()) as Out
                         }),
@@ -433,6 +438,7 @@ fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let Some(e) = ctx.db().lookup_read(src, now).map(|e| e.to_entry()) else { return out.int(0) };
     let target = &mut ctx.shard.dbs[opts.dst_db];
+    target.set_access(now, true); // another db than ctx's: its clock for the new key
     if !opts.replace && target.lookup(dst, now).is_some() {
         return out.int(0);
     }
@@ -506,6 +512,7 @@ impl Program for CopyProgram {
                 }
                 let dst = self.dst.clone();
                 let write: Job = Box::new(move |s: &mut Shard| {
+                    s.dbs[dst_db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
                     s.dbs[dst_db].set(&dst, entry.value, entry.expire_at_ms);
                     Box::new(()) as Out
                 });

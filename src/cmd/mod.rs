@@ -239,7 +239,7 @@ pub fn run_shard_handler(shard: &mut Shard, cmd: &Command, db: usize, args: &[&[
     let Handler::Shard(f, _) = cmd.handler else {
         panic!("{} has no shard handler", cmd.name);
     };
-    let mut ctx = ShardCtx { shard, db, now_ms: unix_ms() };
+    let mut ctx = ShardCtx { shard, db, now_ms: unix_ms(), no_touch: out.no_touch };
     f(&mut ctx, args, out);
 }
 

@@ -216,6 +216,7 @@ fn quit(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
 fn reset(w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
     c.db = 0;
     c.out.resp3 = false;
+    c.out.no_touch = false; // Redis 7.2's RESET clears CLIENT NO-TOUCH
     c.name.clear();
     c.authed = w.shard.cfg.requirepass.is_empty();
     c.out.simple("RESET");
@@ -436,10 +437,21 @@ const OBJECT_HELP: &[&str] = &[
 /// unless the eviction policy needs per-key LRU/LFU data.
 const OBJ_SHARED_INTEGERS: i64 = 10000;
 
-/// OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ <key>, on the key's shard.
+/// Redis 7.0's error for OBJECT FREQ without an LFU maxmemory-policy (object.c).
+const NO_LFU_ERROR: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// Darter's error for OBJECT FREQ under an LFU maxmemory-policy: it keeps no
+/// frequency counter (cache mode ranks keys by recency within their bucket).
+const NO_FREQ_ERROR: &str = "ERR Darter does not track access frequency under any maxmemory policy; OBJECT IDLETIME gives the time since the last access.";
+
+/// OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ <key>, on the key's shard; does not touch
+/// the key (Redis's `LOOKUP_NOTOUCH`).
 ///
-/// IDLETIME answers 0 and FREQ (under an LFU policy) 5, a new key's counter: Darter
-/// does not track access times or frequencies yet.
+/// IDLETIME is the key's access stamp read back (`store::idle_seconds`: exact to the
+/// second up to a minute or two, then within ~11%); under an LFU maxmemory-policy it
+/// is Redis's error, as clients expect (the stamp is kept under every policy). FREQ:
+/// Redis's error without an LFU policy; with one, Darter's own error, as it keeps no
+/// frequency counter to report.
 fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(s) = find_sub(out, "object", args) else { return };
     let sub = &s.name[7..];
@@ -451,7 +463,12 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let policy = ctx.shard.cfg.maxmemory_policy;
     // Redis shares integers unless a maxmemory LRU/LFU policy needs per-key data.
     let shared_ok = ctx.shard.cfg.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
-    let Some(e) = ctx.db().lookup(args[2], now) else {
+    let db = ctx.db_peek();
+    let Some(idle_s) = db.idle_seconds(args[2], now) else {
+        out.null();
+        return;
+    };
+    let Some(e) = db.lookup(args[2], now) else {
         out.null();
         return;
     };
@@ -467,19 +484,10 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
                     "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
                 );
             } else {
-                out.int(0);
+                out.int(idle_s as i64);
             }
         }
-        _ => {
-            if policy.contains("lfu") {
-                // Darter keeps no LFU counter yet: a new key's LFU_INIT_VAL.
-                out.int(5);
-            } else {
-                out.error(
-                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-                );
-            }
-        }
+        _ => out.error(if policy.contains("lfu") { NO_FREQ_ERROR } else { NO_LFU_ERROR }),
     }
 }
 
@@ -522,8 +530,9 @@ fn memory(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
                 }
             }
             // Darter's own accounting (`Db::memory_usage`), not Redis's object sizes.
+            // Does not touch the key (Redis reads it without a lookup).
             let now = ctx.now_ms;
-            let db = ctx.db();
+            let db = ctx.db_peek();
             match db.lookup(args[2], now) {
                 None => out.null(),
                 Some(_) => out.int(db.memory_usage(args[2]).unwrap_or(0) as i64),
@@ -623,7 +632,11 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             let shard = crate::shard::shard_of(&key, w.shard.nshards);
             let job: Job = Box::new(move |s: &mut Shard| {
                 let now = crate::shard::unix_ms();
-                let r: Option<String> = s.dbs[db].lookup(&key, now).map(|e| {
+                // Like Redis's DEBUG OBJECT, leaves the key's access time alone.
+                let d = &mut s.dbs[db];
+                d.set_access(now, false);
+                let idle_s = d.idle_seconds(&key, now).unwrap_or(0);
+                let r: Option<String> = d.lookup(&key, now).map(|e| {
                     let len = e.value.len();
                     let refcount = if e.value.as_int().is_some_and(|n| (0..OBJ_SHARED_INTEGERS).contains(&n)) {
                         i32::MAX as i64
@@ -631,11 +644,12 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                         1
                     };
                     format!(
-                        "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
+                        "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle_s}",
                         &*e.value as *const _,
                         e.value.encoding(),
                         len + 1,
-                        (now / 1000) & ((1 << 24) - 1),
+                        // Redis's 24-bit LRU clock (seconds) at the last access.
+                        (now / 1000 - idle_s as i64) & ((1 << 24) - 1),
                     )
                 });
                 Box::new(r) as Out

@@ -395,6 +395,9 @@ impl MsetProgram {
             .map(|(s, part)| {
                 let part = part.clone();
                 let job: Job = Box::new(move |sh: &mut Shard| {
+                    // A job has no ShardCtx: the db's clock (new keys' access stamp)
+                    // is set here.
+                    sh.dbs[db].set_access(unix_ms(), true);
                     let args = part.args();
                     for kv in args[1..].chunks(2) {
                         sh.dbs[db].set(kv[0], Value::from_bytes(kv[1]), 0);

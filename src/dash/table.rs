@@ -1267,6 +1267,54 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
         encode_cursor(b, prefix)
     }
 
+    /// [`traverse`](Self::traverse) with mutable keys, for changing bits of
+    /// a key that take no part in its hash or equality (the server's
+    /// per-key access stamp, aged by a background walk). Same cursor, same
+    /// order, same exactly-once guarantee; stamps no bucket version (no
+    /// item changes as far as lookups and snapshots are concerned).
+    /// Changing a key's hash or equality misplaces it but is memory-safe.
+    pub fn traverse_keys_mut(&mut self, cursor: u64, mut f: impl FnMut(&mut K)) -> u64 {
+        let (mut b, mut prefix) = decode_cursor(cursor);
+        if b >= REGULAR_BUCKETS || self.segs.is_empty() {
+            return 0;
+        }
+        // A logical bucket's items: its own slots, its neighbour's probing
+        // slots and its stashed items.
+        let mut found = [Pos { bucket: 0, slot: 0 }; 2 * SLOTS + STASH_BUCKETS * SLOTS];
+        for _ in 0..TRAVERSE_MAX_EMPTY {
+            let (si, start, end) = self.segment_range(prefix);
+            let mut n = 0;
+            self.segs[si].for_each_in_logical(b, |p| {
+                found[n] = p;
+                n += 1;
+            });
+            let filter = prefix != start;
+            let mut visited = false;
+            let seed = self.seed;
+            for &p in &found[..n] {
+                let k = &mut self.segs[si].item_mut(p).0;
+                if filter && prefix_of_hash(k.dash_hash(seed)) < prefix {
+                    continue;
+                }
+                visited = true;
+                f(k);
+            }
+            if end == PREFIX_END {
+                prefix = 0;
+                b += 1;
+                if b == REGULAR_BUCKETS {
+                    return 0;
+                }
+            } else {
+                prefix = end;
+            }
+            if visited {
+                break;
+            }
+        }
+        encode_cursor(b, prefix)
+    }
+
     /// Cursor of the logical bucket that currently holds `key`'s hash
     /// position (present or not): `traverse(bucket_cursor(k), f)` visits
     /// it first, and `bucket_version(bucket_cursor(k))` is its version.

@@ -83,7 +83,13 @@ pub fn client(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         }
         "getredir" => c.out.int(-1),
         "no-evict" | "no-touch" => {
-            if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
+            let (on, off) = (args[2].eq_ignore_ascii_case(b"on"), args[2].eq_ignore_ascii_case(b"off"));
+            if on || off {
+                // NO-TOUCH rides on the reply buffer to whichever shard runs a command
+                // (`ReplyBuf::no_touch`); NO-EVICT has nothing to protect from.
+                if s.name == "client|no-touch" {
+                    c.out.no_touch = on;
+                }
                 c.out.ok();
             } else {
                 c.out.error("ERR syntax error");
