@@ -84,6 +84,20 @@ fn encode_cursor(bucket: usize, prefix: u64) -> u64 {
 }
 
 #[inline(always)]
+/// Moves a traversal at logical bucket `b` past the prefix range that ends at `end`: to
+/// the next range of the bucket, or to the next bucket's first range. False once past
+/// the last bucket (the traversal is over).
+fn next_range(b: &mut usize, prefix: &mut u64, end: u64) -> bool {
+    if end == PREFIX_END {
+        *prefix = 0;
+        *b += 1;
+        *b < REGULAR_BUCKETS
+    } else {
+        *prefix = end;
+        true
+    }
+}
+
 fn decode_cursor(cursor: u64) -> (usize, u64) {
     let c = cursor & CURSOR_USED_MASK;
     ((c >> CURSOR_BUCKET_SHIFT) as usize, c & PREFIX_MASK)
@@ -1251,14 +1265,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 visited = true;
                 f(k, v);
             });
-            if end == PREFIX_END {
-                prefix = 0;
-                b += 1;
-                if b == REGULAR_BUCKETS {
-                    return 0;
-                }
-            } else {
-                prefix = end;
+            if !next_range(&mut b, &mut prefix, end) {
+                return 0;
             }
             if visited {
                 break;
@@ -1299,14 +1307,8 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
                 visited = true;
                 f(k);
             }
-            if end == PREFIX_END {
-                prefix = 0;
-                b += 1;
-                if b == REGULAR_BUCKETS {
-                    return 0;
-                }
-            } else {
-                prefix = end;
+            if !next_range(&mut b, &mut prefix, end) {
+                return 0;
             }
             if visited {
                 break;
