@@ -14,6 +14,12 @@
 //! * `Error`: the reply is one `-ERR Protocol error: ...\r\n` line; `too big`
 //!   errors only once more than `max_inline_len` bytes wait.
 //!
+//! The inline oracle, `reference_split`, is on purpose not the library's
+//! `resp::split_args`: it is a line-by-line port of the C original, written
+//! independently of the optimised parser (which slices plain words out of the
+//! input and uses a stop table), so a divergence between them shows up here.
+//! Calling the library's function would compare the parser with itself.
+//!
 //! Run: `cargo +nightly fuzz run resp_parse -- -max_total_time=120`.
 
 #![no_main]
