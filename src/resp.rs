@@ -552,6 +552,90 @@ fn split_args<'a>(line: &'a [u8], arena: &'a Bump) -> Result<BumpVec<'a, &'a [u8
     }
 }
 
+/// Straight port of Redis 7.0 `sdssplitargs` (C-string semantics: the line
+/// ends at its first NUL; always copying); `None` for unbalanced quotes. The
+/// oracle for the zero-copy [`split_args`], written line by line after the C
+/// rather than after the Rust, so the two can disagree. Built only for the
+/// unit tests and for the fuzz crate (feature `oracle`), which both compare
+/// the parser with it.
+#[cfg(any(test, feature = "oracle"))]
+#[doc(hidden)]
+pub fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
+    let line = &line[..end];
+    let at = |i: usize| line.get(i).copied().unwrap_or(0);
+    let mut p = 0;
+    let mut out = Vec::new();
+    loop {
+        while at(p) != 0 && is_c_space(at(p)) {
+            p += 1;
+        }
+        if at(p) == 0 {
+            return Some(out);
+        }
+        let (mut inq, mut insq, mut done) = (false, false, false);
+        let mut current = Vec::new();
+        while !done {
+            if inq {
+                if at(p) == b'\\'
+                    && at(p + 1) == b'x'
+                    && hex_value(at(p + 2)).is_some()
+                    && hex_value(at(p + 3)).is_some()
+                {
+                    current.push(
+                        hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap(),
+                    );
+                    p += 3;
+                } else if at(p) == b'\\' && at(p + 1) != 0 {
+                    p += 1;
+                    current.push(match at(p) {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        c => c,
+                    });
+                } else if at(p) == b'"' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return None;
+                    }
+                    done = true;
+                } else if at(p) == 0 {
+                    return None;
+                } else {
+                    current.push(at(p));
+                }
+            } else if insq {
+                if at(p) == b'\\' && at(p + 1) == b'\'' {
+                    p += 1;
+                    current.push(b'\'');
+                } else if at(p) == b'\'' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return None;
+                    }
+                    done = true;
+                } else if at(p) == 0 {
+                    return None;
+                } else {
+                    current.push(at(p));
+                }
+            } else {
+                match at(p) {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
+                    b'"' => inq = true,
+                    b'\'' => insq = true,
+                    c => current.push(c),
+                }
+            }
+            if at(p) != 0 {
+                p += 1;
+            }
+        }
+        out.push(current);
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -1227,84 +1311,6 @@ mod tests {
         assert_eq!(error(&buf), ProtocolError::TooBigInlineRequest);
         buf.push(b'\n');
         assert_eq!(complete(&buf).0.len(), 1);
-    }
-
-    /// Straight port of sdssplitargs (C-string semantics, always copying),
-    /// the reference for the zero-copy splitter.
-    fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-        let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
-        let line = &line[..end];
-        let at = |i: usize| line.get(i).copied().unwrap_or(0);
-        let mut p = 0;
-        let mut out = Vec::new();
-        loop {
-            while at(p) != 0 && is_c_space(at(p)) {
-                p += 1;
-            }
-            if at(p) == 0 {
-                return Some(out);
-            }
-            let (mut inq, mut insq, mut done) = (false, false, false);
-            let mut current = Vec::new();
-            while !done {
-                if inq {
-                    if at(p) == b'\\'
-                        && at(p + 1) == b'x'
-                        && hex_value(at(p + 2)).is_some()
-                        && hex_value(at(p + 3)).is_some()
-                    {
-                        current.push(
-                            hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap(),
-                        );
-                        p += 3;
-                    } else if at(p) == b'\\' && at(p + 1) != 0 {
-                        p += 1;
-                        current.push(match at(p) {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 8,
-                            b'a' => 7,
-                            c => c,
-                        });
-                    } else if at(p) == b'"' {
-                        if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                            return None;
-                        }
-                        done = true;
-                    } else if at(p) == 0 {
-                        return None;
-                    } else {
-                        current.push(at(p));
-                    }
-                } else if insq {
-                    if at(p) == b'\\' && at(p + 1) == b'\'' {
-                        p += 1;
-                        current.push(b'\'');
-                    } else if at(p) == b'\'' {
-                        if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                            return None;
-                        }
-                        done = true;
-                    } else if at(p) == 0 {
-                        return None;
-                    } else {
-                        current.push(at(p));
-                    }
-                } else {
-                    match at(p) {
-                        b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                        b'"' => inq = true,
-                        b'\'' => insq = true,
-                        c => current.push(c),
-                    }
-                }
-                if at(p) != 0 {
-                    p += 1;
-                }
-            }
-            out.push(current);
-        }
     }
 
     // The zero-copy splitter agrees with a literal port of sdssplitargs on
