@@ -5,7 +5,7 @@ CARGO ?= cargo
 PORT ?= 6379
 ARGS ?=
 
-.PHONY: run build release test unit bench fuzz miri perf chaos clean
+.PHONY: run build release test unit lint bench fuzz miri perf chaos clean
 
 run: release
 	./target/release/darter --port $(PORT) --logtostderr $(ARGS)
@@ -22,6 +22,10 @@ test:
 
 unit:
 	$(CARGO) test --lib
+
+# Clippy with the [lints] table of Cargo.toml, warnings as errors (run by .ci/run).
+lint:
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 bench:
 	$(CARGO) bench

@@ -4,10 +4,11 @@
  *
  * Redis 7.0 does INCRBYFLOAT / HINCRBYFLOAT arithmetic in C `long double`
  * (80-bit x87 extended precision on x86-64) and prints the result with
- * "%.17Lf"; it parses doubles with strtod() and prints them with "%.17g".
- * Rust has no `long double` and its float formatting rounds ties
- * differently from glibc, so those few operations live here and are exposed
- * through a tiny, allocation-free C ABI that src/util.rs wraps safely.
+ * "%.17Lf"; it parses doubles with strtod(). Rust has neither `long double`
+ * nor strtod's exact syntax, so those few operations live here and are
+ * exposed through a tiny, allocation-free C ABI that src/util.rs wraps
+ * safely. (Doubles are printed with "%.17g" in Rust, by src/reply.rs, which
+ * is tested against glibc's snprintf.)
  *
  * Every function takes explicit (pointer, length) pairs: inputs need not be
  * NUL-terminated and may contain NUL bytes (which make them invalid numbers,
@@ -159,13 +160,4 @@ int darter_string2d(const char *s, size_t len, double *out) {
     if (buf != stackbuf) free(buf);
     if (ok) *out = value;
     return ok;
-}
-
-/* snprintf("%.17g") of a double, as Redis' addReplyDouble (RESP2) and
- * d2string() print scores. Returns the length written (without the NUL),
- * or -1 if `cap` is too small (32 bytes always suffice). */
-int darter_fmt_g17(double v, char *out, size_t cap) {
-    int n = snprintf(out, cap, "%.17g", v);
-    if (n < 0 || (size_t)n + 1 > cap) return -1;
-    return n;
 }

@@ -22,8 +22,9 @@
 //! 2 x len in RESP2, sets and pushes plain arrays, booleans integers 1/0,
 //! doubles and big numbers and verbatim strings bulk strings; `null` and
 //! `null_array` are `$-1` / `*-1` in RESP2 and `_` in RESP3. Doubles use
-//! `%.17g` (`inf` / `-inf` spelled out), implemented here exactly. Integers use
-//! a small two-digits-at-a-time formatter.
+//! `%.17g` (`inf` / `-inf` spelled out), implemented here exactly (the one
+//! `%.17g` formatter of the crate). Integers use [`crate::util::format_u64`],
+//! two digits at a time.
 //!
 //! Goals: exact Redis bytes, no allocation beyond the buffer's own growth, no
 //! intermediate strings. Non-goals: output-buffer limits and chunking (the
@@ -34,50 +35,7 @@
 
 use std::io::Write as _;
 
-/// Two ASCII digits for every value 0..100: `DIGIT_PAIRS[2n..2n+2]`.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut table = [0u8; 200];
-    let mut n = 0;
-    while n < 100 {
-        table[2 * n] = b'0' + (n / 10) as u8;
-        table[2 * n + 1] = b'0' + (n % 10) as u8;
-        n += 1;
-    }
-    table
-};
-
-/// Longest decimal `u64` (u64::MAX has 20 digits).
-const MAX_U64_DIGITS: usize = 20;
-
-/// Writes `value` in decimal at the end of `digits`; returns where it starts.
-fn format_u64(mut value: u64, digits: &mut [u8; MAX_U64_DIGITS]) -> usize {
-    let mut start = MAX_U64_DIGITS;
-    while value >= 100 {
-        let pair = (value % 100) as usize * 2;
-        value /= 100;
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if value >= 10 {
-        let pair = value as usize * 2;
-        start -= 2;
-        digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        start -= 1;
-        digits[start] = b'0' + value as u8;
-    }
-    start
-}
-
-/// Appends `value` in decimal (Redis's `ll2string`).
-pub fn write_i64(out: &mut Vec<u8>, value: i64) {
-    let mut digits = [0u8; MAX_U64_DIGITS];
-    let start = format_u64(value.unsigned_abs(), &mut digits);
-    if value < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[start..]);
-}
+use crate::util::{MAX_U64_DIGITS, format_u64, write_i64};
 
 /// Appends `value` as C's `printf("%.17g")` does with glibc: 17 significant
 /// digits, correctly rounded (ties to even), trailing zeros and a trailing
@@ -531,43 +489,6 @@ mod tests {
         );
     }
 
-    // The integer formatter agrees with Rust's Display at every digit-count
-    // boundary and on a spread of values.
-    #[test]
-    fn write_i64_matches_display() {
-        let mut values = vec![
-            0i64,
-            1,
-            -1,
-            9,
-            10,
-            99,
-            100,
-            101,
-            i64::MAX,
-            i64::MIN,
-            i64::MIN + 1,
-        ];
-        let mut power = 1i64;
-        while let Some(next) = power.checked_mul(10) {
-            values.extend([power - 1, power, power + 1, -power, -(power - 1), next / 3]);
-            power = next;
-        }
-        let mut seed = 0x243F_6A88_85A3_08D3u64;
-        for _ in 0..100_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            values.push(seed as i64 >> (seed % 64));
-        }
-        for value in values {
-            let mut out = Vec::new();
-            write_i64(&mut out, value);
-            assert_eq!(out, value.to_string().into_bytes());
-        }
-    }
-
-    // bulk(): "$len" + bytes, binary safe, empty allowed.
     #[test]
     fn bulk() {
         assert_both(|r| r.bulk(b"hello"), b"$5\r\nhello\r\n", b"$5\r\nhello\r\n");
@@ -670,6 +591,10 @@ mod tests {
             (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
             (5e-324, "4.9406564584124654e-324"),
             (1e100, "1e+100"),
+            (1e300, "1.0000000000000001e+300"),
+            (1e16, "10000000000000000"),
+            (9007199254740992.0, "9007199254740992"),
+            (-42.0, "-42"),
             // Exact ties at the 18th digit (1000000000000000.25 and .75):
             // glibc rounds half to even.
             (4_000_000_000_000_001.0 / 4.0, "1000000000000000.2"),

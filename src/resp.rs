@@ -79,6 +79,8 @@ use std::fmt;
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BumpVec;
 
+use crate::util::parse_i64;
+
 /// Longest header or inline line accepted without its terminator
 /// (Redis `PROTO_INLINE_MAX_SIZE`).
 pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
@@ -237,43 +239,6 @@ pub fn parse<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parsed<'a> 
     }
 }
 
-/// Redis's `string2ll`: a strict decimal `i64`. No sign but a leading `-`, no
-/// leading zeros (except "0" itself), no blanks, at most 20 bytes, no overflow.
-/// `"-0"` is rejected.
-pub fn parse_strict_i64(s: &[u8]) -> Option<i64> {
-    // LONG_STR_SIZE (21) in Redis: a string this long is never valid.
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let (&first, rest) = digits.split_first()?;
-    if !(b'1'..=b'9').contains(&first) {
-        return None;
-    }
-    let mut value = u64::from(first - b'0');
-    for &byte in rest {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
-    }
-    if negative {
-        // -(i64::MIN) == 2^63 fits in u64.
-        if value > i64::MIN.unsigned_abs() {
-            return None;
-        }
-        Some(0i64.wrapping_sub_unsigned(value))
-    } else {
-        i64::try_from(value).ok()
-    }
-}
-
 /// `value > limit`, for a limit that may exceed `i64::MAX`.
 fn exceeds(value: i64, limit: usize) -> bool {
     value > 0 && value as u64 > limit as u64
@@ -390,7 +355,7 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
                 Line::Incomplete => return Parsed::Incomplete { need: 0 },
                 Line::TooBig => return Parsed::Error(ProtocolError::TooBigMbulkCountString),
             };
-            match parse_strict_i64(&buf[1..count_end]) {
+            match parse_i64(&buf[1..count_end]) {
                 Some(count) => (count, next),
                 None => return Parsed::Error(ProtocolError::InvalidMultibulkLength),
             }
@@ -426,7 +391,7 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
                 if buf[pos] != b'$' {
                     return Parsed::Error(ProtocolError::ExpectedDollar(buf[pos]));
                 }
-                match parse_strict_i64(&buf[pos + 1..len_end]) {
+                match parse_i64(&buf[pos + 1..len_end]) {
                     Some(len) => (len, next),
                     None => return Parsed::Error(ProtocolError::InvalidBulkLength),
                 }
@@ -584,6 +549,90 @@ fn split_args<'a>(line: &'a [u8], arena: &'a Bump) -> Result<BumpVec<'a, &'a [u8
             pos += 1;
         }
         args.push(word.into_bump_slice());
+    }
+}
+
+/// Straight port of Redis 7.0 `sdssplitargs` (C-string semantics: the line
+/// ends at its first NUL; always copying); `None` for unbalanced quotes. The
+/// oracle for the zero-copy [`split_args`], written line by line after the C
+/// rather than after the Rust, so the two can disagree. Built only for the
+/// unit tests and for the fuzz crate (feature `oracle`), which both compare
+/// the parser with it.
+#[cfg(any(test, feature = "oracle"))]
+#[doc(hidden)]
+pub fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
+    let line = &line[..end];
+    let at = |i: usize| line.get(i).copied().unwrap_or(0);
+    let mut p = 0;
+    let mut out = Vec::new();
+    loop {
+        while at(p) != 0 && is_c_space(at(p)) {
+            p += 1;
+        }
+        if at(p) == 0 {
+            return Some(out);
+        }
+        let (mut inq, mut insq, mut done) = (false, false, false);
+        let mut current = Vec::new();
+        while !done {
+            if inq {
+                if at(p) == b'\\'
+                    && at(p + 1) == b'x'
+                    && hex_value(at(p + 2)).is_some()
+                    && hex_value(at(p + 3)).is_some()
+                {
+                    current.push(
+                        hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap(),
+                    );
+                    p += 3;
+                } else if at(p) == b'\\' && at(p + 1) != 0 {
+                    p += 1;
+                    current.push(match at(p) {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        c => c,
+                    });
+                } else if at(p) == b'"' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return None;
+                    }
+                    done = true;
+                } else if at(p) == 0 {
+                    return None;
+                } else {
+                    current.push(at(p));
+                }
+            } else if insq {
+                if at(p) == b'\\' && at(p + 1) == b'\'' {
+                    p += 1;
+                    current.push(b'\'');
+                } else if at(p) == b'\'' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return None;
+                    }
+                    done = true;
+                } else if at(p) == 0 {
+                    return None;
+                } else {
+                    current.push(at(p));
+                }
+            } else {
+                match at(p) {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
+                    b'"' => inq = true,
+                    b'\'' => insq = true,
+                    c => current.push(c),
+                }
+            }
+            if at(p) != 0 {
+                p += 1;
+            }
+        }
+        out.push(current);
     }
 }
 
@@ -883,26 +932,6 @@ mod tests {
         }
     }
 
-    // parse_strict_i64 matches Redis's string2ll on its edge cases.
-    #[test]
-    fn strict_i64() {
-        assert_eq!(parse_strict_i64(b"0"), Some(0));
-        assert_eq!(parse_strict_i64(b"-1"), Some(-1));
-        assert_eq!(parse_strict_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_strict_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_strict_i64(b"9223372036854775808"), None);
-        assert_eq!(parse_strict_i64(b"-9223372036854775809"), None);
-        assert_eq!(parse_strict_i64(b"18446744073709551616"), None);
-        assert_eq!(parse_strict_i64(b"00"), None);
-        assert_eq!(parse_strict_i64(b"-0"), None);
-        assert_eq!(parse_strict_i64(b"-"), None);
-        assert_eq!(parse_strict_i64(b""), None);
-        assert_eq!(parse_strict_i64(b"+5"), None);
-        assert_eq!(parse_strict_i64(b"5 "), None);
-        // 21 bytes is rejected by length alone, even with leading '-'.
-        assert_eq!(parse_strict_i64(b"-92233720368547758080"), None);
-    }
-
     // The header fast path, whenever it answers, answers exactly as the
     // general path (first '\r' anywhere, then string2ll) does.
     #[test]
@@ -941,7 +970,7 @@ mod tests {
                     );
                 };
                 assert_eq!(next, general_next);
-                assert_eq!(parse_strict_i64(&header[1..content_end]), Some(value));
+                assert_eq!(parse_i64(&header[1..content_end]), Some(value));
             }
         }
         assert!(answered > 1000, "fast path answered only {answered} times");
@@ -1282,84 +1311,6 @@ mod tests {
         assert_eq!(error(&buf), ProtocolError::TooBigInlineRequest);
         buf.push(b'\n');
         assert_eq!(complete(&buf).0.len(), 1);
-    }
-
-    /// Straight port of sdssplitargs (C-string semantics, always copying),
-    /// the reference for the zero-copy splitter.
-    fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-        let end = line.iter().position(|&b| b == 0).unwrap_or(line.len());
-        let line = &line[..end];
-        let at = |i: usize| line.get(i).copied().unwrap_or(0);
-        let mut p = 0;
-        let mut out = Vec::new();
-        loop {
-            while at(p) != 0 && is_c_space(at(p)) {
-                p += 1;
-            }
-            if at(p) == 0 {
-                return Some(out);
-            }
-            let (mut inq, mut insq, mut done) = (false, false, false);
-            let mut current = Vec::new();
-            while !done {
-                if inq {
-                    if at(p) == b'\\'
-                        && at(p + 1) == b'x'
-                        && hex_value(at(p + 2)).is_some()
-                        && hex_value(at(p + 3)).is_some()
-                    {
-                        current.push(
-                            hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap(),
-                        );
-                        p += 3;
-                    } else if at(p) == b'\\' && at(p + 1) != 0 {
-                        p += 1;
-                        current.push(match at(p) {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 8,
-                            b'a' => 7,
-                            c => c,
-                        });
-                    } else if at(p) == b'"' {
-                        if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                            return None;
-                        }
-                        done = true;
-                    } else if at(p) == 0 {
-                        return None;
-                    } else {
-                        current.push(at(p));
-                    }
-                } else if insq {
-                    if at(p) == b'\\' && at(p + 1) == b'\'' {
-                        p += 1;
-                        current.push(b'\'');
-                    } else if at(p) == b'\'' {
-                        if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                            return None;
-                        }
-                        done = true;
-                    } else if at(p) == 0 {
-                        return None;
-                    } else {
-                        current.push(at(p));
-                    }
-                } else {
-                    match at(p) {
-                        b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                        b'"' => inq = true,
-                        b'\'' => insq = true,
-                        c => current.push(c),
-                    }
-                }
-                if at(p) != 0 {
-                    p += 1;
-                }
-            }
-            out.push(current);
-        }
     }
 
     // The zero-copy splitter agrees with a literal port of sdssplitargs on

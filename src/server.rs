@@ -38,7 +38,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use crate::cmd::{self, Command};
 use crate::conn::{self, Conn, ConnSlot, Squash, Wait};
 use crate::reply::ReplyBuf;
-use crate::shard::{Globals, RuntimeConfig, Shard, unix_ms};
+use crate::shard::{Globals, Shard, unix_ms};
 use crate::spsc;
 use crate::vll::{LockKey, TxId, Vll};
 
@@ -1390,22 +1390,12 @@ impl Worker {
             }
         }
     }
-
-    /// Connections of this thread, for CLIENT LIST/KILL (the calling one is taken out).
-    pub fn shard_mut(&mut self) -> &mut Shard {
-        &mut self.shard
-    }
 }
 
 impl Coord {
     fn is_finished(&self) -> bool {
         self.concluded && matches!(self.phase, Phase::Running { pending: 0 })
     }
-}
-
-/// Runtime config for a new thread (re-exported for tests).
-pub fn runtime_config(cfg: &crate::config::Config) -> RuntimeConfig {
-    cmd::config::initial(cfg)
 }
 
 /// Asks every thread to stop (SHUTDOWN, SIGTERM, SIGINT). Each sees the flag at the top

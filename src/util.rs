@@ -8,19 +8,19 @@
 //! | here | Redis 7.0 |
 //! | --- | --- |
 //! | [`parse_i64`] | `string2ll` (util.c), used by `getLongLongFromObject` |
-//! | [`write_i64`], [`write_u64`], [`i64_len`], [`u64_len`] | `ll2string`, `ull2string`, `sdigits10`, `digits10` |
+//! | [`write_i64`], [`write_u64`], [`format_u64`], [`i64_len`], [`u64_len`] | `ll2string`, `ull2string`, `sdigits10`, `digits10` |
 //! | [`parse_f64_strict`] | `string2d` / `getDoubleFromObject` (object.c) |
 //! | [`parse_long_double_ok`], [`long_double_is_finite`] | `string2ld` / `getLongDoubleFromObject` |
 //! | [`incr_by_float`] | `incrbyfloatCommand` (t_string.c) + `ld2string(LD_STR_HUMAN)` |
-//! | [`write_double`], [`format_double`] | `addReplyDouble` (RESP2, `"%.17g"`) |
+//!
+//! Doubles are printed (`%.17g`, `addReplyDouble`) by [`crate::reply::write_double`].
 //! | [`glob_match`] | `stringmatchlen` (util.c), with its nesting limit and `skipLongerMatches` pruning |
 //!
-//! The `long double` arithmetic, `strtod`/`strtold` parsing and `%.17g`
-//! printing are delegated to the small C shim `csrc/longdouble.c` (built by
-//! `build.rs`), because Rust has no 80-bit `long double` and its float
-//! formatting does not round exactly like glibc's `printf`. Results therefore
-//! match a Redis built for the same platform (x86-64: x87 80-bit `long
-//! double`). Parsing assumes the "C" locale, which a Rust program has unless
+//! The `long double` arithmetic, its `%.17Lf` printing and `strtod`/`strtold`
+//! parsing are delegated to the small C shim `csrc/longdouble.c` (built by
+//! `build.rs`), because Rust has no 80-bit `long double` and no `strtod` with
+//! C's exact syntax. Results therefore match a Redis built for the same
+//! platform (x86-64: x87 80-bit `long double`). Parsing assumes the "C" locale, which a Rust program has unless
 //! something calls `setlocale`.
 //!
 //! Functions that call into C do not run under Miri; their tests are
@@ -40,7 +40,6 @@ unsafe extern "C" {
         outcap: usize,
     ) -> c_int;
     fn darter_string2d(s: *const c_char, len: usize, out: *mut f64) -> c_int;
-    fn darter_fmt_g17(v: f64, out: *mut c_char, cap: usize) -> c_int;
 }
 
 /// Redis' `MAX_LONG_DOUBLE_CHARS`: the longest string `string2ld` accepts is
@@ -98,26 +97,39 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends the decimal form of `v` to `buf` (Redis `ull2string`).
+/// Longest decimal `u64`: `u64::MAX` has 20 digits.
+pub const MAX_U64_DIGITS: usize = 20;
+
+/// Writes `v` in decimal at the end of `digits`, two digits per division, and
+/// returns where the digits start. For callers that need the digits before
+/// they can place them (the reply builder's length headers); others use
+/// [`write_u64`] / [`write_i64`].
 #[inline]
-pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
+pub fn format_u64(mut v: u64, digits: &mut [u8; MAX_U64_DIGITS]) -> usize {
+    let mut start = MAX_U64_DIGITS;
     while v >= 100 {
         let pair = (v % 100) as usize * 2;
         v /= 100;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
     if v >= 10 {
         let pair = v as usize * 2;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
+        start -= 1;
+        digits[start] = b'0' + v as u8;
     }
-    buf.extend_from_slice(&tmp[i..]);
+    start
+}
+
+/// Appends the decimal form of `v` to `buf` (Redis `ull2string`).
+#[inline]
+pub fn write_u64(buf: &mut Vec<u8>, v: u64) {
+    let mut digits = [0u8; MAX_U64_DIGITS];
+    let start = format_u64(v, &mut digits);
+    buf.extend_from_slice(&digits[start..]);
 }
 
 /// Appends the decimal form of `v` to `buf` (Redis `ll2string`).
@@ -287,49 +299,6 @@ pub fn incr_by_float(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, FloatErr> {
         // buffer; Redis would store "" in that case, so mirror it.
         _ => Ok(Vec::new()),
     }
-}
-
-/// Appends `v` as Redis 7.0 replies a double over RESP2 (`addReplyDouble`:
-/// ZSCORE, ZINCRBY, ZRANGE WITHSCORES, ...): `"%.17g"`, with `"inf"` and
-/// `"-inf"` spelled out, `-0.0` as `"-0"` (and NaN, which Redis never
-/// replies, as `"nan"`). Integral values below 2^53 take a fast path that
-/// prints the same digits as `%.17g`.
-///
-/// Note for sorted sets: a listpack-encoded zset stores integral scores as
-/// integers, so Redis replies `"0"`, not `"-0"`, for a -0.0 score held in a
-/// small zset; that normalisation belongs to the zset code, not here.
-pub fn write_double(buf: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        buf.extend_from_slice(b"nan");
-    } else if v.is_infinite() {
-        buf.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
-    } else if v == 0.0 {
-        buf.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
-    } else if v.abs() < 9_007_199_254_740_992.0 && v.trunc() == v {
-        // |v| < 2^53 has at most 16 digits, which "%.17g" prints in full
-        // without an exponent.
-        write_i64(buf, v as i64);
-    } else {
-        let mut out = [MaybeUninit::<u8>::uninit(); 32];
-        // SAFETY: `out` is writable for 32 bytes and the C side writes at
-        // most `cap` bytes (including its NUL).
-        let n = unsafe { darter_fmt_g17(v, out.as_mut_ptr().cast(), out.len()) };
-        assert!(
-            n > 0 && (n as usize) < out.len(),
-            "%.17g always fits in 32 bytes"
-        );
-        // SAFETY: the C side wrote `n` bytes at the start of `out`.
-        let bytes = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), n as usize) };
-        buf.extend_from_slice(bytes);
-    }
-}
-
-/// [`write_double`] into a new `String`.
-pub fn format_double(v: f64) -> String {
-    let mut buf = Vec::with_capacity(24);
-    write_double(&mut buf, v);
-    // `%.17g`, "inf", "nan" and digits are ASCII.
-    String::from_utf8(buf).expect("ASCII")
 }
 
 // ---------------------------------------------------------------------------
@@ -584,6 +553,8 @@ mod tests {
             "18446744073709551616",
             "99999999999999999999",
             "000000000000000000001",
+            // 21 bytes is rejected by length alone, even with a leading '-'.
+            "-92233720368547758080",
             "1\0",
             "\u{0661}",
         ] {
@@ -611,6 +582,43 @@ mod tests {
 
     // --- integer formatting -------------------------------------------------
 
+    // The integer formatter agrees with Rust's Display at every digit-count
+    // boundary and on a spread of values.
+    #[test]
+    fn write_i64_matches_display() {
+        let mut values = vec![
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ];
+        let mut power = 1i64;
+        while let Some(next) = power.checked_mul(10) {
+            values.extend([power - 1, power, power + 1, -power, -(power - 1), next / 3]);
+            power = next;
+        }
+        let mut seed = 0x243F_6A88_85A3_08D3u64;
+        for _ in 0..100_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            values.push(seed as i64 >> (seed % 64));
+        }
+        for value in values {
+            let mut out = Vec::new();
+            write_i64(&mut out, value);
+            assert_eq!(out, value.to_string().into_bytes());
+        }
+    }
+
+    // bulk(): "$len" + bytes, binary safe, empty allowed.
     /// Pins write_i64/write_u64 and their lengths at digit-count boundaries
     /// and extremes (the two-digit table must not drop or double digits).
     #[test]
@@ -838,52 +846,6 @@ mod tests {
             FloatErr::NanOrInfinity.incrbyfloat_message(),
             "ERR increment would produce NaN or Infinity"
         );
-    }
-
-    // --- write_double --------------------------------------------------------------
-
-    /// Pins "%.17g" output as Redis 7.0 replies scores, including the
-    /// integer fast path boundary, exponent switch-over and special values.
-    #[test]
-    fn write_double_matches_percent_17g() {
-        for (v, want) in [
-            (0.0, "0"),
-            (-0.0, "-0"),
-            (1.0, "1"),
-            (-42.0, "-42"),
-            (1.5, "1.5"),
-            (0.1, "0.10000000000000001"),
-            (1.0 / 3.0, "0.33333333333333331"),
-            (9007199254740991.0, "9007199254740991"),
-            (9007199254740992.0, "9007199254740992"),
-            (1e17, "1e+17"),
-            (1e16, "10000000000000000"),
-            (123456789012345680.0, "1.2345678901234568e+17"),
-            (1e-5, "1.0000000000000001e-05"),
-            (1e300, "1.0000000000000001e+300"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-            (f64::NAN, "nan"),
-            (5e-324, "4.9406564584124654e-324"),
-        ] {
-            assert_eq!(format_double(v), want, "{v:e}");
-        }
-    }
-
-    /// Pins that the integral fast path prints exactly what "%.17g" prints.
-    #[test]
-    fn write_double_fast_path_agrees_with_printf() {
-        let mut x = 0xDEAD_BEEF_CAFE_F00Du64;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let v = ((x >> 11) as i64 - (1 << 52)) as f64; // |v| <= 2^53
-            let mut out = [0u8; 32];
-            // SAFETY: test-only direct call with a 32-byte buffer.
-            let n = unsafe { darter_fmt_g17(v, out.as_mut_ptr().cast(), 32) };
-            assert_eq!(format_double(v).as_bytes(), &out[..n as usize], "{v}");
-        }
     }
 
     // --- glob_match ---------------------------------------------------------------

@@ -14,12 +14,17 @@
 //! * `Error`: the reply is one `-ERR Protocol error: ...\r\n` line; `too big`
 //!   errors only once more than `max_inline_len` bytes wait.
 //!
+//! The inline oracle is the library's `resp::reference_split` (feature
+//! `oracle`), a line-by-line port of the C original, the same one the unit
+//! tests of `resp.rs` use; it is written independently of the optimised
+//! `split_args`, so a divergence between them shows up here.
+//!
 //! Run: `cargo +nightly fuzz run resp_parse -- -max_total_time=120`.
 
 #![no_main]
 
 use bumpalo::Bump;
-use darter::resp::{Limits, Parsed, ProtocolError, parse};
+use darter::resp::{Limits, Parsed, ProtocolError, parse, reference_split};
 use libfuzzer_sys::fuzz_target;
 
 /// Pattern of the errors that depend on how much input has arrived.
@@ -179,89 +184,5 @@ fn check_error(rest: &[u8], error: ProtocolError, limits: &Limits) {
     }
     if error == ProtocolError::UnbalancedQuotes {
         assert_ne!(rest[0], b'*');
-    }
-}
-
-/// C's `isspace` in the "C" locale.
-fn is_c_space(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).map(|digit| digit as u8)
-}
-
-/// Literal port of Redis 7.0 `sdssplitargs` over a C string (the line ends at
-/// its first NUL); `None` for unbalanced quotes.
-fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
-    let at = |i: usize| line.get(i).copied().unwrap_or(0);
-    let mut p = 0;
-    let mut vector = Vec::new();
-    loop {
-        while at(p) != 0 && is_c_space(at(p)) {
-            p += 1;
-        }
-        if at(p) == 0 {
-            return Some(vector);
-        }
-        let (mut inq, mut insq, mut done) = (false, false, false);
-        let mut current = Vec::new();
-        while !done {
-            if inq {
-                if at(p) == b'\\'
-                    && at(p + 1) == b'x'
-                    && hex_value(at(p + 2)).is_some()
-                    && hex_value(at(p + 3)).is_some()
-                {
-                    current.push(hex_value(at(p + 2))? * 16 + hex_value(at(p + 3))?);
-                    p += 3;
-                } else if at(p) == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    current.push(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        c => c,
-                    });
-                } else if at(p) == b'"' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if at(p) == 0 {
-                    return None;
-                } else {
-                    current.push(at(p));
-                }
-            } else if insq {
-                if at(p) == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    current.push(b'\'');
-                } else if at(p) == b'\'' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if at(p) == 0 {
-                    return None;
-                } else {
-                    current.push(at(p));
-                }
-            } else {
-                match at(p) {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                    b'"' => inq = true,
-                    b'\'' => insq = true,
-                    c => current.push(c),
-                }
-            }
-            if at(p) != 0 {
-                p += 1;
-            }
-        }
-        vector.push(current);
     }
 }

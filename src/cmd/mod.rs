@@ -262,17 +262,25 @@ pub fn route(w: &Worker, c: &Conn, args: &[&[u8]]) -> Option<(&'static Command, 
     if cmd.flags & DENYOOM != 0 && w.shard.maybe_over_maxmemory() {
         return None; // dispatch decides, and refuses it if really over
     }
-    let n = w.shard.nshards;
+    Some((cmd, single_shard(cmd, args, w.shard.nshards, w.id)?))
+}
+
+/// The one shard all the keys of `args` hash to, `home` for a command without
+/// keys, or `None` when the keys span shards (the caller then runs a
+/// transaction). Stops at the first key on another shard: the transaction
+/// split hashes every key again anyway.
+#[inline]
+fn single_shard(cmd: &Command, args: &[&[u8]], nshards: usize, home: usize) -> Option<usize> {
     let mut target: Option<usize> = None;
     for i in cmd.key_indices(args.len()) {
-        let s = shard_of(args[i], n);
+        let s = shard_of(args[i], nshards);
         match target {
             None => target = Some(s),
             Some(t) if t != s => return None,
             _ => {}
         }
     }
-    Some((cmd, target.unwrap_or(w.id)))
+    Some(target.unwrap_or(home))
 }
 
 /// Counts a call of `cmd` (what [`dispatch`] does before running a command).
@@ -323,22 +331,7 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
         Handler::Conn(f) => f(w, c, origin, args),
         Handler::Shard(_, multi) => {
             let n = w.shard.nshards;
-            let mut target: Option<usize> = None;
-            let mut spans = false;
-            for i in cmd.key_indices(args.len()) {
-                let s = shard_of(args[i], n);
-                match target {
-                    None => target = Some(s),
-                    Some(t) if t != s => {
-                        // The split below hashes every key again: stop here.
-                        spans = true;
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            let target = target.unwrap_or(w.id);
-            if !spans {
+            if let Some(target) = single_shard(cmd, args, n, w.id) {
                 w.exec_single(c, origin, cmd, args, target);
                 return;
             }

@@ -952,15 +952,12 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// `bucket % 4`), or nothing if both are empty, and returns it
     /// with the cursor of the next logical bucket (0 after the last, as with
     /// [`traverse`](Self::traverse)). Looks at one bucket per call.
-    pub fn evict_at(&mut self, cursor: u64) -> (Option<(K, V)>, u64) {
-        self.evict_at_min(cursor, 1)
-    }
-
-    /// [`evict_at`](Self::evict_at), but a regular bucket holding fewer than
-    /// `min_items` items is left alone (its one item was likely promoted to
-    /// the front and is the bucket's most recently used), and with
-    /// `min_items > 1` the stash too (a promoted item stays there when its
-    /// home bucket is full of its neighbour's items).
+    ///
+    /// A regular bucket holding fewer than `min_items` items is left alone
+    /// (its one item was likely promoted to the front and is the bucket's
+    /// most recently used), and with `min_items > 1` the stash too (a
+    /// promoted item stays there when its home bucket is full of its
+    /// neighbour's items).
     pub fn evict_at_min(&mut self, cursor: u64, min_items: u32) -> (Option<(K, V)>, u64) {
         let (b, prefix) = decode_cursor(cursor);
         if b >= REGULAR_BUCKETS || self.segs.is_empty() {
