@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod cmd;
 pub mod compact;
 pub mod config;
+pub mod container;
 pub mod conn;
 pub mod dash;
 pub mod net;
