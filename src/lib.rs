@@ -12,6 +12,7 @@ pub mod container;
 pub mod conn;
 pub mod dash;
 pub mod net;
+pub mod op;
 pub mod reply;
 pub mod resp;
 pub mod server;
