@@ -193,8 +193,9 @@ impl CompactObj {
             PACKED => Kind::Packed,
             INT if self.w1[6] & LEN_NIBBLE == BOXED => Kind::Container,
             INT => Kind::Int,
-            // HEAP: the mask leaves no other value.
-            _ => Kind::Heap,
+            HEAP => Kind::Heap,
+            // Two kind bits: no other value (the compiler drops this arm).
+            4..=u8::MAX => unreachable!("kind bits are masked to 0..=3"),
         }
     }
 
