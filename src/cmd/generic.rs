@@ -75,7 +75,6 @@ pub fn commands() -> Vec<Command> {
 /// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
 type Locks = crate::server::LockSets;
 
-
 /// Parses an integer that must fit a C `int` (Redis's `getIntFromObject`).
 fn parse_i32(s: &[u8]) -> Option<i32> {
     parse_i64(s).and_then(|n| i32::try_from(n).ok())
