@@ -1,17 +1,29 @@
-//! The 16-byte object every key and string value is stored as.
+//! The 16-byte object every key and value is stored as.
 //!
 //! ```text
-//!   byte   0 ........ 7   8 ............ 13    14      15
-//!         ┌─────────────┬──────────────────┬───────┬───────┐
-//! INLINE  │ bytes 0..8  │ bytes 8..14      │ n|A   │ tag   │  strings of 0..=14 bytes (n = len)
-//! PACKED  │ 7-bit chars packed LE (112 bits) │ n|A   │ tag   │  ASCII strings of 15..=16 bytes (n = len - 1)
-//! INT     │ i64         │ (unused)         │ 0|A   │ tag   │  canonical integers (values only)
-//! HEAP    │ *mut u8     │ len (48 bits LE) │ 0|A   │ tag   │  longer strings, one allocation
-//!         └─────────────┴──────────────────┴───────┴───────┘
+//!   byte     0 ........ 7   8 ............ 13    14      15
+//!           ┌─────────────┬──────────────────┬───────┬───────┐
+//! Inline    │ bytes 0..8  │ bytes 8..14      │ n|A   │ 0|..  │  strings of 0..=14 bytes (n = len)
+//! Packed    │ 7-bit chars packed LE (112 bits) │ n|A   │ 1|..  │  ASCII strings of 15..=16 bytes (n = len - 1)
+//! Int       │ i64         │ (unused)         │ 0|A   │ 2|..  │  canonical integers (values only)
+//! Container │ *mut Container (unused)        │ 1|A   │ 2|..  │  other types, boxed (values only)
+//! Heap      │ *mut u8     │ len (48 bits LE) │ 0|A   │ 3|..  │  longer strings, one allocation
+//!           └─────────────┴──────────────────┴───────┴───────┘
 //!   byte 14 = n (bits 0..4, the length nibble) | access stamp bits 0..4 (bits 4..8)
-//!   tag     = kind (bits 0..2) | access stamp bits 4..8 (bits 2..6)
+//!   tag     = kind bits (bits 0..2) | access stamp bits 4..8 (bits 2..6)
 //!             | FLAG_EXPIRE (bit 6) | FLAG_RAW (bit 7)
 //! ```
+//!
+//! **Kinds.** The tag's two kind bits and, for kind bits 2, the length nibble (which
+//! an integer or a pointer does not need: 0 = Int, 1 = Container) decode to [`Kind`].
+//! Every method whose meaning depends on the kind matches on `Kind` without a
+//! wildcard, so a new kind is a compile error at each site that must handle it (Drop,
+//! Clone, length, bytes, encoding, memory). A `Container` object owns a
+//! `Box<`[`Container`]`>` (`crate::container`: lists, hashes, sets... from issue 19),
+//! which in turn must say its type, encoding, heap bytes and deep copy by an
+//! exhaustive match there. String accessors (`len`, `bytes`, `eq_bytes`...) treat a
+//! container as the empty string and [`CompactObj::string_bytes`] as no string at
+//! all: callers check the type first ([`CompactObj::obj_type`], `Db::lookup_typed`).
 //!
 //! **Access stamp** (`A`, 8 bits): spare bits of every kind — the high nibble of byte 14
 //! (an inline length is at most 14 and a packed one is stored minus one, so one nibble
@@ -37,6 +49,8 @@
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
 use std::borrow::Cow;
 
+use crate::container::{Container, ObjType};
+
 #[derive(Clone, Copy)]
 #[repr(C)]
 union Word {
@@ -60,10 +74,30 @@ const KIND_MASK: u8 = 0x03;
 const TAG_ACCESS_MASK: u8 = 0x3c;
 /// Byte 14's length nibble (INLINE: len; PACKED: len - 1).
 const LEN_NIBBLE: u8 = 0x0f;
+// The tag's kind bits.
 const INLINE: u8 = 0;
 const PACKED: u8 = 1;
+/// Int or Container, told apart by the length nibble ([`BOXED`]).
 const INT: u8 = 2;
 const HEAP: u8 = 3;
+/// The length nibble of a Container object (an Int's is 0).
+const BOXED: u8 = 1;
+
+/// What an object holds (see the module doc). Matched without wildcards: adding a
+/// kind makes every site that must handle it a compile error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string of 0..=14 bytes in the object.
+    Inline,
+    /// An ASCII string of 15..=16 bytes, 7 bits a character, in the object.
+    Packed,
+    /// A canonical integer (encoding `int`).
+    Int,
+    /// A longer string in one heap buffer.
+    Heap,
+    /// A boxed [`Container`] (a value of another Redis type).
+    Container,
+}
 
 /// The string was changed in place (APPEND, SETRANGE): encoding `raw`, growable buffer.
 pub const FLAG_RAW: u8 = 0x80;
@@ -151,9 +185,18 @@ impl CompactObj {
         self.w1[7]
     }
 
+    /// The object's kind, decoded from the tag and the length nibble.
     #[inline(always)]
-    fn kind(&self) -> u8 {
-        self.tag() & KIND_MASK
+    pub fn kind(&self) -> Kind {
+        match self.tag() & KIND_MASK {
+            INLINE => Kind::Inline,
+            PACKED => Kind::Packed,
+            INT if self.w1[6] & LEN_NIBBLE == BOXED => Kind::Container,
+            INT => Kind::Int,
+            HEAP => Kind::Heap,
+            // Two kind bits: no other value (the compiler drops this arm).
+            4..=u8::MAX => unreachable!("kind bits are masked to 0..=3"),
+        }
     }
 
     /// The flag bits (`FLAG_RAW`, `FLAG_EXPIRE`).
@@ -179,7 +222,7 @@ impl CompactObj {
     #[inline(always)]
     fn short_len(&self) -> usize {
         let n = (self.w1[6] & LEN_NIBBLE) as usize;
-        if self.kind() == PACKED { n + 1 } else { n }
+        if self.kind() == Kind::Packed { n + 1 } else { n }
     }
 
     /// True if `FLAG_EXPIRE` is set.
@@ -218,7 +261,7 @@ impl CompactObj {
     /// The 14 data bytes of an INLINE or PACKED object.
     #[inline(always)]
     fn data14(&self) -> [u8; 14] {
-        debug_assert!(matches!(self.kind(), INLINE | PACKED));
+        debug_assert!(matches!(self.kind(), Kind::Inline | Kind::Packed));
         let mut d = [0u8; 14];
         // SAFETY: INLINE and PACKED objects are only ever written through `bytes`
         // (`from_16`), so `w0` holds plain bytes.
@@ -316,24 +359,71 @@ impl CompactObj {
         CompactObj { w0: Word { int: n }, w1 }
     }
 
-    /// The integer of an `int`-encoded value.
-    #[inline(always)]
-    pub fn as_int(&self) -> Option<i64> {
-        if self.kind() == INT {
-            // SAFETY: INT objects are written through `int` only (`from_int`).
-            Some(unsafe { self.w0.int })
-        } else {
-            None
+    /// A value of another type: the object owns `c` (freed by `Drop`, deep-copied by
+    /// `Clone`).
+    pub fn from_container(c: Box<Container>) -> CompactObj {
+        let mut w1 = [0u8; 8];
+        w1[6] = BOXED;
+        w1[7] = INT;
+        CompactObj { w0: Word { ptr: Box::into_raw(c).cast::<u8>() }, w1 }
+    }
+
+    /// The container of a Container object, None for strings.
+    #[inline]
+    pub fn container(&self) -> Option<&Container> {
+        match self.kind() {
+            // SAFETY: a Container object owns the `Box<Container>` whose pointer
+            // `from_container` stored in `w0.ptr`; the borrow of `self` keeps it alive.
+            Kind::Container => Some(unsafe { &*self.w0.ptr.cast::<Container>() }),
+            Kind::Inline | Kind::Packed | Kind::Int | Kind::Heap => None,
         }
     }
 
-    /// The string's length in bytes (an integer's decimal length).
+    /// The container of a Container object, mutably; None for strings.
+    #[inline]
+    pub fn container_mut(&mut self) -> Option<&mut Container> {
+        match self.kind() {
+            // SAFETY: as in `container`; `&mut self` makes the borrow exclusive.
+            Kind::Container => Some(unsafe { &mut *self.w0.ptr.cast::<Container>() }),
+            Kind::Inline | Kind::Packed | Kind::Int | Kind::Heap => None,
+        }
+    }
+
+    /// The Redis type of the value.
+    #[inline]
+    pub fn obj_type(&self) -> ObjType {
+        match self.container() {
+            Some(c) => c.obj_type(),
+            None => ObjType::String,
+        }
+    }
+
+    /// The integer of an Int object (the caller has checked the kind).
+    #[inline(always)]
+    fn int(&self) -> i64 {
+        debug_assert_eq!(self.kind(), Kind::Int);
+        // SAFETY: Int objects are written through `int` only (`from_int`), and every
+        // bit pattern is a valid i64.
+        unsafe { self.w0.int }
+    }
+
+    /// The integer of an `int`-encoded value.
+    #[inline(always)]
+    pub fn as_int(&self) -> Option<i64> {
+        match self.kind() {
+            Kind::Int => Some(self.int()),
+            Kind::Inline | Kind::Packed | Kind::Heap | Kind::Container => None,
+        }
+    }
+
+    /// The string's length in bytes (an integer's decimal length; 0 for a container).
     #[inline]
     pub fn len(&self) -> usize {
         match self.kind() {
-            INLINE | PACKED => self.short_len(),
-            HEAP => self.heap_len(),
-            _ => crate::util::i64_len(self.as_int().unwrap_or(0)),
+            Kind::Inline | Kind::Packed => self.short_len(),
+            Kind::Heap => self.heap_len(),
+            Kind::Int => crate::util::i64_len(self.int()),
+            Kind::Container => 0,
         }
     }
 
@@ -342,44 +432,53 @@ impl CompactObj {
         self.len() == 0
     }
 
-    /// The bytes without copying, when they are stored as they are (INLINE, HEAP).
+    /// An Inline object's bytes.
+    #[inline(always)]
+    fn inline_slice(&self) -> &[u8] {
+        debug_assert_eq!(self.kind(), Kind::Inline);
+        let len = (self.w1[6] & LEN_NIBBLE) as usize;
+        // SAFETY: `CompactObj` is repr(C) with `w0` (8 bytes, a union of 8-byte
+        // fields) at offset 0 and `w1` at offset 8, no padding, so its 16 bytes are
+        // contiguous; Inline data is the first `len <= 14` of them, written as plain bytes.
+        unsafe { std::slice::from_raw_parts((self as *const CompactObj).cast::<u8>(), len) }
+    }
+
+    /// A Heap object's bytes.
+    #[inline(always)]
+    fn heap_slice(&self) -> &[u8] {
+        debug_assert_eq!(self.kind(), Kind::Heap);
+        // SAFETY: a Heap object owns a live allocation at `ptr` whose first
+        // `heap_len()` bytes are initialised; the borrow of `self` keeps it alive.
+        unsafe { std::slice::from_raw_parts(self.w0.ptr, self.heap_len()) }
+    }
+
+    /// The bytes without copying, when they are stored as they are (Inline, Heap).
     #[inline]
     pub fn as_slice(&self) -> Option<&[u8]> {
         match self.kind() {
-            INLINE => {
-                let len = (self.w1[6] & LEN_NIBBLE) as usize;
-                // SAFETY: `CompactObj` is repr(C) with `w0` (8 bytes, a union of
-                // 8-byte fields) at offset 0 and `w1` at offset 8, no padding, so its 16
-                // bytes are contiguous; INLINE data is the first `len <= 14` of them,
-                // written as plain bytes.
-                Some(unsafe { std::slice::from_raw_parts((self as *const CompactObj).cast::<u8>(), len) })
-            }
-            HEAP => {
-                // SAFETY: a HEAP object owns a live allocation at `ptr` whose first
-                // `heap_len()` bytes are initialised; the borrow of `self` keeps it alive.
-                Some(unsafe { std::slice::from_raw_parts(self.w0.ptr, self.heap_len()) })
-            }
-            _ => None,
+            Kind::Inline => Some(self.inline_slice()),
+            Kind::Heap => Some(self.heap_slice()),
+            Kind::Packed | Kind::Int | Kind::Container => None,
         }
     }
 
     /// The string's bytes: borrowed when stored as they are, otherwise written into
-    /// `buf` (unpacked, or an integer formatted).
+    /// `buf` (unpacked, or an integer formatted). Empty for a container.
     #[inline]
     pub fn bytes<'a>(&'a self, buf: &'a mut ScratchBuf) -> &'a [u8] {
-        if let Some(s) = self.as_slice() {
-            return s;
-        }
         match self.kind() {
-            PACKED => {
+            Kind::Inline => self.inline_slice(),
+            Kind::Heap => self.heap_slice(),
+            Kind::Packed => {
                 let len = self.short_len();
                 unpack(&self.data14(), len, buf);
                 &buf[..len]
             }
-            _ => {
-                let n = fmt_i64(self.as_int().unwrap_or(0), buf);
+            Kind::Int => {
+                let n = fmt_i64(self.int(), buf);
                 &buf[..n]
             }
+            Kind::Container => &[],
         }
     }
 
@@ -396,20 +495,24 @@ impl CompactObj {
 
     /// The Redis TYPE name of a value.
     pub fn type_name(&self) -> &'static str {
-        "string"
+        self.obj_type().name()
     }
 
     /// The bytes of a string value (integers formatted), or None for other types.
     pub fn string_bytes(&self) -> Option<Cow<'_, [u8]>> {
-        Some(self.to_cow())
+        match self.kind() {
+            Kind::Inline | Kind::Packed | Kind::Int | Kind::Heap => Some(self.to_cow()),
+            Kind::Container => None,
+        }
     }
 
-    /// True if the object's string equals `b`.
+    /// True if the object's string equals `b` (never for a container).
     #[inline]
     pub fn eq_bytes(&self, b: &[u8]) -> bool {
         match self.kind() {
-            INLINE | HEAP => self.as_slice() == Some(b),
-            PACKED => {
+            Kind::Inline => self.inline_slice() == b,
+            Kind::Heap => self.heap_slice() == b,
+            Kind::Packed => {
                 let len = self.short_len();
                 if b.len() != len {
                     return false;
@@ -417,26 +520,37 @@ impl CompactObj {
                 let mut buf = [0u8; 20];
                 self.bytes(&mut buf) == b
             }
-            _ => {
+            Kind::Int => {
                 let mut buf = [0u8; 20];
                 self.bytes(&mut buf) == b
             }
+            Kind::Container => false,
         }
     }
 
     /// Redis's OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
         match self.kind() {
-            INT => "int",
-            _ if self.tag() & FLAG_RAW != 0 || self.len() > EMBSTR_MAX => "raw",
-            _ => "embstr",
+            Kind::Int => "int",
+            Kind::Inline | Kind::Packed | Kind::Heap => {
+                if self.tag() & FLAG_RAW != 0 || self.len() > EMBSTR_MAX {
+                    "raw"
+                } else {
+                    "embstr"
+                }
+            }
+            Kind::Container => self.container().expect("kind checked").encoding(),
         }
     }
 
-    /// Bytes this object owns outside its 16 bytes.
+    /// Bytes this object owns outside its 16 bytes (MEMORY USAGE, used_memory).
     #[inline]
     pub fn heap_bytes(&self) -> usize {
-        if self.kind() == HEAP { self.heap_cap() } else { 0 }
+        match self.kind() {
+            Kind::Heap => self.heap_cap(),
+            Kind::Container => self.container().expect("kind checked").heap_bytes(),
+            Kind::Inline | Kind::Packed | Kind::Int => 0,
+        }
     }
 
     /// Replaces the string with `b` as [`from_bytes`](Self::from_bytes) would encode it,
@@ -444,7 +558,7 @@ impl CompactObj {
     /// overwrite hot path: no free and malloc). Keeps `FLAG_EXPIRE`.
     #[inline]
     pub fn assign_bytes(&mut self, b: &[u8]) {
-        if self.kind() == HEAP
+        if self.kind() == Kind::Heap
             && self.tag() & FLAG_RAW == 0
             && self.heap_len() == b.len()
             && !(b.len() <= 20 && crate::util::parse_i64(b).is_some())
@@ -461,26 +575,36 @@ impl CompactObj {
         self.w1[7] |= expire;
     }
 
-    /// Moves the object's bytes out as a `Vec` (no copy for HEAP), leaving the empty
-    /// string with the same `FLAG_EXPIRE`.
+    /// Moves the object's bytes out as a `Vec` (no copy for Heap), leaving the empty
+    /// string with the same `FLAG_EXPIRE`. A container reads as the empty string (and
+    /// is dropped).
     fn take_vec(&mut self) -> Vec<u8> {
         let expire = self.tag() & FLAG_EXPIRE;
-        let v = if self.kind() == HEAP {
-            let (len, cap) = (self.heap_len(), self.heap_cap());
-            // SAFETY: a HEAP object's buffer was allocated by the global allocator with
-            // `Layout::from_size_align(heap_cap(), 1)` (what a `Vec<u8>` of that capacity
-            // uses) and holds `len` initialised bytes; ownership moves to the Vec and
-            // `self` is overwritten below without running Drop.
-            unsafe { Vec::from_raw_parts(self.w0.ptr, len, cap) }
-        } else {
-            let mut buf = [0u8; 20];
-            self.bytes(&mut buf).to_vec()
-        };
-        // Plain overwrite: the buffer now belongs to `v`.
         let mut empty = Self::EMPTY;
         empty.w1[7] |= expire;
-        std::mem::forget(std::mem::replace(self, empty));
-        v
+        match self.kind() {
+            Kind::Heap => {
+                let (len, cap) = (self.heap_len(), self.heap_cap());
+                // SAFETY: a Heap object's buffer was allocated by the global allocator
+                // with `Layout::from_size_align(heap_cap(), 1)` (what a `Vec<u8>` of that
+                // capacity uses) and holds `len` initialised bytes; ownership moves to
+                // the Vec and `self` is overwritten below without running Drop.
+                let v = unsafe { Vec::from_raw_parts(self.w0.ptr, len, cap) };
+                // Plain overwrite: the buffer now belongs to `v`.
+                std::mem::forget(std::mem::replace(self, empty));
+                v
+            }
+            Kind::Inline | Kind::Packed | Kind::Int => {
+                let mut buf = [0u8; 20];
+                let v = self.bytes(&mut buf).to_vec();
+                *self = empty;
+                v
+            }
+            Kind::Container => {
+                *self = empty;
+                Vec::new()
+            }
+        }
     }
 
     /// A `FLAG_RAW` string from `v`: inline when short, else `v`'s buffer resized to
@@ -526,39 +650,51 @@ impl CompactObj {
 impl Drop for CompactObj {
     #[inline]
     fn drop(&mut self) {
-        if self.kind() == HEAP {
-            let layout = Layout::from_size_align(self.heap_cap(), 1).expect("heap layout");
-            // SAFETY: a HEAP object exclusively owns `ptr`, allocated with exactly this
-            // layout (`heap`/`raw_from_vec` keep capacity == heap_cap()).
-            unsafe { dealloc(self.w0.ptr, layout) };
+        match self.kind() {
+            Kind::Heap => {
+                let layout = Layout::from_size_align(self.heap_cap(), 1).expect("heap layout");
+                // SAFETY: a Heap object exclusively owns `ptr`, allocated with exactly
+                // this layout (`heap`/`raw_from_vec` keep capacity == heap_cap()).
+                unsafe { dealloc(self.w0.ptr, layout) };
+            }
+            Kind::Container => {
+                // SAFETY: a Container object exclusively owns the box whose pointer
+                // `from_container` stored; it is freed once, here (`take_vec` and
+                // `assign_bytes` replace the object through this Drop).
+                drop(unsafe { Box::from_raw(self.w0.ptr.cast::<Container>()) });
+            }
+            Kind::Inline | Kind::Packed | Kind::Int => {}
         }
     }
 }
 
 impl Clone for CompactObj {
     fn clone(&self) -> CompactObj {
-        match self.kind() {
-            HEAP => {
-                let s = self.as_slice().expect("heap has a slice");
-                let mut c = Self::heap(s, self.heap_cap(), self.flags());
-                c.set_access(self.access());
+        let mut c = match self.kind() {
+            Kind::Heap => Self::heap(self.heap_slice(), self.heap_cap(), self.flags()),
+            Kind::Container => {
+                let mut c = Self::from_container(self.container().expect("kind checked").deep_clone());
+                c.w1[7] |= self.flags();
                 c
             }
-            // Inline, packed and integer objects are plain bytes.
-            _ => {
+            // Plain bytes: nothing owned (the access stamp is copied with them).
+            Kind::Inline | Kind::Packed | Kind::Int => {
                 let mut all = [0u8; 16];
-                // SAFETY: non-HEAP objects never hold a pointer, so copying `w0`'s
-                // bytes copies plain data.
+                // SAFETY: these kinds never hold a pointer, so copying `w0`'s bytes
+                // copies plain data.
                 all[..8].copy_from_slice(unsafe { &self.w0.bytes });
                 all[8..].copy_from_slice(&self.w1);
-                Self::from_16(all)
+                return Self::from_16(all);
             }
-        }
+        };
+        c.set_access(self.access());
+        c
     }
 }
 
-// SAFETY: a CompactObj owns its heap buffer exclusively (like a Box<[u8]>) and shares
-// nothing, so it may move to and be read from other threads.
+// SAFETY: a CompactObj owns its heap buffer or container exclusively (like a Box<[u8]>
+// or a Box<Container>, and `Container` is Send + Sync, checked in `crate::container`)
+// and shares nothing, so it may move to and be read from other threads.
 unsafe impl Send for CompactObj {}
 // SAFETY: `&CompactObj` only reads (no interior mutability).
 unsafe impl Sync for CompactObj {}
@@ -569,17 +705,19 @@ impl Default for CompactObj {
     }
 }
 
-/// Equal when both are the same integer, or the same string with the same `raw` flag
-/// (what OBJECT ENCODING can tell apart). `FLAG_EXPIRE` is ignored.
+/// Equal when both are the same integer, the same string with the same `raw` flag
+/// (what OBJECT ENCODING can tell apart), or equal containers. `FLAG_EXPIRE` and the
+/// access stamp are ignored.
 impl PartialEq for CompactObj {
     fn eq(&self, other: &Self) -> bool {
-        match (self.as_int(), other.as_int()) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => {
+        match (self.kind(), other.kind()) {
+            (Kind::Int, Kind::Int) => self.int() == other.int(),
+            (Kind::Container, Kind::Container) => self.container() == other.container(),
+            (Kind::Inline | Kind::Packed | Kind::Heap, Kind::Inline | Kind::Packed | Kind::Heap) => {
                 let mut buf = [0u8; 20];
                 (self.tag() & FLAG_RAW) == (other.tag() & FLAG_RAW) && other.eq_bytes(self.bytes(&mut buf))
             }
-            _ => false,
+            (Kind::Inline | Kind::Packed | Kind::Heap | Kind::Int | Kind::Container, _) => false,
         }
     }
 }
@@ -588,9 +726,10 @@ impl Eq for CompactObj {}
 
 impl std::fmt::Debug for CompactObj {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.as_int() {
-            Some(n) => write!(f, "Int({n})"),
-            None => {
+        match self.kind() {
+            Kind::Int => write!(f, "Int({})", self.int()),
+            Kind::Container => write!(f, "{:?}", self.container().expect("kind checked")),
+            Kind::Inline | Kind::Packed | Kind::Heap => {
                 let mut buf = [0u8; 20];
                 write!(f, "{:?}/{}", String::from_utf8_lossy(self.bytes(&mut buf)), self.encoding())
             }
@@ -646,11 +785,13 @@ mod tests {
     // The kinds: short inline, 15–16 ASCII packed, others on the heap, integers as such.
     #[test]
     fn kinds_and_encodings() {
-        assert_eq!(CompactObj::key(b"abc").kind(), INLINE);
-        assert_eq!(CompactObj::key(b"key:000000123456").kind(), PACKED);
-        assert_eq!(CompactObj::key(b"key:0000001234567").kind(), HEAP);
-        assert_eq!(CompactObj::key("kéy:00000012345".as_bytes()).kind(), HEAP);
-        assert_eq!(CompactObj::key(b"123").kind(), INLINE);
+        assert_eq!(CompactObj::key(b"abc").kind(), Kind::Inline);
+        assert_eq!(CompactObj::key(b"key:000000123456").kind(), Kind::Packed);
+        assert_eq!(CompactObj::key(b"key:0000001234567").kind(), Kind::Heap);
+        assert_eq!(CompactObj::key("kéy:00000012345".as_bytes()).kind(), Kind::Heap);
+        assert_eq!(CompactObj::key(b"123").kind(), Kind::Inline);
+        assert_eq!(CompactObj::from_int(0).kind(), Kind::Int);
+        assert_eq!(CompactObj::from_int(-1).kind(), Kind::Int);
         assert_eq!(CompactObj::from_bytes(b"123").as_int(), Some(123));
         assert_eq!(CompactObj::from_bytes(b"-9223372036854775808").as_int(), Some(i64::MIN));
         assert_eq!(CompactObj::from_bytes(b"0123").as_int(), None);
@@ -743,6 +884,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    // The Container kind: the object owns its box (Miri checks it is freed exactly
+    // once through Drop, assign_bytes, modify_raw and overwrite), Clone is deep, the
+    // access stamp and length-nibble tag survive each other, memory is the container's
+    // own count, and string accessors never read the pointer as bytes.
+    #[test]
+    fn container_kind() {
+        let probe = |b: &[u8]| CompactObj::from_container(Box::new(Container::Probe(b.to_vec())));
+        let o = probe(b"payload");
+        assert_eq!(o.kind(), Kind::Container);
+        assert_eq!(o.obj_type(), ObjType::Probe);
+        assert_eq!((o.type_name(), o.encoding()), ("probe", "probe"));
+        assert_eq!(o.heap_bytes(), std::mem::size_of::<Container>() + 7);
+        assert_eq!((o.as_int(), o.as_slice(), o.len(), s(&o)), (None, None, 0, vec![]));
+        assert!(o.string_bytes().is_none());
+        assert!(!o.eq_bytes(b"") && !o.eq_bytes(b"payload"));
+        assert_eq!(o.container(), Some(&Container::Probe(b"payload".to_vec())));
+        assert_eq!(CompactObj::from_int(1).container(), None);
+        // Deep clone: changing the copy leaves the original alone.
+        let mut c = o.clone();
+        assert_eq!(c, o);
+        let Some(Container::Probe(v)) = c.container_mut() else { panic!("a probe") };
+        v.push(b'!');
+        assert_ne!(c, o);
+        assert_eq!(o.container(), Some(&Container::Probe(b"payload".to_vec())));
+        // Never equal to a string, not even the empty one.
+        assert_ne!(o, CompactObj::EMPTY);
+        assert_ne!(CompactObj::EMPTY, o);
+        assert_ne!(o, CompactObj::from_int(0));
+        // The access stamp shares byte 14 with the kind nibble and the tag with the kind
+        // bits: every stamp keeps the kind, and clones keep the stamp.
+        for a in [0u8, 1, 0x0f, 0x10, 0xa5, 0xff] {
+            let mut x = o.clone();
+            x.set_access(a);
+            assert_eq!((x.kind(), x.access()), (Kind::Container, a));
+            assert_eq!(x.clone().access(), a);
+            assert_eq!(x, o);
+        }
+        // Overwrites free the container (a leak or double free fails under Miri).
+        let mut x = probe(b"one");
+        x.assign_bytes(b"17");
+        assert_eq!(x.as_int(), Some(17));
+        let mut x = probe(b"two");
+        x.set_expire_flag(true);
+        x.modify_raw(|v| v.extend_from_slice(b"abc"));
+        assert_eq!((s(&x), x.encoding(), x.has_expire()), (b"abc".to_vec(), "raw", true));
+        let mut x = probe(b"three");
+        assert_eq!(x.len(), 0);
+        x = CompactObj::from_bytes(&[b'y'; 40]);
+        assert_eq!(x.len(), 40);
+        drop(probe(b"four"));
     }
 
     // Keys hash and compare like their bytes, whatever the encoding.

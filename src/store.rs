@@ -28,11 +28,14 @@
 
 use crate::access::{self, AGE_PASS_MS, AGE_STEP_MAX_KEYS, Generations};
 use crate::compact::CompactObj;
+use crate::container::ObjType;
 use crate::dash::{DashTable, Retired, Slot};
+use crate::op::{OpResult, OpStatus};
 
 pub type Key = Box<[u8]>;
 
-/// A stored value: a 16-byte object (strings; later types add kinds to it).
+/// A stored value: a 16-byte object (a string, or a boxed container of another type;
+/// see `crate::compact` and `crate::container`).
 pub type Value = CompactObj;
 
 /// A key as the table stores it (16 bytes; see `crate::compact`).
@@ -281,6 +284,27 @@ impl Db {
             k.set_access(self.clock);
         }
         v
+    }
+
+    /// [`Db::lookup`] that checks the value's type (Redis's `lookupKeyWrite` +
+    /// `checkType`): `Ok(None)` if the key is missing, `Err(WrongType)` if it holds
+    /// another type.
+    #[inline]
+    pub fn lookup_typed(&mut self, key: &[u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryMut<'_>>> {
+        match self.lookup(key, now_ms) {
+            Some(e) if e.value.obj_type() != ty => Err(OpStatus::WrongType),
+            found => Ok(found),
+        }
+    }
+
+    /// [`Db::lookup_read`] that checks the value's type (Redis's `lookupKeyRead` +
+    /// `checkType`; the hit or miss is counted either way, as Redis does).
+    #[inline]
+    pub fn lookup_read_typed(&mut self, key: &[u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryMut<'_>>> {
+        match self.lookup_read(key, now_ms) {
+            Some(e) if e.value.obj_type() != ty => Err(OpStatus::WrongType),
+            found => Ok(found),
+        }
     }
 
     /// Like [`Db::lookup`], and counts a keyspace hit or miss. In cache mode a touched
@@ -818,6 +842,32 @@ mod tests {
         assert!(db.lookup(b"k", 1000).is_none());
         assert_eq!(db.stats.expired_keys, 1);
         assert_eq!(db.expires_len(), 0);
+    }
+
+    // The typed lookups (Redis lookupKey* + checkType): a missing key is Ok(None), a
+    // string is found as a string, a value of another type (the test-only container
+    // kind) is WrongType; the read variant counts hits and misses either way; MEMORY
+    // USAGE and approx_bytes count the container's own bytes, and deleting it frees it.
+    #[test]
+    fn typed_lookup_and_container_values() {
+        use crate::container::Container;
+        let mut db = Db::default();
+        db.set(b"s", Value::from_bytes(b"text"), 0);
+        db.set(b"c", Value::from_container(Box::new(Container::Probe(vec![7; 100]))), 0);
+        assert!(matches!(db.lookup_typed(b"none", 0, ObjType::String), Ok(None)));
+        assert!(db.lookup_typed(b"s", 0, ObjType::String).expect("a string").is_some_and(|e| e.value.eq_bytes(b"text")));
+        assert!(matches!(db.lookup_typed(b"c", 0, ObjType::String), Err(OpStatus::WrongType)));
+        assert!(db.lookup_typed(b"c", 0, ObjType::Probe).expect("a probe").is_some());
+        assert!(matches!(db.lookup_read_typed(b"c", 0, ObjType::String), Err(OpStatus::WrongType)));
+        assert!(matches!(db.lookup_read_typed(b"none", 0, ObjType::String), Ok(None)));
+        assert_eq!((db.stats.keyspace_hits, db.stats.keyspace_misses), (1, 1));
+        let string_usage = db.memory_usage(b"s").expect("exists");
+        assert!(db.memory_usage(b"c").expect("exists") >= string_usage + 100);
+        assert!(db.approx_bytes() >= 100 + std::mem::size_of::<Container>());
+        let copy = db.lookup(b"c", 0).expect("exists").to_entry();
+        assert_eq!(copy.value.type_name(), "probe");
+        assert!(db.remove(b"c").is_some());
+        assert!(db.lookup(b"c", 0).is_none());
     }
 
     // Active expiry removes due keys only, and steps sample about what they are asked;

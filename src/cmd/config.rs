@@ -32,6 +32,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Command, Handler};
+use crate::op::OpStatus;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::server::{Job, Origin, Out, Worker};
@@ -912,7 +913,7 @@ fn config_get(w: &mut Worker, c: &mut Conn, args: &[&[u8]]) {
 
 fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     if args.len() % 2 == 1 {
-        c.out.error("ERR syntax error");
+        OpStatus::Syntax.reply(&mut c.out);
         return;
     }
     let pairs: Vec<(&[u8], &[u8])> = args[2..].chunks(2).map(|p| (p[0], p[1])).collect();

@@ -34,6 +34,7 @@ use super::{
     broadcast, Command, Handler, Merge, Multi, DENYOOM, FAST, READONLY, WRITE,
 };
 use crate::conn::Conn;
+use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Plan, Program, Worker};
 use crate::shard::{shard_of, unix_ms, Shard, ShardCtx};
@@ -74,22 +75,16 @@ pub fn commands() -> Vec<Command> {
 /// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
 type Locks = crate::server::LockSets;
 
-const SYNTAX_ERR: &str = "ERR syntax error";
-const NOT_INT: &str = "ERR value is not an integer or out of range";
-const NO_SUCH_KEY: &str = "ERR no such key";
-const SAME_OBJECT: &str = "ERR source and destination objects are the same";
-const DB_RANGE: &str = "ERR DB index is out of range";
-
 /// Parses an integer that must fit a C `int` (Redis's `getIntFromObject`).
 fn parse_i32(s: &[u8]) -> Option<i32> {
     parse_i64(s).and_then(|n| i32::try_from(n).ok())
 }
 
 /// A db index for COPY/MOVE: an int, then in range.
-fn parse_db_index(s: &[u8], dbnum: usize) -> Result<usize, &'static str> {
-    let n = parse_i32(s).ok_or(NOT_INT)?;
+fn parse_db_index(s: &[u8], dbnum: usize) -> OpResult<usize> {
+    let n = parse_i32(s).ok_or(OpStatus::NotInteger)?;
     if n < 0 || n as usize >= dbnum {
-        return Err(DB_RANGE);
+        return Err(OpStatus::DbIndexOutOfRange);
     }
     Ok(n as usize)
 }
@@ -197,15 +192,15 @@ fn expire_allowed(flags: u8, current: i64, when: i64) -> bool {
     true
 }
 
-fn expire_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, relative: bool, seconds: bool, name: &str) {
+fn expire_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, relative: bool, seconds: bool, name: &'static str) {
     let flags = match parse_expire_flags(&args[3..]) {
         Ok(f) => f,
         Err(e) => return out.error_bytes(&e),
     };
-    let Some(when) = parse_i64(args[2]) else { return out.error(NOT_INT) };
+    let Some(when) = parse_i64(args[2]) else { return OpStatus::NotInteger.reply(out) };
     let now = ctx.now_ms;
     let Some(when) = expire_deadline(when, seconds, if relative { now } else { 0 }) else {
-        return out.error(&format!("ERR invalid expire time in '{name}' command"));
+        return OpStatus::InvalidExpireTime(name).reply(out);
     };
     let key = args[1];
     let db = ctx.db();
@@ -301,7 +296,7 @@ fn rename_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, nx: bo
     let now = ctx.now_ms;
     let db = ctx.db();
     if db.lookup(src, now).is_none() {
-        return out.error(NO_SUCH_KEY);
+        return OpStatus::NoSuchKey.reply(out);
     }
     if src == dst {
         return if nx { out.int(0) } else { out.ok() };
@@ -367,7 +362,7 @@ impl Program for RenameProgram {
             }
             1 => {
                 let Some(entry) = result::<Option<Entry>>(results, self.src_shard) else {
-                    out.error(NO_SUCH_KEY);
+                    OpStatus::NoSuchKey.reply(out);
                     return Plan::Done;
                 };
                 if self.nx && result::<bool>(results, self.dst_shard) {
@@ -408,7 +403,7 @@ struct CopyOpts {
 }
 
 /// COPY's options after the two keys, checked left to right as Redis does.
-fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> Result<CopyOpts, &'static str> {
+fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> OpResult<CopyOpts> {
     let mut o = CopyOpts { replace: false, dst_db: src_db };
     let mut i = 0;
     while i < opts.len() {
@@ -418,7 +413,7 @@ fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> Result<CopyOp
             o.dst_db = parse_db_index(opts[i + 1], dbnum)?;
             i += 1;
         } else {
-            return Err(SYNTAX_ERR);
+            return Err(OpStatus::Syntax);
         }
         i += 1;
     }
@@ -429,11 +424,11 @@ fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> Result<CopyOp
 fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let opts = match parse_copy_opts(&args[3..], ctx.db, ctx.shard.dbs.len()) {
         Ok(o) => o,
-        Err(e) => return out.error(e),
+        Err(status) => return status.reply(out),
     };
     let (src, dst) = (args[1], args[2]);
     if opts.dst_db == ctx.db && src == dst {
-        return out.error(SAME_OBJECT);
+        return OpStatus::SameObject.reply(out);
     }
     let now = ctx.now_ms;
     let Some(e) = ctx.db().lookup_read(src, now).map(|e| e.to_entry()) else { return out.int(0) };
@@ -469,7 +464,7 @@ fn copy_program(_cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool,
     (locks, Box::new(CopyProgram { src, dst, opts, src_shard, dst_shard, db }))
 }
 
-type CopyRead = Result<(bool, Option<Entry>), &'static str>;
+type CopyRead = OpResult<(bool, Option<Entry>)>;
 
 impl Program for CopyProgram {
     fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
@@ -495,8 +490,8 @@ impl Program for CopyProgram {
                 let read = result::<CopyRead>(results, self.src_shard);
                 let check = result::<Option<(usize, bool)>>(results, self.dst_shard);
                 let (replace, entry) = match read {
-                    Err(e) => {
-                        out.error(e);
+                    Err(status) => {
+                        status.reply(out);
                         return Plan::Done;
                     }
                     Ok(r) => r,
@@ -531,10 +526,10 @@ impl Program for CopyProgram {
 fn move_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let dst_db = match parse_db_index(args[2], ctx.shard.dbs.len()) {
         Ok(d) => d,
-        Err(e) => return out.error(e),
+        Err(status) => return status.reply(out),
     };
     if dst_db == ctx.db {
-        return out.error(SAME_OBJECT);
+        return OpStatus::SameObject.reply(out);
     }
     let (key, now) = (args[1], ctx.now_ms);
     if ctx.db().lookup(key, now).is_none() {
@@ -689,15 +684,15 @@ struct ScanOpts {
     type_name: Option<Vec<u8>>,
 }
 
-fn parse_scan_opts(opts: &[&[u8]]) -> Result<ScanOpts, &'static str> {
+fn parse_scan_opts(opts: &[&[u8]]) -> OpResult<ScanOpts> {
     let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
     let mut i = 0;
     while i < opts.len() {
         let has_value = i + 1 < opts.len();
         if opts[i].eq_ignore_ascii_case(b"count") && has_value {
-            let n = parse_i64(opts[i + 1]).ok_or(NOT_INT)?;
+            let n = parse_i64(opts[i + 1]).ok_or(OpStatus::NotInteger)?;
             if n < 1 {
-                return Err(SYNTAX_ERR);
+                return Err(OpStatus::Syntax);
             }
             o.count = usize::try_from(n).unwrap_or(usize::MAX);
         } else if opts[i].eq_ignore_ascii_case(b"match") && has_value {
@@ -705,7 +700,7 @@ fn parse_scan_opts(opts: &[&[u8]]) -> Result<ScanOpts, &'static str> {
         } else if opts[i].eq_ignore_ascii_case(b"type") && has_value {
             o.type_name = Some(opts[i + 1].to_vec());
         } else {
-            return Err(SYNTAX_ERR);
+            return Err(OpStatus::Syntax);
         }
         i += 2;
     }
@@ -715,10 +710,10 @@ fn parse_scan_opts(opts: &[&[u8]]) -> Result<ScanOpts, &'static str> {
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: steps through the cursor's shard,
 /// and on into the next shards while fewer than COUNT keys were visited.
 fn scan(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(cursor) = parse_scan_cursor(args[1]) else { return c.out.error("ERR invalid cursor") };
+    let Some(cursor) = parse_scan_cursor(args[1]) else { return OpStatus::InvalidCursor.reply(&mut c.out) };
     let opts = match parse_scan_opts(&args[2..]) {
         Ok(o) => o,
-        Err(e) => return c.out.error(e),
+        Err(status) => return status.reply(&mut c.out),
     };
     let nshards = w.shard.nshards;
     let (shard, pos) = decode_cursor(cursor);
@@ -811,12 +806,12 @@ impl Program for ScanProgram {
 // ------------------------------------------------------- FLUSHDB FLUSHALL SWAPDB
 
 /// FLUSHDB/FLUSHALL's optional ASYNC|SYNC: true for ASYNC.
-fn parse_flush_mode(args: &[&[u8]]) -> Result<bool, &'static str> {
+fn parse_flush_mode(args: &[&[u8]]) -> OpResult<bool> {
     match args {
         [_] => Ok(false),
         [_, m] if m.eq_ignore_ascii_case(b"sync") => Ok(false),
         [_, m] if m.eq_ignore_ascii_case(b"async") => Ok(true),
-        _ => Err(SYNTAX_ERR),
+        _ => Err(OpStatus::Syntax),
     }
 }
 
@@ -840,7 +835,7 @@ fn flush_db(s: &mut Shard, db: usize, lazy: bool) {
 fn flushdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     let lazy = match parse_flush_mode(args) {
         Ok(l) => l,
-        Err(e) => return c.out.error(e),
+        Err(status) => return status.reply(&mut c.out),
     };
     let db = c.db;
     broadcast(
@@ -860,7 +855,7 @@ fn flushdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
 fn flushall(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     let lazy = match parse_flush_mode(args) {
         Ok(l) => l,
-        Err(e) => return c.out.error(e),
+        Err(status) => return status.reply(&mut c.out),
     };
     broadcast(
         w,
@@ -879,11 +874,11 @@ fn flushall(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
 }
 
 fn swapdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(a) = parse_i32(args[1]) else { return c.out.error("ERR invalid first DB index") };
-    let Some(b) = parse_i32(args[2]) else { return c.out.error("ERR invalid second DB index") };
+    let Some(a) = parse_i32(args[1]) else { return OpStatus::InvalidFirstDbIndex.reply(&mut c.out) };
+    let Some(b) = parse_i32(args[2]) else { return OpStatus::InvalidSecondDbIndex.reply(&mut c.out) };
     let dbnum = w.shard.dbs.len();
     if a < 0 || b < 0 || a as usize >= dbnum || b as usize >= dbnum {
-        return c.out.error(DB_RANGE);
+        return OpStatus::DbIndexOutOfRange.reply(&mut c.out);
     }
     let (a, b) = (a as usize, b as usize);
     broadcast(
@@ -987,10 +982,10 @@ mod tests {
         let o = parse_scan_opts(&[b"MATCH", b"k*", b"count", b"5", b"TYPE", b"string"]).unwrap();
         assert_eq!((o.count, o.pattern.as_deref(), o.type_name.as_deref()), (5, Some(&b"k*"[..]), Some(&b"string"[..])));
         assert!(parse_scan_opts(&[b"match", b"*"]).unwrap().pattern.is_none());
-        assert_eq!(parse_scan_opts(&[b"count", b"0"]).err(), Some(SYNTAX_ERR));
-        assert_eq!(parse_scan_opts(&[b"count", b"x"]).err(), Some(NOT_INT));
-        assert_eq!(parse_scan_opts(&[b"count"]).err(), Some(SYNTAX_ERR));
-        assert_eq!(parse_scan_opts(&[b"foo", b"1"]).err(), Some(SYNTAX_ERR));
+        assert_eq!(parse_scan_opts(&[b"count", b"0"]).err(), Some(OpStatus::Syntax));
+        assert_eq!(parse_scan_opts(&[b"count", b"x"]).err(), Some(OpStatus::NotInteger));
+        assert_eq!(parse_scan_opts(&[b"count"]).err(), Some(OpStatus::Syntax));
+        assert_eq!(parse_scan_opts(&[b"foo", b"1"]).err(), Some(OpStatus::Syntax));
     }
 
     // COPY's options are checked left to right: a bad DB before junk wins.
@@ -998,11 +993,11 @@ mod tests {
     fn copy_options() {
         let o = parse_copy_opts(&[b"db", b"3", b"REPLACE"], 0, 16).unwrap();
         assert_eq!((o.dst_db, o.replace), (3, true));
-        assert_eq!(parse_copy_opts(&[b"db", b"99", b"foo"], 0, 16).err(), Some(DB_RANGE));
-        assert_eq!(parse_copy_opts(&[b"foo", b"db", b"99"], 0, 16).err(), Some(SYNTAX_ERR));
-        assert_eq!(parse_copy_opts(&[b"db"], 0, 16).err(), Some(SYNTAX_ERR));
-        assert_eq!(parse_copy_opts(&[b"db", b"x"], 0, 16).err(), Some(NOT_INT));
-        assert_eq!(parse_copy_opts(&[b"db", b"-1"], 0, 16).err(), Some(DB_RANGE));
+        assert_eq!(parse_copy_opts(&[b"db", b"99", b"foo"], 0, 16).err(), Some(OpStatus::DbIndexOutOfRange));
+        assert_eq!(parse_copy_opts(&[b"foo", b"db", b"99"], 0, 16).err(), Some(OpStatus::Syntax));
+        assert_eq!(parse_copy_opts(&[b"db"], 0, 16).err(), Some(OpStatus::Syntax));
+        assert_eq!(parse_copy_opts(&[b"db", b"x"], 0, 16).err(), Some(OpStatus::NotInteger));
+        assert_eq!(parse_copy_opts(&[b"db", b"-1"], 0, 16).err(), Some(OpStatus::DbIndexOutOfRange));
     }
 
     // RANDOMKEY's pick covers every proposal and respects weights.
@@ -1020,7 +1015,7 @@ mod tests {
         assert_eq!(parse_flush_mode(&[b"flushdb"]), Ok(false));
         assert_eq!(parse_flush_mode(&[b"flushdb", b"ASYNC"]), Ok(true));
         assert_eq!(parse_flush_mode(&[b"flushdb", b"sync"]), Ok(false));
-        assert_eq!(parse_flush_mode(&[b"flushdb", b"foo"]), Err(SYNTAX_ERR));
-        assert_eq!(parse_flush_mode(&[b"flushdb", b"async", b"x"]), Err(SYNTAX_ERR));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"foo"]), Err(OpStatus::Syntax));
+        assert_eq!(parse_flush_mode(&[b"flushdb", b"async", b"x"]), Err(OpStatus::Syntax));
     }
 }

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::conn::Conn;
+use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
 use crate::server::{Job, OwnedCmd, Origin, Out, Plan, Program, Worker};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
@@ -213,8 +214,6 @@ pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
     e
 }
 
-/// Redis's error for a DENYOOM command while used memory is over maxmemory.
-pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// Redis 7.0's refusal of DEBUG while `enable-debug-command` forbids it.
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
@@ -363,7 +362,7 @@ fn refuse_if_oom(w: &mut Worker, c: &mut Conn, cmd: &'static Command) -> bool {
         return false;
     }
     w.shard.stats.cmd[cmd.index].rejected += 1;
-    c.out.error(OOM_ERROR);
+    OpStatus::Oom.reply(&mut c.out);
     true
 }
 

@@ -22,6 +22,7 @@ mod info;
 use super::{
     ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, PROTECTED, READONLY, STALE, WRITE,
 };
+use crate::op::OpStatus;
 use crate::conn::Conn;
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Worker};
@@ -236,7 +237,7 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 
 fn auth(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     if args.len() > 3 {
-        c.out.error("ERR syntax error");
+        OpStatus::Syntax.reply(&mut c.out);
         return;
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
@@ -342,8 +343,8 @@ fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
 
 fn select(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     match crate::util::parse_i64(args[1]) {
-        None => c.out.error("ERR value is not an integer or out of range"),
-        Some(n) if n < 0 || n as usize >= w.shard.dbs.len() => c.out.error("ERR DB index is out of range"),
+        None => OpStatus::NotInteger.reply(&mut c.out),
+        Some(n) if n < 0 || n as usize >= w.shard.dbs.len() => OpStatus::DbIndexOutOfRange.reply(&mut c.out),
         Some(n) => {
             c.db = n as usize;
             c.out.ok();
@@ -399,12 +400,12 @@ fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
-            c.out.error("ERR syntax error");
+            OpStatus::Syntax.reply(&mut c.out);
             return;
         }
     }
     if (abort && flags) || (nosave && save) {
-        c.out.error("ERR syntax error");
+        OpStatus::Syntax.reply(&mut c.out);
         return;
     }
     if abort {
@@ -515,17 +516,17 @@ fn memory(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
                     match crate::util::parse_i64(args[j + 1]) {
                         Some(n) if n >= 0 => {}
                         Some(_) => {
-                            out.error("ERR syntax error");
+                            OpStatus::Syntax.reply(out);
                             return;
                         }
                         None => {
-                            out.error("ERR value is not an integer or out of range");
+                            OpStatus::NotInteger.reply(out);
                             return;
                         }
                     }
                     j += 2;
                 } else {
-                    out.error("ERR syntax error");
+                    OpStatus::Syntax.reply(out);
                     return;
                 }
             }

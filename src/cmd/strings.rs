@@ -12,9 +12,11 @@
 //!
 //! Error order follows Redis: option syntax, then argument values, then the key's type,
 //! except where Redis does otherwise (GETEX validates the expire time after the lookup;
-//! SET GET checks the type only after the expire time). Values of another type give
-//! WRONGTYPE through [`str_bytes`] / [`reply_str`] / [`str_len`], the only places that look at a value's
-//! type; MGET answers nil for them, LCS its own error.
+//! SET GET checks the type only after the expire time). Errors are [`OpStatus`]es,
+//! rendered by `OpStatus::reply`. The key's type is checked by the store's typed
+//! lookups (`Db::lookup_typed`, `Db::lookup_read_typed`: WRONGTYPE for a value of
+//! another type), so every value these commands read is a string; MGET answers nil
+//! for other types, LCS its own error.
 //!
 //! Encodings (OBJECT ENCODING) follow Redis: values stored from arguments take
 //! `tryObjectEncoding`'s choice ([`Value::from_bytes`]); INCR/DECR results are `int`;
@@ -27,11 +29,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE};
+use crate::container::ObjType;
+use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
 use crate::server::{Job, OwnedCmd, Out, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
-use crate::util::{incr_by_float, parse_i64};
+use crate::util::{FloatErr, incr_by_float, parse_i64};
 
 pub fn commands() -> Vec<Command> {
     let w = "@write @string @fast";
@@ -63,27 +67,19 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-const NOT_INT: &str = "ERR value is not an integer or out of range";
-const SYNTAX: &str = "ERR syntax error";
-const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-const OVERFLOW: &str = "ERR increment or decrement would overflow";
-const LCS_TYPES: &str = "ERR The specified keys must contain string values";
 /// Largest string a command may build (Redis `proto-max-bulk-len`, default 512MB).
 const MAX_STRING: u64 = crate::resp::PROTO_MAX_BULK_LEN as u64;
 
-/// A value of another type where a string is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct WrongType;
-
-/// A string value's bytes (integers formatted); `Err(WrongType)` for other types.
-fn str_bytes(v: &Value) -> Result<Cow<'_, [u8]>, WrongType> {
-    v.string_bytes().ok_or(WrongType)
+/// A string value's bytes (integers formatted). The caller found it with a typed
+/// lookup, so it is a string.
+fn str_bytes(v: &Value) -> Cow<'_, [u8]> {
+    debug_assert_eq!(v.obj_type(), ObjType::String);
+    v.to_cow()
 }
 
-/// Replies with a string value as a bulk string (integers without an allocation);
-/// `Err(WrongType)` (nothing written) for other types.
-fn reply_str(v: &Value, out: &mut ReplyBuf) -> Result<(), WrongType> {
+/// Replies with a string value as a bulk string (integers without an allocation).
+fn reply_str(v: &Value, out: &mut ReplyBuf) {
+    debug_assert_eq!(v.obj_type(), ObjType::String);
     match v.as_int() {
         Some(n) => out.bulk_int(n),
         None => {
@@ -91,12 +87,6 @@ fn reply_str(v: &Value, out: &mut ReplyBuf) -> Result<(), WrongType> {
             out.bulk(v.bytes(&mut buf))
         }
     }
-    Ok(())
-}
-
-/// A string value's length, without formatting integers; `Err(WrongType)` for other types.
-fn str_len(v: &Value) -> Result<usize, WrongType> {
-    Ok(v.len())
 }
 
 /// Redis compares options as C strings: an argument ends at its first NUL byte.
@@ -163,57 +153,45 @@ fn parse_opts<'a>(opts: &[&'a [u8]], for_set: bool) -> Result<StrOpts<'a>, ()> {
     Ok(o)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ExpireErr {
-    /// Not an integer: "value is not an integer or out of range".
-    NotInt,
-    /// Zero, negative or overflowing: "invalid expire time in '<cmd>' command".
-    Invalid,
-}
-
 /// The absolute deadline in unix ms for an expire option (Redis
 /// `getExpireMillisecondsOrReply`): the value must be positive, seconds must not
 /// overflow when turned into ms, and a relative time must not overflow when added to
-/// `now_ms`.
-fn expire_at_ms(kind: ExpireKind, arg: &[u8], now_ms: i64) -> Result<i64, ExpireErr> {
-    let v = parse_i64(arg).ok_or(ExpireErr::NotInt)?;
+/// `now_ms`. Errors: not an integer, or (zero, negative, overflowing) an invalid
+/// expire time in `cmd`.
+fn expire_at_ms(kind: ExpireKind, arg: &[u8], now_ms: i64, cmd: &'static str) -> OpResult<i64> {
+    let v = parse_i64(arg).ok_or(OpStatus::NotInteger)?;
     let seconds = matches!(kind, ExpireKind::Ex | ExpireKind::ExAt);
+    let invalid = OpStatus::InvalidExpireTime(cmd);
     if v <= 0 || (seconds && v > i64::MAX / 1000) {
-        return Err(ExpireErr::Invalid);
+        return Err(invalid);
     }
     let ms = if seconds { v * 1000 } else { v };
     let at = match kind {
-        ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_ms).ok_or(ExpireErr::Invalid)?,
+        ExpireKind::Ex | ExpireKind::Px => ms.checked_add(now_ms).ok_or(invalid)?,
         ExpireKind::ExAt | ExpireKind::PxAt => ms,
     };
     Ok(at)
 }
 
-fn expire_error(e: ExpireErr, cmd: &str, out: &mut ReplyBuf) {
-    match e {
-        ExpireErr::NotInt => out.error(NOT_INT),
-        ExpireErr::Invalid => out.error(&format!("ERR invalid expire time in '{cmd}' command")),
-    }
-}
-
 // ------------------------------------------------------------------ GET / SET
 
-/// Replies with the value of `key` (or nil). Err if it is not a string (WRONGTYPE was
-/// replied). Counts a keyspace hit or miss.
-fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> Result<bool, WrongType> {
+/// Replies with the value of `key` (or nil); Ok(true) if it exists. Err if it is not
+/// a string (WRONGTYPE was replied). Counts a keyspace hit or miss.
+fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> OpResult<bool> {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(key, now) {
-        None => {
+    match ctx.db().lookup_read_typed(key, now, ObjType::String) {
+        Ok(None) => {
             out.null();
             Ok(false)
         }
-        Some(e) => match reply_str(e.value, out) {
-            Ok(()) => Ok(true),
-            Err(w) => {
-                out.error(WRONGTYPE);
-                Err(w)
-            }
-        },
+        Ok(Some(e)) => {
+            reply_str(e.value, out);
+            Ok(true)
+        }
+        Err(status) => {
+            status.reply(out);
+            Err(status)
+        }
     }
 }
 
@@ -230,13 +208,13 @@ enum SetReply {
 }
 
 /// Redis `setGenericCommand`.
-fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &str, reply: SetReply, out: &mut ReplyBuf) {
+fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &'static str, reply: SetReply, out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let mut deadline = 0;
     if let Some((kind, arg)) = o.expire {
-        match expire_at_ms(kind, arg, now) {
+        match expire_at_ms(kind, arg, now, cmd) {
             Ok(at) => deadline = at,
-            Err(e) => return expire_error(e, cmd, out),
+            Err(status) => return status.reply(out),
         }
     }
     if o.get && get_generic(ctx, key, out).is_err() {
@@ -269,7 +247,7 @@ fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &st
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL]
 fn set(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Ok(o) = parse_opts(&args[3..], true) else {
-        return out.error(SYNTAX);
+        return OpStatus::Syntax.reply(out);
     };
     set_generic(ctx, args[1], args[2], &o, "set", SetReply::Ok, out);
 }
@@ -305,23 +283,23 @@ fn getdel(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 /// GETEX key [EX s | PX ms | EXAT ts | PXAT ms-ts | PERSIST]
 fn getex(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Ok(o) = parse_opts(&args[2..], false) else {
-        return out.error(SYNTAX);
+        return OpStatus::Syntax.reply(out);
     };
     let now = ctx.now_ms;
     let key = args[1];
     let db = ctx.db();
-    let Some(e) = db.lookup_read(key, now) else {
-        return out.null();
+    let e = match db.lookup_read_typed(key, now, ObjType::String) {
+        Ok(Some(e)) => e,
+        Ok(None) => return out.null(),
+        Err(status) => return status.reply(out),
     };
-    let Ok(bytes) = str_bytes(e.value) else {
-        return out.error(WRONGTYPE);
-    };
+    let bytes = str_bytes(e.value);
     // Redis validates the expire time only once it knows the key is a string.
     let mut deadline = None;
     if let Some((kind, arg)) = o.expire {
-        match expire_at_ms(kind, arg, now) {
+        match expire_at_ms(kind, arg, now, "getex") {
             Ok(at) => deadline = Some((kind, at)),
-            Err(err) => return expire_error(err, "getex", out),
+            Err(status) => return status.reply(out),
         }
     }
     out.bulk(&bytes);
@@ -345,9 +323,9 @@ fn mget(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     out.array(args.len() - 1);
     for k in &args[1..] {
         // Values of other types read as nil here, not WRONGTYPE.
-        let shown = ctx.db().lookup_read(k, now).is_some_and(|e| reply_str(e.value, out).is_ok());
-        if !shown {
-            out.null();
+        match ctx.db().lookup_read_typed(k, now, ObjType::String) {
+            Ok(Some(e)) => reply_str(e.value, out),
+            Ok(None) | Err(_) => out.null(),
         }
     }
 }
@@ -507,21 +485,19 @@ fn msetnx_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, 
 fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let cur = match db.lookup(key, now) {
-        None => 0,
-        Some(e) => match e.value.as_int() {
+    let cur = match db.lookup_typed(key, now, ObjType::String) {
+        Ok(None) => 0,
+        Ok(Some(e)) => match e.value.as_int() {
             Some(n) => n,
-            None => match str_bytes(e.value) {
-                Err(WrongType) => return out.error(WRONGTYPE),
-                Ok(b) => match parse_i64(&b) {
-                    Some(n) => n,
-                    None => return out.error(NOT_INT),
-                },
+            None => match parse_i64(&str_bytes(e.value)) {
+                Some(n) => n,
+                None => return OpStatus::NotInteger.reply(out),
             },
         },
+        Err(status) => return status.reply(out),
     };
     let Some(new) = cur.checked_add(by) else {
-        return out.error(OVERFLOW);
+        return OpStatus::Overflow.reply(out);
     };
     db.set_keep_ttl(key, Value::from_int(new));
     out.int(new);
@@ -538,15 +514,15 @@ fn decr(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 fn incrby(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     match parse_i64(args[2]) {
         Some(by) => incr_generic(ctx, args[1], by, out),
-        None => out.error(NOT_INT),
+        None => OpStatus::NotInteger.reply(out),
     }
 }
 
 fn decrby(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     match parse_i64(args[2]) {
-        None => out.error(NOT_INT),
+        None => OpStatus::NotInteger.reply(out),
         // Negating i64::MIN overflows.
-        Some(i64::MIN) => out.error("ERR decrement would overflow"),
+        Some(i64::MIN) => OpStatus::DecrementOverflow.reply(out),
         Some(by) => incr_generic(ctx, args[1], -by, out),
     }
 }
@@ -557,15 +533,14 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let key = args[1];
     let db = ctx.db();
-    let result = match db.lookup(key, now) {
-        None => incr_by_float(b"0", args[2]),
-        Some(e) => match str_bytes(e.value) {
-            Err(WrongType) => return out.error(WRONGTYPE),
-            Ok(cur) => incr_by_float(&cur, args[2]),
-        },
+    let result = match db.lookup_typed(key, now, ObjType::String) {
+        Ok(None) => incr_by_float(b"0", args[2]),
+        Ok(Some(e)) => incr_by_float(&str_bytes(e.value), args[2]),
+        Err(status) => return status.reply(out),
     };
     match result {
-        Err(e) => out.error(e.incrbyfloat_message()),
+        Err(FloatErr::InvalidCurrent | FloatErr::InvalidIncrement) => OpStatus::NotValidFloat.reply(out),
+        Err(FloatErr::NanOrInfinity) => OpStatus::NanOrInfinity.reply(out),
         Ok(text) => {
             out.bulk(&text);
             db.set_keep_ttl(key, Value::from_text(&text));
@@ -578,16 +553,16 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 fn append_generic(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool, out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let Some(e) = db.lookup(key, now) else {
-        db.set(key, Value::from_bytes(arg), 0);
-        return out.int(arg.len() as i64);
+    let e = match db.lookup_typed(key, now, ObjType::String) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            db.set(key, Value::from_bytes(arg), 0);
+            return out.int(arg.len() as i64);
+        }
+        Err(status) => return status.reply(out),
     };
-    let len = match str_len(e.value) {
-        Ok(n) => n,
-        Err(WrongType) => return out.error(WRONGTYPE),
-    };
-    if len as u64 + arg.len() as u64 > MAX_STRING {
-        return out.error(TOO_BIG);
+    if e.value.len() as u64 + arg.len() as u64 > MAX_STRING {
+        return OpStatus::StringTooBig.reply(out);
     }
     let new_len = e.value.modify_raw(|bytes| {
         if prepend {
@@ -610,10 +585,11 @@ fn prepend(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 fn strlen(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read(args[1], now).map(|e| str_len(e.value)) {
-        None => out.int(0),
-        Some(Ok(n)) => out.int(n as i64),
-        Some(Err(WrongType)) => out.error(WRONGTYPE),
+    match ctx.db().lookup_read_typed(args[1], now, ObjType::String) {
+        Ok(None) => out.int(0),
+        // The length without formatting an integer.
+        Ok(Some(e)) => out.int(e.value.len() as i64),
+        Err(status) => status.reply(out),
     }
 }
 
@@ -643,15 +619,15 @@ fn getrange_bounds(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
 
 fn getrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let (Some(start), Some(end)) = (parse_i64(args[2]), parse_i64(args[3])) else {
-        return out.error(NOT_INT);
+        return OpStatus::NotInteger.reply(out);
     };
     let now = ctx.now_ms;
-    let Some(e) = ctx.db().lookup_read(args[1], now) else {
-        return out.bulk(b"");
+    let e = match ctx.db().lookup_read_typed(args[1], now, ObjType::String) {
+        Ok(Some(e)) => e,
+        Ok(None) => return out.bulk(b""),
+        Err(status) => return status.reply(out),
     };
-    let Ok(bytes) = str_bytes(e.value) else {
-        return out.error(WRONGTYPE);
-    };
+    let bytes = str_bytes(e.value);
     match getrange_bounds(bytes.len(), start, end) {
         Some((s, e)) => out.bulk(&bytes[s..e]),
         None => out.bulk(b""),
@@ -660,37 +636,37 @@ fn getrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(offset) = parse_i64(args[2]) else {
-        return out.error(NOT_INT);
+        return OpStatus::NotInteger.reply(out);
     };
     if offset < 0 {
-        return out.error("ERR offset is out of range");
+        return OpStatus::OffsetOutOfRange.reply(out);
     }
     let (key, val) = (args[1], args[3]);
     // offset + len, or None if it is over the limit (or overflows).
     let total = (offset as u64).checked_add(val.len() as u64).filter(|&t| t <= MAX_STRING).map(|t| t as usize);
     let now = ctx.now_ms;
     let db = ctx.db();
-    let Some(e) = db.lookup(key, now) else {
-        if val.is_empty() {
-            return out.int(0);
+    let e = match db.lookup_typed(key, now, ObjType::String) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            if val.is_empty() {
+                return out.int(0);
+            }
+            let Some(total) = total else {
+                return OpStatus::StringTooBig.reply(out);
+            };
+            let mut bytes = vec![0u8; total];
+            bytes[offset as usize..].copy_from_slice(val);
+            db.set(key, Value::from_raw_vec(bytes), 0);
+            return out.int(total as i64);
         }
-        let Some(total) = total else {
-            return out.error(TOO_BIG);
-        };
-        let mut bytes = vec![0u8; total];
-        bytes[offset as usize..].copy_from_slice(val);
-        db.set(key, Value::from_raw_vec(bytes), 0);
-        return out.int(total as i64);
-    };
-    let len = match str_len(e.value) {
-        Ok(n) => n,
-        Err(WrongType) => return out.error(WRONGTYPE),
+        Err(status) => return status.reply(out),
     };
     if val.is_empty() {
-        return out.int(len as i64);
+        return out.int(e.value.len() as i64);
     }
     let Some(total) = total else {
-        return out.error(TOO_BIG);
+        return OpStatus::StringTooBig.reply(out);
     };
     let new_len = e.value.modify_raw(|bytes| {
         if bytes.len() < total {
@@ -824,12 +800,12 @@ fn lcs_reply(a: &[u8], b: &[u8], opts: &[&[u8]], out: &mut ReplyBuf) {
             with_len = true;
         } else if opt_is(opt, "minmatchlen") && more {
             let Some(n) = parse_i64(opts[j + 1]) else {
-                return out.error(NOT_INT);
+                return OpStatus::NotInteger.reply(out);
             };
             min_len = n.max(0);
             j += 1;
         } else {
-            return out.error(SYNTAX);
+            return OpStatus::Syntax.reply(out);
         }
         j += 1;
     }
@@ -866,11 +842,12 @@ fn lcs_reply(a: &[u8], b: &[u8], opts: &[&[u8]], out: &mut ReplyBuf) {
     }
 }
 
-/// A key's value for LCS: None if missing, Err for another type.
-fn lcs_fetch(shard: &mut Shard, db: usize, key: &[u8], now: i64) -> Result<Option<Vec<u8>>, WrongType> {
-    match shard.dbs[db].lookup_read(key, now) {
-        None => Ok(None),
-        Some(e) => str_bytes(e.value).map(|b| Some(b.into_owned())),
+/// A key's value for LCS: None if missing, `LcsNotStrings` for another type.
+fn lcs_fetch(shard: &mut Shard, db: usize, key: &[u8], now: i64) -> Fetched {
+    match shard.dbs[db].lookup_read_typed(key, now, ObjType::String) {
+        Ok(e) => Ok(e.map(|e| str_bytes(e.value).into_owned())),
+        Err(OpStatus::WrongType) => Err(OpStatus::LcsNotStrings),
+        Err(status) => Err(status),
     }
 }
 
@@ -880,8 +857,9 @@ fn lcs(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let db = ctx.db;
     let a = lcs_fetch(ctx.shard, db, args[1], now);
     let b = lcs_fetch(ctx.shard, db, args[2], now);
-    let (Ok(a), Ok(b)) = (a, b) else {
-        return out.error(LCS_TYPES);
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(status), _) | (_, Err(status)) => return status.reply(out),
     };
     lcs_reply(&a.unwrap_or_default(), &b.unwrap_or_default(), &args[3..], out);
 }
@@ -895,7 +873,7 @@ struct LcsProgram {
     opts: Vec<Box<[u8]>>,
 }
 
-type Fetched = Result<Option<Vec<u8>>, WrongType>;
+type Fetched = OpResult<Option<Vec<u8>>>;
 
 impl Program for LcsProgram {
     fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
@@ -915,9 +893,12 @@ impl Program for LcsProgram {
         let mut take = |s: usize| *results[s].take().expect("both shards answer").downcast::<Fetched>().expect("fetched value");
         let a = take(self.keys[0].0);
         let b = take(self.keys[1].0);
-        let (Ok(a), Ok(b)) = (a, b) else {
-            out.error(LCS_TYPES);
-            return Plan::Done;
+        let (a, b) = match (a, b) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(status), _) | (_, Err(status)) => {
+                status.reply(out);
+                return Plan::Done;
+            }
         };
         let opts: Vec<&[u8]> = self.opts.iter().map(|o| &o[..]).collect();
         lcs_reply(&a.unwrap_or_default(), &b.unwrap_or_default(), &opts, out);
@@ -1111,12 +1092,12 @@ mod tests {
     #[test]
     fn expire_times() {
         let now = 1_700_000_000_000;
-        assert_eq!(expire_at_ms(ExpireKind::Ex, b"10", now), Ok(now + 10_000));
-        assert_eq!(expire_at_ms(ExpireKind::Px, b"10", now), Ok(now + 10));
-        assert_eq!(expire_at_ms(ExpireKind::ExAt, b"10", now), Ok(10_000));
-        assert_eq!(expire_at_ms(ExpireKind::PxAt, b"1", now), Ok(1));
-        assert_eq!(expire_at_ms(ExpireKind::PxAt, b"9223372036854775807", now), Ok(i64::MAX));
-        assert_eq!(expire_at_ms(ExpireKind::ExAt, b"9223372036854775", now), Ok(9_223_372_036_854_775_000));
+        assert_eq!(expire_at_ms(ExpireKind::Ex, b"10", now, "set"), Ok(now + 10_000));
+        assert_eq!(expire_at_ms(ExpireKind::Px, b"10", now, "set"), Ok(now + 10));
+        assert_eq!(expire_at_ms(ExpireKind::ExAt, b"10", now, "set"), Ok(10_000));
+        assert_eq!(expire_at_ms(ExpireKind::PxAt, b"1", now, "set"), Ok(1));
+        assert_eq!(expire_at_ms(ExpireKind::PxAt, b"9223372036854775807", now, "set"), Ok(i64::MAX));
+        assert_eq!(expire_at_ms(ExpireKind::ExAt, b"9223372036854775", now, "set"), Ok(9_223_372_036_854_775_000));
         for (k, v) in [
             (ExpireKind::Ex, "0"),
             (ExpireKind::Px, "-1"),
@@ -1124,10 +1105,10 @@ mod tests {
             (ExpireKind::Ex, "9223372036854774"),
             (ExpireKind::Px, "9223372036854775807"),
         ] {
-            assert_eq!(expire_at_ms(k, v.as_bytes(), now), Err(ExpireErr::Invalid), "{k:?} {v}");
+            assert_eq!(expire_at_ms(k, v.as_bytes(), now, "set"), Err(OpStatus::InvalidExpireTime("set")), "{k:?} {v}");
         }
-        assert_eq!(expire_at_ms(ExpireKind::Ex, b"1.5", now), Err(ExpireErr::NotInt));
-        assert_eq!(expire_at_ms(ExpireKind::Ex, b" 1", now), Err(ExpireErr::NotInt));
+        assert_eq!(expire_at_ms(ExpireKind::Ex, b"1.5", now, "set"), Err(OpStatus::NotInteger));
+        assert_eq!(expire_at_ms(ExpireKind::Ex, b" 1", now, "set"), Err(OpStatus::NotInteger));
     }
 
     // GETRANGE index arithmetic, checked against redis-server 7.0.15 on "Hello World".

@@ -13,6 +13,7 @@
 //! by its (thread, slot) and LIST adds its line, taken before the broadcast, itself.
 
 use super::{BAD_NAME, find_sub, help_reply, valid_name};
+use crate::op::OpStatus;
 use crate::conn::Conn;
 use crate::server::{Job, Origin, Out, Worker};
 use crate::shard::{Shard, unix_ms};
@@ -92,7 +93,7 @@ pub fn client(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 }
                 c.out.ok();
             } else {
-                c.out.error("ERR syntax error");
+                OpStatus::Syntax.reply(&mut c.out);
             }
         }
         "setinfo" => setinfo(c, args),
@@ -180,7 +181,7 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         }
         ids = Some(v);
     } else if args.len() != 2 {
-        c.out.error("ERR syntax error");
+        OpStatus::Syntax.reply(&mut c.out);
         return;
     }
     let mine = (c.id, own_info_line(c, args));
@@ -267,7 +268,7 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         while i < args.len() {
             let opt = args[i];
             let Some(val) = args.get(i + 1).copied() else {
-                c.out.error("ERR syntax error");
+                OpStatus::Syntax.reply(&mut c.out);
                 return;
             };
             if opt.eq_ignore_ascii_case(b"id") {
@@ -301,11 +302,11 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 } else if val.eq_ignore_ascii_case(b"no") {
                     f.skipme = false;
                 } else {
-                    c.out.error("ERR syntax error");
+                    OpStatus::Syntax.reply(&mut c.out);
                     return;
                 }
             } else {
-                c.out.error("ERR syntax error");
+                OpStatus::Syntax.reply(&mut c.out);
                 return;
             }
             i += 2;

@@ -6,6 +6,7 @@
 //! `Sub` tables). Containers show 0/0/0 like Redis even when Darter routes them by key.
 
 use super::{Sub, find_sub, help_reply, subcommands};
+use crate::op::OpStatus;
 use crate::cmd::{Command, FLAG_NAMES, MOVABLE_KEYS, READONLY, WRITE, table};
 use crate::conn::Conn;
 use crate::reply::ReplyBuf;
@@ -209,13 +210,13 @@ fn list(out: &mut ReplyBuf, args: &[&[u8]]) {
         if args[i].eq_ignore_ascii_case(b"filterby") && more == 2 {
             let kind = String::from_utf8_lossy(args[i + 1]).to_ascii_lowercase();
             if !matches!(kind.as_str(), "module" | "aclcat" | "pattern") {
-                out.error("ERR syntax error");
+                OpStatus::Syntax.reply(out);
                 return;
             }
             filter = Some((kind, args[i + 2]));
             i += 3;
         } else {
-            out.error("ERR syntax error");
+            OpStatus::Syntax.reply(out);
             return;
         }
     }
