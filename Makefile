@@ -23,8 +23,10 @@ test:
 unit:
 	$(CARGO) test --lib
 
-# Clippy with the [lints] table of Cargo.toml, warnings as errors (run by .ci/run).
+# Formatting (rustfmt.toml), then clippy with the [lints] table of Cargo.toml,
+# warnings as errors (run by .ci/run).
 lint:
+	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 bench:

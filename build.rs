@@ -5,9 +5,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=csrc/longdouble.c");
     println!("cargo:rerun-if-changed=build.rs");
-    cc::Build::new()
-        .file("csrc/longdouble.c")
-        .opt_level(2)
-        .warnings(true)
-        .compile("darter_ld");
+    cc::Build::new().file("csrc/longdouble.c").opt_level(2).warnings(true).compile("darter_ld");
 }

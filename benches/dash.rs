@@ -289,10 +289,7 @@ fn build<KK: Kind, T: Table<KK>>(n: usize) -> T {
 struct CpuTime;
 
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a
     // constant Linux supports.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
@@ -333,11 +330,7 @@ fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, measure: Duration) {
 }
 
 fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
-    fn one<KK: Kind, T: Table<KK>, M: Measurement>(
-        g: &mut BenchmarkGroup<'_, M>,
-        name: &str,
-        keys: &[KK::K],
-    ) {
+    fn one<KK: Kind, T: Table<KK>, M: Measurement>(g: &mut BenchmarkGroup<'_, M>, name: &str, keys: &[KK::K]) {
         let n = keys.len();
         g.bench_function(BenchmarkId::new(name, n), |b| {
             b.iter_batched(
@@ -356,10 +349,7 @@ fn bench_insert_kind<KK: Kind, M: Measurement>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group(format!("insert_{}", KK::NAME));
     for n in sizes() {
         // One build is ~0.1-0.3 s per 1M: 10 samples of one build each at 10M.
-        configure(
-            &mut g,
-            Duration::from_secs(3 * (n / 1_000_000).max(1) as u64),
-        );
+        configure(&mut g, Duration::from_secs(3 * (n / 1_000_000).max(1) as u64));
         let keys: Vec<KK::K> = (0..n as u64).map(KK::key).collect();
         g.throughput(Throughput::Elements(n as u64));
         one::<KK, DashTable<KK::K, KK::V>, M>(&mut g, "dash", &keys);
@@ -395,10 +385,7 @@ fn check_pass<KK: Kind, T: Table<KK>>(t: &T, probes: &[KK::K], hit: bool) {
 /// inserted (misses, keys `n..`).
 fn lookup_probes<KK: Kind>(n: usize, hit: bool) -> Vec<KK::K> {
     let base = if hit { 0 } else { n as u64 };
-    sample_indices(n, PROBES)
-        .into_iter()
-        .map(|i| KK::key(base + i))
-        .collect()
+    sample_indices(n, PROBES).into_iter().map(|i| KK::key(base + i)).collect()
 }
 
 /// `DASH_PROFILE=hit_u64/dash/1000000`: build that one table and run
@@ -435,10 +422,7 @@ fn profile(spec: &str) {
         panic!("DASH_PROFILE=<hit|miss>_<u64|bytes|key16>/<table>/<n>");
     };
     let n: usize = n.parse().expect("DASH_PROFILE: bad size");
-    let passes: usize = std::env::var("DASH_PROFILE_PASSES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let passes: usize = std::env::var("DASH_PROFILE_PASSES").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let (which, key) = group.split_once('_').expect("DASH_PROFILE: bad group");
     let hit = which == "hit";
     match key {
@@ -495,10 +479,7 @@ fn paired(specs: &str) {
             dmin / hmin
         );
     }
-    let rounds: usize = std::env::var("DASH_PAIRED_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(15);
+    let rounds: usize = std::env::var("DASH_PAIRED_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
     for spec in specs.split(',') {
         let (group, n) = spec.split_once('/').expect("DASH_PAIRED=<group>/<n>,...");
         let n: usize = n.parse().expect("DASH_PAIRED: bad size");
@@ -582,11 +563,7 @@ struct LatencyStats {
 
 /// Insert `keys` one by one, timing each insert. `size` reports a number
 /// that changes exactly when the table grows (segments / capacity).
-fn measure_latency(
-    keys: &[u64],
-    mut insert: impl FnMut(u64),
-    mut size: impl FnMut() -> usize,
-) -> LatencyStats {
+fn measure_latency(keys: &[u64], mut insert: impl FnMut(u64), mut size: impl FnMut() -> usize) -> LatencyStats {
     let mut lat: Vec<u32> = Vec::with_capacity(keys.len());
     let mut growth: Vec<u32> = Vec::new();
     let mut last = size();
@@ -625,24 +602,17 @@ fn measure_latency(
 }
 
 fn latency_report() {
-    let n: usize = std::env::var("DASH_LATENCY_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000_000);
+    let n: usize = std::env::var("DASH_LATENCY_N").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
     let keys: Vec<u64> = (0..n as u64).map(splitmix64).collect();
     println!("== single-insert latency, growing u64->u64 from empty to {n} entries ==");
-    println!(
-        "(max/p99.999 include scheduler noise on a shared machine; the growth columns time only"
-    );
+    println!("(max/p99.999 include scheduler noise on a shared machine; the growth columns time only");
     println!(" the inserts that split a segment (dash) or rehashed the table (hashbrown, std))");
     let print = |name: &str, s: &LatencyStats, mem: Option<usize>| {
         println!(
             "{name:<10} total {:>7.2?}  p99.9 {:>8.1?}  p99.999 {:>8.1?}  max {:>9.1?} (insert #{}) >100us: {}",
             s.total, s.p999, s.p99999, s.max, s.max_at, s.over_100us,
         );
-        let mem = mem.map_or(String::new(), |m| {
-            format!("   table bytes {m} ({:.1} B/entry)", m as f64 / n as f64)
-        });
+        let mem = mem.map_or(String::new(), |m| format!("   table bytes {m} ({:.1} B/entry)", m as f64 / n as f64));
         println!(
             "{:<10} growth inserts: {}  mean {:>8.1?}  max {:>9.1?}{mem}",
             "", s.growth_events, s.growth_mean, s.growth_max,
@@ -710,11 +680,7 @@ fn main() {
         latency_report();
     }
     if std::env::var_os("DASH_BENCH_CPU_TIME").is_some() {
-        run_benches(
-            Criterion::default()
-                .with_measurement(CpuTime)
-                .configure_from_args(),
-        );
+        run_benches(Criterion::default().with_measurement(CpuTime).configure_from_args());
     } else {
         run_benches(Criterion::default().configure_from_args());
     }

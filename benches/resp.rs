@@ -24,9 +24,7 @@ const VALUE: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
 fn set_pipeline() -> Vec<u8> {
     let mut buf = Vec::new();
     for i in 0..PIPELINE {
-        buf.extend_from_slice(
-            format!("*3\r\n$3\r\nSET\r\n$10\r\nkey:{:06}\r\n$32\r\n", 123 + i).as_bytes(),
-        );
+        buf.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$10\r\nkey:{:06}\r\n$32\r\n", 123 + i).as_bytes());
         buf.extend_from_slice(VALUE);
         buf.extend_from_slice(b"\r\n");
     }
@@ -36,9 +34,7 @@ fn set_pipeline() -> Vec<u8> {
 fn get_pipeline() -> Vec<u8> {
     let mut buf = Vec::new();
     for i in 0..PIPELINE {
-        buf.extend_from_slice(
-            format!("*2\r\n$3\r\nGET\r\n$10\r\nkey:{:06}\r\n", 123 + i).as_bytes(),
-        );
+        buf.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$10\r\nkey:{:06}\r\n", 123 + i).as_bytes());
     }
     buf
 }
@@ -122,9 +118,7 @@ fn bench_reply(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

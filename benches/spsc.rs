@@ -147,10 +147,5 @@ fn single_thread_push_pop(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(
-    benches,
-    two_threads_stream,
-    two_threads_ping_pong,
-    single_thread_push_pop
-);
+criterion_group!(benches, two_threads_stream, two_threads_ping_pong, single_thread_push_pop);
 criterion_main!(benches);

@@ -78,7 +78,10 @@ enum State {
     Live,
     /// Merged into `into` at the start of pass `since_pass`; its keys are rewritten
     /// during that pass, and the id is free from pass `since_pass + 2` on.
-    Retiring { into: u8, since_pass: u64 },
+    Retiring {
+        into: u8,
+        since_pass: u64,
+    },
 }
 
 /// The aged generations of one db (see the module doc).

@@ -753,7 +753,6 @@ impl crate::dash::Equivalent<CompactObj> for [u8] {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,9 +121,10 @@ impl Config {
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, clap::Error> {
         let rewritten = args.into_iter().map(|a| {
             if let Some(name) = a.strip_prefix("--no")
-                && BOOL_FLAGS.contains(&name) {
-                    return format!("--{name}=false");
-                }
+                && BOOL_FLAGS.contains(&name)
+            {
+                return format!("--{name}=false");
+            }
             a
         });
         Config::try_parse_from(rewritten)

@@ -43,7 +43,10 @@ fn fit_open_files_limit(cfg: &mut darter::config::Config) {
             log::info!("Increased maximum number of open files to {to} (it was originally set to {from}).")
         }
         FdLimit::Reduced { maxclients, wanted, limit, os_error } => {
-            log::warn!("You requested maxclients of {} requiring at least {wanted} max file descriptors.", cfg.maxclients);
+            log::warn!(
+                "You requested maxclients of {} requiring at least {wanted} max file descriptors.",
+                cfg.maxclients
+            );
             log::warn!("Server can't set maximum open files to {wanted} because of OS error: {os_error}.");
             log::warn!(
                 "Current maximum open files is {limit}. maxclients has been reduced to {maxclients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."

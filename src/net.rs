@@ -94,8 +94,8 @@ pub fn listeners(bind: &str, port: u16, nthreads: usize, ours: &[IpAddr]) -> Res
             return Err(ListenError { addr: name.to_string(), port, reason: "Invalid bind address".into() });
         };
         let addr = SocketAddr::new(ip, port);
-        let may_share = ip.is_unspecified()
-            || ours.iter().any(|o| *o == ip || (o.is_unspecified() && o.is_ipv4() == ip.is_ipv4()));
+        let may_share =
+            ip.is_unspecified() || ours.iter().any(|o| *o == ip || (o.is_unspecified() && o.is_ipv4() == ip.is_ipv4()));
         for (t, fds) in per_thread.iter_mut().enumerate() {
             let mut r = listen_one(addr, t == 0);
             if t == 0 && may_share && matches!(&r, Err((_, e)) if e.raw_os_error() == Some(libc::EADDRINUSE)) {
@@ -104,12 +104,20 @@ pub fn listeners(bind: &str, port: u16, nthreads: usize, ours: &[IpAddr]) -> Res
             match r {
                 Ok(fd) => fds.push(fd),
                 // Redis skips optional addresses that do not exist here (no IPv6...).
-                Err((_, e)) if optional && t == 0 && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT)) => {
+                Err((_, e))
+                    if optional
+                        && t == 0
+                        && matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT)) =>
+                {
                     break;
                 }
                 Err((call, e)) => {
                     close_all(&per_thread);
-                    return Err(ListenError { addr: name.to_string(), port, reason: format!("{call}: {}", strerror(&e)) });
+                    return Err(ListenError {
+                        addr: name.to_string(),
+                        port,
+                        reason: format!("{call}: {}", strerror(&e)),
+                    });
                 }
             }
         }
@@ -367,7 +375,10 @@ mod tests {
         close_listeners(&probe[0]);
         let first = listeners("127.0.0.1", port, 3, &[]).expect("our own threads share the port");
         let err = listeners("127.0.0.1", port, 2, &[]).unwrap_err();
-        assert_eq!(err.to_string(), format!("Could not create server TCP listening socket 127.0.0.1:{port}: bind: Address already in use"));
+        assert_eq!(
+            err.to_string(),
+            format!("Could not create server TCP listening socket 127.0.0.1:{port}: bind: Address already in use")
+        );
         // CONFIG SET bind keeping the port: the same address and a wildcard may share
         // with our own sockets.
         let again = listeners("127.0.0.1", port, 2, &bind_addrs("127.0.0.1")).expect("rebind our own address");

@@ -81,7 +81,9 @@ impl OpStatus {
             OpStatus::NotValidFloat => "ERR value is not a valid float",
             OpStatus::NanOrInfinity => "ERR increment would produce NaN or Infinity",
             OpStatus::StringTooBig => "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
-            OpStatus::InvalidExpireTime(cmd) => return out.error(&format!("ERR invalid expire time in '{cmd}' command")),
+            OpStatus::InvalidExpireTime(cmd) => {
+                return out.error(&format!("ERR invalid expire time in '{cmd}' command"));
+            }
             OpStatus::LcsNotStrings => "ERR The specified keys must contain string values",
             OpStatus::Oom => "OOM command not allowed when used memory > 'maxmemory'.",
             OpStatus::InvalidCursor => "ERR invalid cursor",
@@ -104,7 +106,10 @@ mod tests {
     // compare them with a real redis-server byte for byte).
     #[test]
     fn renders_redis_text() {
-        assert_eq!(text(OpStatus::WrongType), b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        assert_eq!(
+            text(OpStatus::WrongType),
+            b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+        );
         assert_eq!(text(OpStatus::NotInteger), b"-ERR value is not an integer or out of range\r\n");
         assert_eq!(text(OpStatus::Syntax), b"-ERR syntax error\r\n");
         assert_eq!(text(OpStatus::InvalidExpireTime("getex")), b"-ERR invalid expire time in 'getex' command\r\n");

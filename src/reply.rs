@@ -81,10 +81,7 @@ pub fn write_double(out: &mut Vec<u8>, value: f64) {
     debug_assert_eq!(scientific[18], b'e');
     let exponent_text = std::str::from_utf8(&scientific[19..]).expect("ASCII exponent");
     let exponent: i32 = exponent_text.parse().expect("decimal exponent");
-    let significant = digits
-        .iter()
-        .rposition(|&d| d != b'0')
-        .map_or(1, |last| last + 1);
+    let significant = digits.iter().rposition(|&d| d != b'0').map_or(1, |last| last + 1);
     let digits = &digits[..significant];
 
     if !(-4..17).contains(&exponent) {
@@ -123,10 +120,7 @@ fn extend_single_line(out: &mut Vec<u8>, text: &[u8]) {
         out.extend_from_slice(text);
         return;
     }
-    out.extend(
-        text.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
 }
 
 /// One connection's output buffer plus the protocol version it speaks.
@@ -145,20 +139,12 @@ pub struct ReplyBuf {
 impl ReplyBuf {
     /// An empty buffer speaking RESP2 (`resp3 == false`) or RESP3.
     pub fn new(resp3: bool) -> Self {
-        ReplyBuf {
-            buf: Vec::new(),
-            resp3,
-            no_touch: false,
-        }
+        ReplyBuf { buf: Vec::new(), resp3, no_touch: false }
     }
 
     /// An empty buffer with room for `capacity_bytes`.
     pub fn with_capacity(capacity_bytes: usize, resp3: bool) -> Self {
-        ReplyBuf {
-            buf: Vec::with_capacity(capacity_bytes),
-            resp3,
-            no_touch: false,
-        }
+        ReplyBuf { buf: Vec::with_capacity(capacity_bytes), resp3, no_touch: false }
     }
 
     /// Bytes written so far.
@@ -195,10 +181,7 @@ impl ReplyBuf {
 
     /// An aggregate length; lengths above `i64::MAX` cannot exist in memory.
     fn aggregate(&mut self, prefix: u8, len: usize) {
-        self.header(
-            prefix,
-            i64::try_from(len).expect("aggregate length fits i64"),
-        );
+        self.header(prefix, i64::try_from(len).expect("aggregate length fits i64"));
     }
 
     /// `+OK`.
@@ -257,14 +240,12 @@ impl ReplyBuf {
 
     /// A missing value: RESP2 null bulk `$-1`, RESP3 `_`.
     pub fn null(&mut self) {
-        self.buf
-            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
+        self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"$-1\r\n" });
     }
 
     /// A missing aggregate (e.g. BLPOP timeout): RESP2 `*-1`, RESP3 `_`.
     pub fn null_array(&mut self) {
-        self.buf
-            .extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
+        self.buf.extend_from_slice(if self.resp3 { b"_\r\n" } else { b"*-1\r\n" });
     }
 
     /// Header of an array of `len` elements, which must follow.
@@ -378,11 +359,7 @@ impl ReplyBuf {
 
     /// Inserts `prefix len \r\n` at `position`, moving what follows.
     fn insert_aggregate(&mut self, position: usize, prefix: u8, len: usize) {
-        assert!(
-            position <= self.buf.len(),
-            "deferred position {position} past the end {}",
-            self.buf.len()
-        );
+        assert!(position <= self.buf.len(), "deferred position {position} past the end {}", self.buf.len());
         let mut header = [0u8; 1 + MAX_U64_DIGITS + 2];
         let mut digits = [0u8; MAX_U64_DIGITS];
         let start = format_u64(len as u64, &mut digits);
@@ -393,8 +370,7 @@ impl ReplyBuf {
         let header = &header[..3 + digit_count];
         let old_len = self.buf.len();
         self.buf.extend_from_slice(header);
-        self.buf
-            .copy_within(position..old_len, position + header.len());
+        self.buf.copy_within(position..old_len, position + header.len());
         self.buf[position..position + header.len()].copy_from_slice(header);
     }
 }
@@ -414,17 +390,9 @@ mod tests {
 
     fn assert_both(build: impl Fn(&mut ReplyBuf), resp2: &[u8], resp3: &[u8]) {
         let (got2, got3) = both(build);
-        assert_eq!(
-            String::from_utf8_lossy(&got2),
-            String::from_utf8_lossy(resp2),
-            "RESP2"
-        );
+        assert_eq!(String::from_utf8_lossy(&got2), String::from_utf8_lossy(resp2), "RESP2");
         assert_eq!(got2, resp2, "RESP2 bytes");
-        assert_eq!(
-            String::from_utf8_lossy(&got3),
-            String::from_utf8_lossy(resp3),
-            "RESP3"
-        );
+        assert_eq!(String::from_utf8_lossy(&got3), String::from_utf8_lossy(resp3), "RESP3");
         assert_eq!(got3, resp3, "RESP3 bytes");
     }
 
@@ -450,26 +418,10 @@ mod tests {
     // error(): "-" + text, CR/LF become spaces, no doubled '-'.
     #[test]
     fn error() {
-        assert_both(
-            |r| r.error("ERR syntax error"),
-            b"-ERR syntax error\r\n",
-            b"-ERR syntax error\r\n",
-        );
-        assert_both(
-            |r| r.error("ERR bad\r\nthing\n"),
-            b"-ERR bad  thing \r\n",
-            b"-ERR bad  thing \r\n",
-        );
-        assert_both(
-            |r| r.error("-WRONGTYPE x"),
-            b"-WRONGTYPE x\r\n",
-            b"-WRONGTYPE x\r\n",
-        );
-        assert_both(
-            |r| r.error_bytes(b"ERR \xff"),
-            b"-ERR \xff\r\n",
-            b"-ERR \xff\r\n",
-        );
+        assert_both(|r| r.error("ERR syntax error"), b"-ERR syntax error\r\n", b"-ERR syntax error\r\n");
+        assert_both(|r| r.error("ERR bad\r\nthing\n"), b"-ERR bad  thing \r\n", b"-ERR bad  thing \r\n");
+        assert_both(|r| r.error("-WRONGTYPE x"), b"-WRONGTYPE x\r\n", b"-WRONGTYPE x\r\n");
+        assert_both(|r| r.error_bytes(b"ERR \xff"), b"-ERR \xff\r\n", b"-ERR \xff\r\n");
     }
 
     // int(): ":n" in both protocols, including the i64 extremes.
@@ -477,43 +429,23 @@ mod tests {
     fn int() {
         assert_both(|r| r.int(0), b":0\r\n", b":0\r\n");
         assert_both(|r| r.int(-42), b":-42\r\n", b":-42\r\n");
-        assert_both(
-            |r| r.int(i64::MAX),
-            b":9223372036854775807\r\n",
-            b":9223372036854775807\r\n",
-        );
-        assert_both(
-            |r| r.int(i64::MIN),
-            b":-9223372036854775808\r\n",
-            b":-9223372036854775808\r\n",
-        );
+        assert_both(|r| r.int(i64::MAX), b":9223372036854775807\r\n", b":9223372036854775807\r\n");
+        assert_both(|r| r.int(i64::MIN), b":-9223372036854775808\r\n", b":-9223372036854775808\r\n");
     }
 
     #[test]
     fn bulk() {
         assert_both(|r| r.bulk(b"hello"), b"$5\r\nhello\r\n", b"$5\r\nhello\r\n");
         assert_both(|r| r.bulk(b""), b"$0\r\n\r\n", b"$0\r\n\r\n");
-        assert_both(
-            |r| r.bulk(b"\r\n\0"),
-            b"$3\r\n\r\n\0\r\n",
-            b"$3\r\n\r\n\0\r\n",
-        );
+        assert_both(|r| r.bulk(b"\r\n\0"), b"$3\r\n\r\n\0\r\n", b"$3\r\n\r\n\0\r\n");
     }
 
     // bulk_int(): the decimal text as a bulk string.
     #[test]
     fn bulk_int() {
-        assert_both(
-            |r| r.bulk_int(12345),
-            b"$5\r\n12345\r\n",
-            b"$5\r\n12345\r\n",
-        );
+        assert_both(|r| r.bulk_int(12345), b"$5\r\n12345\r\n", b"$5\r\n12345\r\n");
         assert_both(|r| r.bulk_int(-7), b"$2\r\n-7\r\n", b"$2\r\n-7\r\n");
-        assert_both(
-            |r| r.bulk_int(i64::MIN),
-            b"$20\r\n-9223372036854775808\r\n",
-            b"$20\r\n-9223372036854775808\r\n",
-        );
+        assert_both(|r| r.bulk_int(i64::MIN), b"$20\r\n-9223372036854775808\r\n", b"$20\r\n-9223372036854775808\r\n");
     }
 
     // null(): $-1 vs _; null_array(): *-1 vs _.
@@ -554,17 +486,9 @@ mod tests {
     #[test]
     fn double() {
         assert_both(|r| r.double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n");
-        assert_both(
-            |r| r.double(0.1),
-            b"$19\r\n0.10000000000000001\r\n",
-            b",0.10000000000000001\r\n",
-        );
+        assert_both(|r| r.double(0.1), b"$19\r\n0.10000000000000001\r\n", b",0.10000000000000001\r\n");
         assert_both(|r| r.double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n");
-        assert_both(
-            |r| r.double(f64::NEG_INFINITY),
-            b"$4\r\n-inf\r\n",
-            b",-inf\r\n",
-        );
+        assert_both(|r| r.double(f64::NEG_INFINITY), b"$4\r\n-inf\r\n", b",-inf\r\n");
         assert_both(|r| r.double(1e20), b"$5\r\n1e+20\r\n", b",1e+20\r\n");
     }
 
@@ -621,8 +545,7 @@ mod tests {
             // SAFETY: `buf` is writable for `buf.len()` bytes, the format is
             // a NUL-terminated literal whose one conversion takes a double,
             // and snprintf writes at most `size` bytes including the NUL.
-            let written =
-                unsafe { snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), value) };
+            let written = unsafe { snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), value) };
             let written = usize::try_from(written).expect("snprintf succeeded");
             assert!(written < buf.len());
             String::from_utf8(buf[..written].to_vec()).unwrap()
@@ -656,14 +579,7 @@ mod tests {
         // Whole numbers around the fast path's bound and digit counts.
         for exponent in 0..=17 {
             let power = 10f64.powi(exponent);
-            values.extend([
-                power,
-                power - 1.0,
-                power + 1.0,
-                -power,
-                3.0 * power,
-                99999999999999984.0,
-            ]);
+            values.extend([power, power - 1.0, power + 1.0, -power, 3.0 * power, 99999999999999984.0]);
         }
         // Ties at the 18th significant digit: k/4 with k odd near 2^52.
         for k in (4_000_000_000_000_001u64..4_000_000_000_000_201).step_by(2) {
@@ -684,12 +600,7 @@ mod tests {
             values.push((seed % 2_000_000) as f64 / 1000.0 - 1000.0);
         }
         for value in values {
-            assert_eq!(
-                double_text(value),
-                glibc(value),
-                "bits {:#x}",
-                value.to_bits()
-            );
+            assert_eq!(double_text(value), glibc(value), "bits {:#x}", value.to_bits());
         }
     }
 
@@ -704,11 +615,7 @@ mod tests {
     // bulk of the text alone.
     #[test]
     fn verbatim() {
-        assert_both(
-            |r| r.verbatim("txt", b"Some string"),
-            b"$11\r\nSome string\r\n",
-            b"=15\r\ntxt:Some string\r\n",
-        );
+        assert_both(|r| r.verbatim("txt", b"Some string"), b"$11\r\nSome string\r\n", b"=15\r\ntxt:Some string\r\n");
         assert_both(|r| r.verbatim("mkd", b""), b"$0\r\n\r\n", b"=4\r\nmkd:\r\n");
     }
 

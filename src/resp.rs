@@ -136,10 +136,7 @@ impl Default for Limits {
 pub enum Parsed<'a> {
     /// One command. `args` may be empty (`*0`, `*-1`, blank inline line): the
     /// caller skips it. `consumed` (always > 0) bytes of the input are used up.
-    Complete {
-        args: BumpVec<'a, &'a [u8]>,
-        consumed: usize,
-    },
+    Complete { args: BumpVec<'a, &'a [u8]>, consumed: usize },
     /// The command is not all there yet; nothing is consumed. `need` is a
     /// lower bound of the total bytes (from the start of the input) required,
     /// known once the length of the argument being read is known, else 0: that
@@ -204,11 +201,7 @@ impl ProtocolError {
         out.extend_from_slice(ERROR_REPLY_PREFIX.as_bytes());
         out.extend_from_slice(self.text_head().as_bytes());
         if let ProtocolError::ExpectedDollar(byte) = *self {
-            out.push(if byte == b'\r' || byte == b'\n' {
-                b' '
-            } else {
-                byte
-            });
+            out.push(if byte == b'\r' || byte == b'\n' { b' ' } else { byte });
             out.push(b'\'');
         }
         out.extend_from_slice(b"\r\n");
@@ -264,10 +257,7 @@ fn header_line(buf: &[u8], start: usize, max_inline_len: usize) -> Line {
         None if rest.len() > max_inline_len => Line::TooBig,
         None => Line::Incomplete,
         Some(offset) if offset + 2 > rest.len() => Line::Incomplete,
-        Some(offset) => Line::Found {
-            content_end: start + offset,
-            next: start + offset + 2,
-        },
+        Some(offset) => Line::Found { content_end: start + offset, next: start + offset + 2 },
     }
 }
 
@@ -307,11 +297,7 @@ fn quick_header(buf: &[u8], start: usize, kind: u8) -> Option<(i64, usize)> {
         end += 1;
     }
     // The '\r' and the byte Redis skips after it must both be there.
-    if line.get(end) == Some(&b'\r') && line.len() > end + 1 {
-        Some((value, start + end + 2))
-    } else {
-        None
-    }
+    if line.get(end) == Some(&b'\r') && line.len() > end + 1 { Some((value, start + end + 2)) } else { None }
 }
 
 /// For prefetching: calls `f` with the second argument (the key, for most commands)
@@ -368,10 +354,7 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
         return Parsed::Error(ProtocolError::UnauthenticatedMultibulkLength);
     }
     if count <= 0 {
-        return Parsed::Complete {
-            args: BumpVec::new_in(arena),
-            consumed: pos,
-        };
+        return Parsed::Complete { args: BumpVec::new_in(arena), consumed: pos };
     }
     // `count` is positive and at most max_multibulk_len, so it fits usize.
     let count = count as usize;
@@ -410,19 +393,14 @@ fn parse_multibulk<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parse
         if available < wanted {
             let later_args = (count - 1 - i) as u64 * MIN_ARG_BYTES;
             let need = (payload_start as u64).saturating_add(wanted).saturating_add(later_args);
-            return Parsed::Incomplete {
-                need: usize::try_from(need).unwrap_or(usize::MAX),
-            };
+            return Parsed::Incomplete { need: usize::try_from(need).unwrap_or(usize::MAX) };
         }
         // wanted <= available, so both fit usize.
         let payload_end = payload_start + len as usize;
         args.push(&buf[payload_start..payload_end]);
         pos = payload_end + 2;
     }
-    Parsed::Complete {
-        args,
-        consumed: pos,
-    }
+    Parsed::Complete { args, consumed: pos }
 }
 
 fn parse_inline<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parsed<'a> {
@@ -432,16 +410,9 @@ fn parse_inline<'a>(buf: &'a [u8], arena: &'a Bump, limits: &Limits) -> Parsed<'
         }
         return Parsed::Incomplete { need: 0 };
     };
-    let line_end = if newline > 0 && buf[newline - 1] == b'\r' {
-        newline - 1
-    } else {
-        newline
-    };
+    let line_end = if newline > 0 && buf[newline - 1] == b'\r' { newline - 1 } else { newline };
     match split_args(&buf[..line_end], arena) {
-        Ok(args) => Parsed::Complete {
-            args,
-            consumed: newline + 1,
-        },
+        Ok(args) => Parsed::Complete { args, consumed: newline + 1 },
         Err(error) => Parsed::Error(error),
     }
 }
@@ -513,8 +484,7 @@ fn split_args<'a>(line: &'a [u8], arena: &'a Bump) -> Result<BumpVec<'a, &'a [u8
             if quote == b'"' {
                 if byte == b'\\'
                     && at(pos + 1) == b'x'
-                    && let (Some(high), Some(low)) =
-                        (hex_value(at(pos + 2)), hex_value(at(pos + 3)))
+                    && let (Some(high), Some(low)) = (hex_value(at(pos + 2)), hex_value(at(pos + 3)))
                 {
                     word.push(high * 16 + low);
                     pos += 4;
@@ -582,9 +552,7 @@ pub fn reference_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     && hex_value(at(p + 2)).is_some()
                     && hex_value(at(p + 3)).is_some()
                 {
-                    current.push(
-                        hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap(),
-                    );
+                    current.push(hex_value(at(p + 2)).unwrap() * 16 + hex_value(at(p + 3)).unwrap());
                     p += 3;
                 } else if at(p) == b'\\' && at(p + 1) != 0 {
                     p += 1;
@@ -671,14 +639,8 @@ mod tests {
     fn complete_with(buf: &[u8], limits: &Limits) -> (Vec<Vec<u8>>, usize) {
         let arena = Bump::new();
         match parse(buf, &arena, limits) {
-            Parsed::Complete { args, consumed } => {
-                (args.iter().map(|a| a.to_vec()).collect(), consumed)
-            }
-            other => panic!(
-                "expected Complete for {:?}, got {:?}",
-                String::from_utf8_lossy(buf),
-                other
-            ),
+            Parsed::Complete { args, consumed } => (args.iter().map(|a| a.to_vec()).collect(), consumed),
+            other => panic!("expected Complete for {:?}, got {:?}", String::from_utf8_lossy(buf), other),
         }
     }
 
@@ -686,11 +648,7 @@ mod tests {
         let arena = Bump::new();
         match parse(buf, &arena, &limits()) {
             Parsed::Incomplete { need } => need,
-            other => panic!(
-                "expected Incomplete for {:?}, got {:?}",
-                String::from_utf8_lossy(buf),
-                other
-            ),
+            other => panic!("expected Incomplete for {:?}, got {:?}", String::from_utf8_lossy(buf), other),
         }
     }
 
@@ -698,11 +656,7 @@ mod tests {
         let arena = Bump::new();
         match parse(buf, &arena, limits) {
             Parsed::Error(error) => error,
-            other => panic!(
-                "expected Error for {:?}, got {:?}",
-                String::from_utf8_lossy(buf),
-                other
-            ),
+            other => panic!("expected Error for {:?}, got {:?}", String::from_utf8_lossy(buf), other),
         }
     }
 
@@ -754,9 +708,7 @@ mod tests {
     fn multibulk_args_borrow_input() {
         let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         let arena = Bump::new();
-        let Parsed::Complete { args, .. } = parse(buf, &arena, &limits()) else {
-            panic!()
-        };
+        let Parsed::Complete { args, .. } = parse(buf, &arena, &limits()) else { panic!() };
         let range = buf.as_ptr_range();
         for arg in args.iter() {
             assert!(range.contains(&arg.as_ptr()));
@@ -773,12 +725,7 @@ mod tests {
         assert_eq!(pos, buf.len());
         assert_eq!(
             commands,
-            vec![
-                words(&["PING"]),
-                words(&["GET", "a"]),
-                words(&["ECHO", "hi"]),
-                words(&["ECHO", ""])
-            ]
+            vec![words(&["PING"]), words(&["GET", "a"]), words(&["ECHO", "hi"]), words(&["ECHO", ""])]
         );
     }
 
@@ -802,7 +749,8 @@ mod tests {
     // produces exactly the commands of parsing it whole.
     #[test]
     fn partial_at_every_split_point() {
-        let sample: &[u8] = b"*3\r\n$3\r\nSET\r\n$4\r\nkey1\r\n$10\r\n0123456789\r\n*0\r\nPING\r\n*2\r\n$3\r\nGET\r\n$4\r\nkey1\r\n";
+        let sample: &[u8] =
+            b"*3\r\n$3\r\nSET\r\n$4\r\nkey1\r\n$10\r\n0123456789\r\n*0\r\nPING\r\n*2\r\n$3\r\nGET\r\n$4\r\nkey1\r\n";
         let (whole, error, pos) = drain(sample, &limits());
         assert_eq!(error, None);
         assert_eq!(pos, sample.len());
@@ -860,10 +808,7 @@ mod tests {
     fn huge_count_does_not_preallocate() {
         let arena = Bump::new();
         let buf = b"*2147483647\r\n$1\r\na\r\n";
-        assert!(matches!(
-            parse(buf, &arena, &limits()),
-            Parsed::Incomplete { need: 0 }
-        ));
+        assert!(matches!(parse(buf, &arena, &limits()), Parsed::Incomplete { need: 0 }));
         assert!(arena.allocated_bytes() < 64 * 1024);
     }
 
@@ -880,10 +825,7 @@ mod tests {
     #[test]
     fn terminators_are_skipped_not_checked() {
         assert_eq!(complete(b"*1\rX$3\r\nfoo\r\n"), (words(&["foo"]), 13));
-        assert_eq!(
-            complete(b"*2\r\n$3\r\nfooXY$3\r\nbarZZ"),
-            (words(&["foo", "bar"]), 22)
-        );
+        assert_eq!(complete(b"*2\r\n$3\r\nfooXY$3\r\nbarZZ"), (words(&["foo", "bar"]), 22));
     }
 
     // A header's '\r' as the last byte is not enough: the skipped byte must
@@ -909,26 +851,10 @@ mod tests {
             b"*-\r\n",
             b"*1a\r\n",
         ] {
-            assert_eq!(
-                error(bad),
-                ProtocolError::InvalidMultibulkLength,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(error(bad), ProtocolError::InvalidMultibulkLength, "{:?}", String::from_utf8_lossy(bad));
         }
-        for bad in [
-            &b"*1\r\n$abc\r\n"[..],
-            b"*1\r\n$\r\n",
-            b"*1\r\n$+1\r\n",
-            b"*1\r\n$01\r\n",
-            b"*1\r\n$-0\r\n",
-        ] {
-            assert_eq!(
-                error(bad),
-                ProtocolError::InvalidBulkLength,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+        for bad in [&b"*1\r\n$abc\r\n"[..], b"*1\r\n$\r\n", b"*1\r\n$+1\r\n", b"*1\r\n$01\r\n", b"*1\r\n$-0\r\n"] {
+            assert_eq!(error(bad), ProtocolError::InvalidBulkLength, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -947,9 +873,7 @@ mod tests {
             let mut state = seed;
             let mut header: Vec<u8> = (0..len)
                 .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     alphabet[(state >> 33) as usize % alphabet.len()]
                 })
                 .collect();
@@ -959,15 +883,8 @@ mod tests {
             }
             if let Some((value, next)) = quick_header(&header, 0, b'$') {
                 answered += 1;
-                let Line::Found {
-                    content_end,
-                    next: general_next,
-                } = header_line(&header, 0, usize::MAX)
-                else {
-                    panic!(
-                        "general path finds no line in {:?}",
-                        String::from_utf8_lossy(&header)
-                    );
+                let Line::Found { content_end, next: general_next } = header_line(&header, 0, usize::MAX) else {
+                    panic!("general path finds no line in {:?}", String::from_utf8_lossy(&header));
                 };
                 assert_eq!(next, general_next);
                 assert_eq!(parse_i64(&header[1..content_end]), Some(value));
@@ -979,27 +896,12 @@ mod tests {
     // Count above max_multibulk_len (default INT_MAX) is invalid.
     #[test]
     fn multibulk_count_limit() {
-        assert_eq!(
-            error(b"*2147483648\r\n"),
-            ProtocolError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            error(b"*9223372036854775808\r\n"),
-            ProtocolError::InvalidMultibulkLength
-        );
+        assert_eq!(error(b"*2147483648\r\n"), ProtocolError::InvalidMultibulkLength);
+        assert_eq!(error(b"*9223372036854775808\r\n"), ProtocolError::InvalidMultibulkLength);
         assert_eq!(incomplete(b"*2147483647\r\n"), 0);
-        let small = Limits {
-            max_multibulk_len: 2,
-            ..limits()
-        };
-        assert_eq!(
-            error_with(b"*3\r\n", &small),
-            ProtocolError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            complete_with(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n", &small).0,
-            words(&["a", "b"])
-        );
+        let small = Limits { max_multibulk_len: 2, ..limits() };
+        assert_eq!(error_with(b"*3\r\n", &small), ProtocolError::InvalidMultibulkLength);
+        assert_eq!(complete_with(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n", &small).0, words(&["a", "b"]));
     }
 
     // Bulk length: negative or above max_bulk_len (512 MiB) is invalid; the
@@ -1007,27 +909,12 @@ mod tests {
     #[test]
     fn bulk_length_limit() {
         assert_eq!(error(b"*1\r\n$-1\r\n"), ProtocolError::InvalidBulkLength);
-        assert_eq!(
-            error(b"*1\r\n$536870913\r\n"),
-            ProtocolError::InvalidBulkLength
-        );
-        assert_eq!(
-            error(b"*1\r\n$9223372036854775807\r\n"),
-            ProtocolError::InvalidBulkLength
-        );
+        assert_eq!(error(b"*1\r\n$536870913\r\n"), ProtocolError::InvalidBulkLength);
+        assert_eq!(error(b"*1\r\n$9223372036854775807\r\n"), ProtocolError::InvalidBulkLength);
         assert!(incomplete(b"*1\r\n$536870912\r\n") > 0);
-        let small = Limits {
-            max_bulk_len: 3,
-            ..limits()
-        };
-        assert_eq!(
-            error_with(b"*1\r\n$4\r\nabcd\r\n", &small),
-            ProtocolError::InvalidBulkLength
-        );
-        assert_eq!(
-            complete_with(b"*1\r\n$3\r\nabc\r\n", &small).0,
-            words(&["abc"])
-        );
+        let small = Limits { max_bulk_len: 3, ..limits() };
+        assert_eq!(error_with(b"*1\r\n$4\r\nabcd\r\n", &small), ProtocolError::InvalidBulkLength);
+        assert_eq!(complete_with(b"*1\r\n$3\r\nabc\r\n", &small).0, words(&["abc"]));
     }
 
     // Before AUTH: more than 10 arguments or more than 16384 bytes in one is
@@ -1035,26 +922,11 @@ mod tests {
     // The invalid checks come first.
     #[test]
     fn unauthenticated_limits() {
-        let unauth = Limits {
-            authenticated: false,
-            ..limits()
-        };
-        assert_eq!(
-            error_with(b"*11\r\n", &unauth),
-            ProtocolError::UnauthenticatedMultibulkLength
-        );
-        assert_eq!(
-            error_with(b"*1\r\n$16385\r\n", &unauth),
-            ProtocolError::UnauthenticatedBulkLength
-        );
-        assert_eq!(
-            error_with(b"*abc\r\n", &unauth),
-            ProtocolError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            error_with(b"*1\r\n$536870913\r\n", &unauth),
-            ProtocolError::InvalidBulkLength
-        );
+        let unauth = Limits { authenticated: false, ..limits() };
+        assert_eq!(error_with(b"*11\r\n", &unauth), ProtocolError::UnauthenticatedMultibulkLength);
+        assert_eq!(error_with(b"*1\r\n$16385\r\n", &unauth), ProtocolError::UnauthenticatedBulkLength);
+        assert_eq!(error_with(b"*abc\r\n", &unauth), ProtocolError::InvalidMultibulkLength);
+        assert_eq!(error_with(b"*1\r\n$536870913\r\n", &unauth), ProtocolError::InvalidBulkLength);
         let mut ten = b"*10\r\n".to_vec();
         for _ in 0..10 {
             ten.extend_from_slice(b"$1\r\nx\r\n");
@@ -1073,14 +945,8 @@ mod tests {
     // (up to a '\r') is complete.
     #[test]
     fn expected_dollar() {
-        assert_eq!(
-            error(b"*1\r\n:3\r\nfoo\r\n"),
-            ProtocolError::ExpectedDollar(b':')
-        );
-        assert_eq!(
-            error(b"*2\r\n$1\r\na\r\n*1\r\n"),
-            ProtocolError::ExpectedDollar(b'*')
-        );
+        assert_eq!(error(b"*1\r\n:3\r\nfoo\r\n"), ProtocolError::ExpectedDollar(b':'));
+        assert_eq!(error(b"*2\r\n$1\r\na\r\n*1\r\n"), ProtocolError::ExpectedDollar(b'*'));
         assert_eq!(error(b"*1\r\n\r\n"), ProtocolError::ExpectedDollar(b'\r'));
         assert_eq!(incomplete(b"*1\r\nfoo"), 0);
     }
@@ -1089,27 +955,12 @@ mod tests {
     // count string. At exactly max_inline_len bytes it is still Incomplete.
     #[test]
     fn too_big_count_strings() {
-        let tight = Limits {
-            max_inline_len: 8,
-            ..limits()
-        };
-        assert_eq!(
-            error_with(b"*123456789", &tight),
-            ProtocolError::TooBigMbulkCountString
-        );
-        assert!(matches!(
-            parse(b"*1234567", &Bump::new(), &tight),
-            Parsed::Incomplete { .. }
-        ));
+        let tight = Limits { max_inline_len: 8, ..limits() };
+        assert_eq!(error_with(b"*123456789", &tight), ProtocolError::TooBigMbulkCountString);
+        assert!(matches!(parse(b"*1234567", &Bump::new(), &tight), Parsed::Incomplete { .. }));
         // The bulk header check counts from that header's first byte.
-        assert_eq!(
-            error_with(b"*1\r\n$123456789", &tight),
-            ProtocolError::TooBigBulkCountString
-        );
-        assert!(matches!(
-            parse(b"*1\r\n$1234567", &Bump::new(), &tight),
-            Parsed::Incomplete { .. }
-        ));
+        assert_eq!(error_with(b"*1\r\n$123456789", &tight), ProtocolError::TooBigBulkCountString);
+        assert!(matches!(parse(b"*1\r\n$1234567", &Bump::new(), &tight), Parsed::Incomplete { .. }));
         // Default limit: 64 KiB.
         let mut buf = b"*".to_vec();
         buf.extend(std::iter::repeat_n(b'1', PROTO_INLINE_MAX_SIZE));
@@ -1123,42 +974,21 @@ mod tests {
     #[test]
     fn error_texts() {
         let cases = [
-            (
-                ProtocolError::InvalidMultibulkLength,
-                "invalid multibulk length",
-            ),
-            (
-                ProtocolError::UnauthenticatedMultibulkLength,
-                "unauthenticated multibulk length",
-            ),
+            (ProtocolError::InvalidMultibulkLength, "invalid multibulk length"),
+            (ProtocolError::UnauthenticatedMultibulkLength, "unauthenticated multibulk length"),
             (ProtocolError::InvalidBulkLength, "invalid bulk length"),
-            (
-                ProtocolError::UnauthenticatedBulkLength,
-                "unauthenticated bulk length",
-            ),
+            (ProtocolError::UnauthenticatedBulkLength, "unauthenticated bulk length"),
             (ProtocolError::ExpectedDollar(b'X'), "expected '$', got 'X'"),
-            (
-                ProtocolError::TooBigMbulkCountString,
-                "too big mbulk count string",
-            ),
-            (
-                ProtocolError::TooBigBulkCountString,
-                "too big bulk count string",
-            ),
+            (ProtocolError::TooBigMbulkCountString, "too big mbulk count string"),
+            (ProtocolError::TooBigBulkCountString, "too big bulk count string"),
             (ProtocolError::TooBigInlineRequest, "too big inline request"),
-            (
-                ProtocolError::UnbalancedQuotes,
-                "unbalanced quotes in request",
-            ),
+            (ProtocolError::UnbalancedQuotes, "unbalanced quotes in request"),
         ];
         for (error, text) in cases {
             assert_eq!(error.to_string(), text);
             let mut reply = Vec::new();
             error.write_reply(&mut reply);
-            assert_eq!(
-                reply,
-                format!("-ERR Protocol error: {text}\r\n").into_bytes()
-            );
+            assert_eq!(reply, format!("-ERR Protocol error: {text}\r\n").into_bytes());
         }
         // CR/LF in the reported byte become spaces; other bytes stay raw.
         let mut reply = Vec::new();
@@ -1187,10 +1017,7 @@ mod tests {
     fn inline_basic() {
         assert_eq!(complete(b"PING\r\n"), (words(&["PING"]), 6));
         assert_eq!(complete(b"PING\n"), (words(&["PING"]), 5));
-        assert_eq!(
-            complete(b"  SET\tk   v \r\n"),
-            (words(&["SET", "k", "v"]), 14)
-        );
+        assert_eq!(complete(b"  SET\tk   v \r\n"), (words(&["SET", "k", "v"]), 14));
         assert_eq!(incomplete(b"PING\r"), 0);
         assert_eq!(incomplete(b"PING"), 0);
     }
@@ -1200,9 +1027,7 @@ mod tests {
     fn inline_plain_words_borrow_input() {
         let buf = b"SET key value\r\n";
         let arena = Bump::new();
-        let Parsed::Complete { args, .. } = parse(buf, &arena, &limits()) else {
-            panic!()
-        };
+        let Parsed::Complete { args, .. } = parse(buf, &arena, &limits()) else { panic!() };
         let range = buf.as_ptr_range();
         assert!(args.iter().all(|arg| range.contains(&arg.as_ptr())));
     }
@@ -1222,14 +1047,7 @@ mod tests {
     #[test]
     fn inline_double_quotes() {
         let (args, _) = complete(b"SET \"a b\" \"\\n\\r\\t\\b\\a\\\\\\\"\\q\"\r\n");
-        assert_eq!(
-            args,
-            vec![
-                b"SET".to_vec(),
-                b"a b".to_vec(),
-                b"\n\r\t\x08\x07\\\"q".to_vec()
-            ]
-        );
+        assert_eq!(args, vec![b"SET".to_vec(), b"a b".to_vec(), b"\n\r\t\x08\x07\\\"q".to_vec()]);
         let (args, _) = complete(b"\"\\x41\\xff\\x0\\xzz\\X41\"\r\n");
         assert_eq!(args, vec![b"A\xffx0xzzX41".to_vec()]);
         assert_eq!(complete(b"\"\" x\r\n").0, vec![b"".to_vec(), b"x".to_vec()]);
@@ -1241,10 +1059,7 @@ mod tests {
     #[test]
     fn inline_single_quotes() {
         let (args, _) = complete(b"'it\\'s' 'a\\nb' '\"'\r\n");
-        assert_eq!(
-            args,
-            vec![b"it's".to_vec(), b"a\\nb".to_vec(), b"\"".to_vec()]
-        );
+        assert_eq!(args, vec![b"it's".to_vec(), b"a\\nb".to_vec(), b"\"".to_vec()]);
     }
 
     // A closing quote followed by anything but a blank, or a quote never
@@ -1260,12 +1075,7 @@ mod tests {
             b"\"\\\r\n",
             b"\"abc\\x4\r\n",
         ] {
-            assert_eq!(
-                error(bad),
-                ProtocolError::UnbalancedQuotes,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert_eq!(error(bad), ProtocolError::UnbalancedQuotes, "{:?}", String::from_utf8_lossy(bad));
         }
         // A vertical tab after the closing quote counts as a blank (isspace).
         assert_eq!(complete(b"\"a\"\x0bb\r\n").0, words(&["a", "b"]));
@@ -1294,18 +1104,9 @@ mod tests {
     // once the '\n' is there, the line may be any length.
     #[test]
     fn inline_too_big() {
-        let tight = Limits {
-            max_inline_len: 4,
-            ..limits()
-        };
-        assert_eq!(
-            error_with(b"PINGX", &tight),
-            ProtocolError::TooBigInlineRequest
-        );
-        assert!(matches!(
-            parse(b"PING", &Bump::new(), &tight),
-            Parsed::Incomplete { .. }
-        ));
+        let tight = Limits { max_inline_len: 4, ..limits() };
+        assert_eq!(error_with(b"PINGX", &tight), ProtocolError::TooBigInlineRequest);
+        assert!(matches!(parse(b"PING", &Bump::new(), &tight), Parsed::Incomplete { .. }));
         assert_eq!(complete_with(b"PINGPONG\n", &tight).0, words(&["PINGPONG"]));
         let mut buf = vec![b'a'; PROTO_INLINE_MAX_SIZE + 1];
         assert_eq!(error(&buf), ProtocolError::TooBigInlineRequest);
@@ -1327,22 +1128,13 @@ mod tests {
             let mut state = seed;
             let line: Vec<u8> = (0..len)
                 .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     alphabet[(state >> 33) as usize % alphabet.len()]
                 })
                 .collect();
             let arena = Bump::new();
-            let ours = split_args(&line, &arena)
-                .ok()
-                .map(|args| args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
-            assert_eq!(
-                ours,
-                reference_split(&line),
-                "line {:?}",
-                String::from_utf8_lossy(&line)
-            );
+            let ours = split_args(&line, &arena).ok().map(|args| args.iter().map(|a| a.to_vec()).collect::<Vec<_>>());
+            assert_eq!(ours, reference_split(&line), "line {:?}", String::from_utf8_lossy(&line));
         }
     }
 
@@ -1355,10 +1147,7 @@ mod tests {
         let _ = parse(buf, &arena, &limits());
         let after_first = arena.allocated_bytes();
         for _ in 0..1000 {
-            assert!(matches!(
-                parse(buf, &arena, &limits()),
-                Parsed::Incomplete { need: 33 }
-            ));
+            assert!(matches!(parse(buf, &arena, &limits()), Parsed::Incomplete { need: 33 }));
         }
         assert_eq!(arena.allocated_bytes(), after_first);
     }

@@ -139,7 +139,10 @@ pub trait Program: Send {
 
 pub enum Plan {
     /// Run these jobs (at most one per shard). `last`: the transaction concludes after them.
-    Jobs { jobs: Vec<(usize, Job)>, last: bool },
+    Jobs {
+        jobs: Vec<(usize, Job)>,
+        last: bool,
+    },
     Done,
 }
 
@@ -490,7 +493,8 @@ impl Worker {
                     break;
                 }
             }
-            let busy = !self.local.is_empty() || self.talking.iter().any(|&t| self.peers[t].as_ref().is_some_and(|p| !p.overflow.is_empty()));
+            let busy = !self.local.is_empty()
+                || self.talking.iter().any(|&t| self.peers[t].as_ref().is_some_and(|p| !p.overflow.is_empty()));
             let want = if busy { 0 } else { 1 };
             let r = if self.expire_backlog && want == 1 {
                 // Wake up for the next expiry slice even if no I/O comes.
@@ -555,7 +559,11 @@ impl Worker {
                 }
                 if !cqueue::more(flags) {
                     let fd = self.shard.listen_fds[idx as usize];
-                    let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(KIND_ACCEPT, generation, idx));
+                    let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(
+                        KIND_ACCEPT,
+                        generation,
+                        idx,
+                    ));
                     self.push_sqe(e);
                 }
             }
@@ -577,7 +585,11 @@ impl Worker {
         self.shard.arm_accepts = false;
         for i in 0..self.shard.listen_fds.len() {
             let fd = self.shard.listen_fds[i];
-            let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(KIND_ACCEPT, self.shard.listen_gen, i as u32));
+            let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(
+                KIND_ACCEPT,
+                self.shard.listen_gen,
+                i as u32,
+            ));
             self.push_sqe(e);
         }
     }
@@ -592,7 +604,10 @@ impl Worker {
         }
         crate::net::set_nodelay(fd);
         let (peer, local) = crate::net::addrs(fd);
-        if self.shard.cfg.protected_mode && self.shard.cfg.requirepass.is_empty() && !crate::net::is_loopback_peer(&peer) {
+        if self.shard.cfg.protected_mode
+            && self.shard.cfg.requirepass.is_empty()
+            && !crate::net::is_loopback_peer(&peer)
+        {
             self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
             reject_connection(fd, PROTECTED_MODE_DENIED.as_bytes());
             self.shard.stats.connections_received += 1;
@@ -647,9 +662,13 @@ impl Worker {
         // The kernel writes into the spare capacity: uninitialised memory that nothing
         // reads until `on_recv` extends the length by the bytes the kernel reported.
         // `rbuf` is neither reallocated nor compacted until then (`recv_inflight`).
-        let e = opcode::Recv::new(types::Fd(c.fd), spare.as_mut_ptr().cast::<u8>(), spare.len().min(u32::MAX as usize) as u32)
-            .build()
-            .user_data(user_data(KIND_RECV, generation, idx as u32));
+        let e = opcode::Recv::new(
+            types::Fd(c.fd),
+            spare.as_mut_ptr().cast::<u8>(),
+            spare.len().min(u32::MAX as usize) as u32,
+        )
+        .build()
+        .user_data(user_data(KIND_RECV, generation, idx as u32));
         c.recv_inflight = true;
         self.push_sqe(e);
     }
@@ -781,12 +800,18 @@ impl Worker {
                                 c.rpos += consumed;
                                 cmd::count_call(self, c, command);
                                 let sq = squash.get_or_insert_with(|| Box::new(Squash::new(self.shard.nshards)));
-                                sq.add(c.out.buf.len(), shard, OwnedCmd::new(command, &args, c.db, c.out.resp3).with_no_touch(c.out.no_touch));
+                                sq.add(
+                                    c.out.buf.len(),
+                                    shard,
+                                    OwnedCmd::new(command, &args, c.db, c.out.resp3).with_no_touch(c.out.no_touch),
+                                );
                                 if sq.slots.len() >= MAX_SQUASH {
                                     break;
                                 }
                             }
-                            Some((command, shard)) if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, &args)) => {
+                            Some((command, shard))
+                                if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, &args)) =>
+                            {
                                 // Local and uncontended: runs inline even inside a squashed run.
                                 c.rpos += consumed;
                                 cmd::count_call(self, c, command);
@@ -1103,7 +1128,10 @@ impl Worker {
                 let keys = cmd::lock_keys(cmd.cmd, &cmd.args());
                 if self.vll.is_free(&keys) {
                     let out = cmd.run(&mut self.shard);
-                    self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32, out: Box::new(out) });
+                    self.send_msg(
+                        origin.thread as usize,
+                        Msg::Done { origin, shard: self.id as u32, out: Box::new(out) },
+                    );
                 } else {
                     let job: Job = Box::new(move |s: &mut Shard| Box::new(cmd.run(s)) as Out);
                     self.vll.schedule_local(keys, QueuedJob { job, origin, last: true });
@@ -1194,7 +1222,14 @@ impl Worker {
 
     /// Runs a single-shard command on `shard`: inline when it is this thread's and its
     /// keys are free, else through a message (the connection waits for the reply).
-    pub fn exec_single(&mut self, c: &mut Conn, origin: Origin, command: &'static Command, args: &[&[u8]], shard: usize) {
+    pub fn exec_single(
+        &mut self,
+        c: &mut Conn,
+        origin: Origin,
+        command: &'static Command,
+        args: &[&[u8]],
+        shard: usize,
+    ) {
         if shard == self.id && (self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, args))) {
             cmd::run_shard_handler(&mut self.shard, command, c.db, args, &mut c.out);
             return;
@@ -1262,7 +1297,9 @@ impl Worker {
             all_in = *pending == 0;
         }
         if all_in {
-            let Phase::Scheduling { refused, accepted, .. } = std::mem::replace(&mut coord.phase, Phase::Running { pending: 0 }) else {
+            let Phase::Scheduling { refused, accepted, .. } =
+                std::mem::replace(&mut coord.phase, Phase::Running { pending: 0 })
+            else {
                 unreachable!()
             };
             if refused {
@@ -1371,7 +1408,8 @@ impl Worker {
                         self.send_msg(s, Msg::Hop { origin, txid: coord.txid, job: Some(job), last });
                     }
                     if last {
-                        let shards: Vec<usize> = coord.locks.iter().map(|(s, _)| *s).filter(|s| !involved[*s]).collect();
+                        let shards: Vec<usize> =
+                            coord.locks.iter().map(|(s, _)| *s).filter(|s| !involved[*s]).collect();
                         for s in shards {
                             self.send_msg(s, Msg::Hop { origin, txid: coord.txid, job: None, last: true });
                         }

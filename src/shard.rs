@@ -406,9 +406,10 @@ pub fn shard_of(key: &[u8], nshards: usize) -> usize {
 pub fn hashtag(key: &[u8]) -> &[u8] {
     if let Some(open) = memchr::memchr(b'{', key)
         && let Some(len) = memchr::memchr(b'}', &key[open + 1..])
-            && len > 0 {
-                return &key[open + 1..open + 1 + len];
-            }
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
     key
 }
 

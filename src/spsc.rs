@@ -192,28 +192,16 @@ fn round_capacity(capacity: usize) -> usize {
 /// quickly).
 fn channel_at<T>(capacity: usize, max_capacity: usize, start: usize) -> (Producer<T>, Consumer<T>) {
     debug_assert!(capacity.is_power_of_two() && max_capacity.is_power_of_two() && capacity <= max_capacity);
-    let slots = (0..capacity)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-        .collect::<Box<[_]>>();
+    let slots = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect::<Box<[_]>>();
     let ring = Arc::new(Ring {
         head: CachePadded(AtomicUsize::new(start)),
         tail: CachePadded(AtomicUsize::new(start)),
         slots,
         mask: capacity - 1,
     });
-    let producer = Producer {
-        ring: Arc::clone(&ring),
-        tail: start,
-        cached_head: start,
-        max_capacity,
-        _not_sync: PhantomData,
-    };
-    let consumer = Consumer {
-        ring,
-        head: start,
-        cached_tail: start,
-        _not_sync: PhantomData,
-    };
+    let producer =
+        Producer { ring: Arc::clone(&ring), tail: start, cached_head: start, max_capacity, _not_sync: PhantomData };
+    let consumer = Consumer { ring, head: start, cached_tail: start, _not_sync: PhantomData };
     (producer, consumer)
 }
 
@@ -291,8 +279,7 @@ impl<T> Producer<T> {
     /// may be popping; items in rings a growing ring grew from are not counted).
     #[inline]
     pub fn len(&self) -> usize {
-        self.tail
-            .wrapping_sub(self.ring.head.0.load(Ordering::Acquire))
+        self.tail.wrapping_sub(self.ring.head.0.load(Ordering::Acquire))
     }
 
     /// True when nothing is queued (a snapshot: the consumer may be popping).
@@ -365,11 +352,7 @@ impl<T> Consumer<T> {
     /// Items available right now (the producer may add more concurrently).
     #[inline]
     pub fn len(&self) -> usize {
-        self.ring
-            .tail
-            .0
-            .load(Ordering::Acquire)
-            .wrapping_sub(self.head)
+        self.ring.tail.0.load(Ordering::Acquire).wrapping_sub(self.head)
     }
 
     /// The number of items the ring can hold (a power of two).
@@ -388,19 +371,13 @@ impl<T> Consumer<T> {
 
 impl<T> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Producer")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Producer").field("capacity", &self.capacity()).field("len", &self.len()).finish()
     }
 }
 
 impl<T> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .finish()
+        f.debug_struct("Consumer").field("capacity", &self.capacity()).field("len", &self.len()).finish()
     }
 }
 
@@ -471,11 +448,7 @@ mod tests {
         assert_eq!(tx.len(), 4);
         let back = tx.push(DropCounter(&drops, 99)).unwrap_err();
         assert_eq!(back.1, 99);
-        assert_eq!(
-            drops.load(Ordering::Relaxed),
-            0,
-            "rejected value not dropped by push"
-        );
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "rejected value not dropped by push");
         drop(back);
         assert_eq!(rx.pop().map(|d| d.1), Some(0));
         assert!(tx.push(DropCounter(&drops, 4)).is_ok());
@@ -780,4 +753,3 @@ mod tests {
         assert_eq!(rx.pop(), None);
     }
 }
-

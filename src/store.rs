@@ -129,7 +129,25 @@ impl Db {
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, clock: 0, touch: true, age_cursor: 0, age_last_step_ms: 0, gens: None, stats: KeyStats::default() }
+        Db {
+            map,
+            expires,
+            expire_cursor: 0,
+            due: Vec::new(),
+            cache_mode: false,
+            evict_cursor: 0,
+            over_budget: false,
+            retired_map: Vec::new(),
+            retired_expires: Vec::new(),
+            merge_cursor_map: 0,
+            merge_cursor_expires: 0,
+            clock: 0,
+            touch: true,
+            age_cursor: 0,
+            age_last_step_ms: 0,
+            gens: None,
+            stats: KeyStats::default(),
+        }
     }
 
     /// Cache mode (`--cache_mode`): with `on`, reads promote what they hit towards the
@@ -699,7 +717,25 @@ impl Db {
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db { map, expires, expire_cursor: 0, due: Vec::new(), cache_mode: false, evict_cursor: 0, over_budget: false, retired_map: Vec::new(), retired_expires: Vec::new(), merge_cursor_map: 0, merge_cursor_expires: 0, clock: 0, touch: true, age_cursor: 0, age_last_step_ms: 0, gens: None, stats: KeyStats::default() }
+        Db {
+            map,
+            expires,
+            expire_cursor: 0,
+            due: Vec::new(),
+            cache_mode: false,
+            evict_cursor: 0,
+            over_budget: false,
+            retired_map: Vec::new(),
+            retired_expires: Vec::new(),
+            merge_cursor_map: 0,
+            merge_cursor_expires: 0,
+            clock: 0,
+            touch: true,
+            age_cursor: 0,
+            age_last_step_ms: 0,
+            gens: None,
+            stats: KeyStats::default(),
+        }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -855,7 +891,9 @@ mod tests {
         db.set(b"s", Value::from_bytes(b"text"), 0);
         db.set(b"c", Value::from_container(Box::new(Container::Probe(vec![7; 100]))), 0);
         assert!(matches!(db.lookup_typed(b"none", 0, ObjType::String), Ok(None)));
-        assert!(db.lookup_typed(b"s", 0, ObjType::String).expect("a string").is_some_and(|e| e.value.eq_bytes(b"text")));
+        assert!(
+            db.lookup_typed(b"s", 0, ObjType::String).expect("a string").is_some_and(|e| e.value.eq_bytes(b"text"))
+        );
         assert!(matches!(db.lookup_typed(b"c", 0, ObjType::String), Err(OpStatus::WrongType)));
         assert!(db.lookup_typed(b"c", 0, ObjType::Probe).expect("a probe").is_some());
         assert!(matches!(db.lookup_read_typed(b"c", 0, ObjType::String), Err(OpStatus::WrongType)));
@@ -1033,7 +1071,12 @@ mod tests {
                 db.remove(format!("new{}:{j}", step / 2).as_bytes());
             }
         });
-        assert!(db.map.segment_count() >= 4 * segs_before, "splits happened: {} -> {}", segs_before, db.map.segment_count());
+        assert!(
+            db.map.segment_count() >= 4 * segs_before,
+            "splits happened: {} -> {}",
+            segs_before,
+            db.map.segment_count()
+        );
         let stable: Vec<&Vec<u8>> = seen.iter().filter(|k| k.starts_with(b"k")).collect();
         let unique: std::collections::HashSet<&Vec<u8>> = stable.iter().copied().collect();
         assert_eq!((stable.len(), unique.len()), (1000, 1000), "each stable key exactly once");
@@ -1246,7 +1289,6 @@ mod tests {
         assert_eq!(db.map.seed(), old.map.seed());
     }
 
-
     // Cache mode without growth: the table keeps its size and evicts (counting it), the
     // expire table stays in step, and a key read between inserts stays in.
     #[test]
@@ -1296,7 +1338,8 @@ mod cache_tests {
             db.set(format!("hot:{h}").as_bytes(), Value::from_int(1), 0);
         }
         db.set_cache_mode(true, false, true);
-        let read_hot = |db: &mut Db| (0..100).filter(|h| db.lookup_read(format!("hot:{h}").as_bytes(), 0).is_some()).count();
+        let read_hot =
+            |db: &mut Db| (0..100).filter(|h| db.lookup_read(format!("hot:{h}").as_bytes(), 0).is_some()).count();
         assert_eq!(read_hot(&mut db), 100);
         for round in 0..15 {
             for i in 0..2000 {

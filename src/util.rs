@@ -246,9 +246,7 @@ impl FloatErr {
     /// for an invalid current value instead.)
     pub fn incrbyfloat_message(self) -> &'static str {
         match self {
-            FloatErr::InvalidCurrent | FloatErr::InvalidIncrement => {
-                "ERR value is not a valid float"
-            }
+            FloatErr::InvalidCurrent | FloatErr::InvalidIncrement => "ERR value is not a valid float",
             FloatErr::NanOrInfinity => "ERR increment would produce NaN or Infinity",
         }
     }
@@ -291,8 +289,7 @@ pub fn incr_by_float(cur: &[u8], incr: &[u8]) -> Result<Vec<u8>, FloatErr> {
         n if n >= 0 && n as usize <= out.len() => {
             // SAFETY: a non-negative return is the number of bytes the C
             // side wrote at the start of `out`, and it is within `out`.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), n as usize) };
+            let bytes = unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), n as usize) };
             Ok(bytes.to_vec())
         }
         // -4 (does not fit) cannot happen with a MAX_LONG_DOUBLE_CHARS
@@ -361,11 +358,7 @@ fn as_c_char(b: u8) -> i32 {
 /// C-locale `tolower` on a promoted `char`.
 #[inline]
 fn c_tolower(c: i32) -> i32 {
-    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) {
-        c + 32
-    } else {
-        c
-    }
+    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) { c + 32 } else { c }
 }
 
 /// `stringmatchlen_impl`. `pattern.len() - p` is the C `patternLen` and
@@ -389,13 +382,7 @@ fn glob_impl(pattern: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nes
                     return true; // A trailing star matches the rest.
                 }
                 while si < slen {
-                    if glob_impl(
-                        &pattern[p + 1..],
-                        &s[si..],
-                        nocase,
-                        skip_longer,
-                        nesting + 1,
-                    ) {
+                    if glob_impl(&pattern[p + 1..], &s[si..], nocase, skip_longer, nesting + 1) {
                         return true;
                     }
                     if *skip_longer {
@@ -472,11 +459,7 @@ fn glob_impl(pattern: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nes
                 } else {
                     first
                 };
-                let eq = if nocase {
-                    lit.eq_ignore_ascii_case(&s[si])
-                } else {
-                    lit == s[si]
-                };
+                let eq = if nocase { lit.eq_ignore_ascii_case(&s[si]) } else { lit == s[si] };
                 if !eq {
                     return false;
                 }
@@ -586,19 +569,7 @@ mod tests {
     // boundary and on a spread of values.
     #[test]
     fn write_i64_matches_display() {
-        let mut values = vec![
-            0i64,
-            1,
-            -1,
-            9,
-            10,
-            99,
-            100,
-            101,
-            i64::MAX,
-            i64::MIN,
-            i64::MIN + 1,
-        ];
+        let mut values = vec![0i64, 1, -1, 9, 10, 99, 100, 101, i64::MAX, i64::MIN, i64::MIN + 1];
         let mut power = 1i64;
         while let Some(next) = power.checked_mul(10) {
             values.extend([power - 1, power, power + 1, -power, -(power - 1), next / 3]);
@@ -623,19 +594,7 @@ mod tests {
     /// and extremes (the two-digit table must not drop or double digits).
     #[test]
     fn write_integers_at_boundaries() {
-        let mut cases: Vec<i64> = vec![
-            0,
-            1,
-            -1,
-            9,
-            10,
-            -10,
-            99,
-            100,
-            i64::MAX,
-            i64::MIN,
-            i64::MIN + 1,
-        ];
+        let mut cases: Vec<i64> = vec![0, 1, -1, 9, 10, -10, 99, 100, i64::MAX, i64::MIN, i64::MIN + 1];
         for e in 1..19 {
             let p = 10i64.pow(e);
             cases.extend([p - 1, p, p + 1, -(p - 1), -p]);
@@ -646,14 +605,7 @@ mod tests {
             assert_eq!(&buf[1..], v.to_string().as_bytes());
             assert_eq!(i64_len(v), v.to_string().len(), "{v}");
         }
-        for v in [
-            0u64,
-            9,
-            10,
-            u64::MAX,
-            u64::MAX / 10,
-            10_000_000_000_000_000_000,
-        ] {
+        for v in [0u64, 9, 10, u64::MAX, u64::MAX / 10, 10_000_000_000_000_000_000] {
             let mut buf = Vec::new();
             write_u64(&mut buf, v);
             assert_eq!(buf, v.to_string().as_bytes());
@@ -699,8 +651,8 @@ mod tests {
     #[test]
     fn parse_f64_rejects() {
         for s in [
-            "", " 1", "1 ", "\t1", "1x", "1\0", "-", ".", "e5", "1e", "nan", "NaN", "-nan",
-            "nan(123)", "1e309", "-1e309", "1e-400", "0x", "--1", "1..2", "1,5",
+            "", " 1", "1 ", "\t1", "1x", "1\0", "-", ".", "e5", "1e", "nan", "NaN", "-nan", "nan(123)", "1e309",
+            "-1e309", "1e-400", "0x", "--1", "1..2", "1,5",
         ] {
             assert_eq!(parse_f64_strict(s.as_bytes()), None, "{s:?}");
         }
@@ -749,34 +701,15 @@ mod tests {
     /// inputs are rejected.
     #[test]
     fn long_double_validation() {
-        for s in [
-            "1",
-            "-1.5",
-            "+3",
-            ".5",
-            "5.",
-            "1e4000",
-            "0x1p-3",
-            "inf",
-            "-Infinity",
-            "1e-4940",
-        ] {
+        for s in ["1", "-1.5", "+3", ".5", "5.", "1e4000", "0x1p-3", "inf", "-Infinity", "1e-4940"] {
             assert!(parse_long_double_ok(s.as_bytes()), "{s}");
         }
-        for s in [
-            "", " 1", "1 ", "abc", "1\0", "nan", "-nan", "1e5000", "1e-5000", "--1",
-        ] {
+        for s in ["", " 1", "1 ", "abc", "1\0", "nan", "-nan", "1e5000", "1e-5000", "--1"] {
             assert!(!parse_long_double_ok(s.as_bytes()), "{s:?}");
         }
         let long = "1".repeat(MAX_LONG_DOUBLE_CHARS);
-        assert!(
-            !parse_long_double_ok(long.as_bytes()),
-            "5120 bytes is too long"
-        );
-        assert!(
-            !parse_long_double_ok(&long.as_bytes()[..MAX_LONG_DOUBLE_CHARS - 1]),
-            "overflows"
-        );
+        assert!(!parse_long_double_ok(long.as_bytes()), "5120 bytes is too long");
+        assert!(!parse_long_double_ok(&long.as_bytes()[..MAX_LONG_DOUBLE_CHARS - 1]), "overflows");
         let ok = format!("0.{}", "1".repeat(MAX_LONG_DOUBLE_CHARS - 3));
         assert!(parse_long_double_ok(ok.as_bytes()), "5119 bytes is fine");
         assert_eq!(long_double_is_finite(b"inf"), Some(false));
@@ -801,7 +734,7 @@ mod tests {
             ("0", "-1e-30", "0"), // rounds to -0.000.. and prints "0"
             ("0", "1e-17", "0.00000000000000001"),
             ("0", "1e-18", "0"),
-            ("1e18", "1", "1000000000000000001"), // 64-bit mantissa: exact
+            ("1e18", "1", "1000000000000000001"),   // 64-bit mantissa: exact
             ("1e20", "1", "100000000000000000000"), // 67 bits: the 1 is lost
             ("0x10", "0", "16"),
             ("+1", ".5", "1.5"),
@@ -838,14 +771,8 @@ mod tests {
         assert_eq!(inc("1", "inf"), Err(FloatErr::NanOrInfinity));
         assert_eq!(inc("inf", "-inf"), Err(FloatErr::NanOrInfinity));
         assert_eq!(inc("1e4932", "1e4932"), Err(FloatErr::NanOrInfinity));
-        assert_eq!(
-            FloatErr::InvalidIncrement.incrbyfloat_message(),
-            "ERR value is not a valid float"
-        );
-        assert_eq!(
-            FloatErr::NanOrInfinity.incrbyfloat_message(),
-            "ERR increment would produce NaN or Infinity"
-        );
+        assert_eq!(FloatErr::InvalidIncrement.incrbyfloat_message(), "ERR value is not a valid float");
+        assert_eq!(FloatErr::NanOrInfinity.incrbyfloat_message(), "ERR increment would produce NaN or Infinity");
     }
 
     // --- glob_match ---------------------------------------------------------------
@@ -880,10 +807,7 @@ mod tests {
         assert!(!g("*", ""));
         assert!(!g("**", ""));
         assert!(!g("[a]", ""));
-        assert!(
-            g("a*", "a"),
-            "trailing stars after the last byte are skipped"
-        );
+        assert!(g("a*", "a"), "trailing stars after the last byte are skipped");
         assert!(g("a***", "a"));
     }
 
@@ -902,18 +826,12 @@ mod tests {
         // class, not a set with a literal '-'.
         assert!(g("[a-]", "a") && g("[a-]", "]") && g("[a-]", "_"));
         assert!(!g("[a-]", "-"));
-        assert!(
-            g("[a-]]", "a"),
-            "the class is still open: ']' is then literal"
-        );
+        assert!(g("[a-]]", "a"), "the class is still open: ']' is then literal");
         assert!(g("[-a]", "-"), "leading '-' is literal");
         assert!(g("[\\]]", "]"), "escaped ']' inside a class");
         assert!(g("[\\-]", "-"));
         assert!(g("[\\^]", "^"));
-        assert!(
-            !g("[]", "]") && !g("[]]", "]"),
-            "']' right after '[' closes it"
-        );
+        assert!(!g("[]", "]") && !g("[]]", "]"), "']' right after '[' closes it");
         assert!(g("[^]", "x"), "empty negated class matches any one byte");
         assert!(!g("[]", "x"));
         assert!(g("[^a-c]x", "dx"));
@@ -994,11 +912,7 @@ mod tests {
         let s2 = format!("{}c", "ab".repeat(5_000));
         assert!(!g("*a*b*a*b*a*b*a*b*a*b*d", &s2));
         assert!(g("*a*b*a*b*a*b*c", &s2));
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
     }
 
     /// Pins the nesting limit: more than 1000 nested stars give up with

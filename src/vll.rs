@@ -361,12 +361,17 @@ mod tests {
     #[test]
     fn conflict_matches_pairwise() {
         use rand::{Rng, SeedableRng};
-        let naive = |a: &[LockKey], b: &[LockKey]| a.iter().any(|p| b.iter().any(|q| p.key == q.key && (p.exclusive || q.exclusive)));
+        let naive = |a: &[LockKey], b: &[LockKey]| {
+            a.iter().any(|p| b.iter().any(|q| p.key == q.key && (p.exclusive || q.exclusive)))
+        };
         let mut rng = rand::rngs::StdRng::seed_from_u64(17);
         for round in 0..2000 {
             let mut set = |n: usize| {
                 let mut v: Vec<LockKey> = (0..n)
-                    .map(|_| LockKey { key: format!("k{}", rng.gen_range(0..300)).into_bytes().into(), exclusive: rng.gen_bool(0.3) })
+                    .map(|_| LockKey {
+                        key: format!("k{}", rng.gen_range(0..300)).into_bytes().into(),
+                        exclusive: rng.gen_bool(0.3),
+                    })
                     .collect();
                 normalize(&mut v);
                 v
@@ -383,7 +388,8 @@ mod tests {
     #[test]
     fn big_lock_sets_block_the_fast_path() {
         let mut v: Vll<u32> = Vll::default();
-        let mut big: Vec<LockKey> = (0..1000).map(|i| LockKey { key: format!("k{i}").into_bytes().into(), exclusive: i % 2 == 0 }).collect();
+        let mut big: Vec<LockKey> =
+            (0..1000).map(|i| LockKey { key: format!("k{i}").into_bytes().into(), exclusive: i % 2 == 0 }).collect();
         normalize(&mut big);
         assert!(is_big(&big));
         v.schedule_global(1, big);
@@ -407,7 +413,8 @@ mod tests {
             let mut v: Vec<LockKey> = (0..n)
                 .map(|_| {
                     let len = rng.gen_range(0..12);
-                    let key: Vec<u8> = (0..len).map(|_| *[0u8, 1, b'a', b'b', 255].get(rng.gen_range(0..5)).unwrap()).collect();
+                    let key: Vec<u8> =
+                        (0..len).map(|_| *[0u8, 1, b'a', b'b', 255].get(rng.gen_range(0..5)).unwrap()).collect();
                     LockKey { key: key.into(), exclusive: rng.gen_bool(0.5) }
                 })
                 .collect();
@@ -420,6 +427,3 @@ mod tests {
         }
     }
 }
-
-
-

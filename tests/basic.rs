@@ -90,17 +90,11 @@ fn pipelining_1000() {
 fn big_value_10mb() {
     let s = Server::darter(&[]);
     let mut c = s.client();
-    let value: Vec<u8> = (0..10 * 1024 * 1024)
-        .map(|i: usize| (i * 31 % 251) as u8)
-        .collect();
+    let value: Vec<u8> = (0..10 * 1024 * 1024).map(|i: usize| (i * 31 % 251) as u8).collect();
     let () = c.set("big", &value).unwrap();
     assert_eq!(c.strlen::<_, usize>("big").unwrap(), value.len());
     let got: Vec<u8> = c.get("big").unwrap();
-    assert!(
-        got == value,
-        "10 MB value came back different (len {})",
-        got.len()
-    );
+    assert!(got == value, "10 MB value came back different (len {})", got.len());
     let tail: Vec<u8> = c.getrange("big", -5, -1).unwrap();
     assert_eq!(tail, value[value.len() - 5..]);
 }
@@ -130,37 +124,22 @@ fn hello3_resp3_shapes() {
     let mut raw = s.raw();
     assert_eq!(raw.cmd(&["GET", "nope"]), b"$-1\r\n");
     let hello = raw.cmd_resp(&["HELLO", "3"]);
-    let Resp::Map(pairs) = &hello else {
-        panic!("HELLO 3 reply is not a RESP3 map: {hello}")
-    };
+    let Resp::Map(pairs) = &hello else { panic!("HELLO 3 reply is not a RESP3 map: {hello}") };
     let keys: Vec<String> = pairs
         .iter()
-        .map(|(k, _)| {
-            String::from_utf8_lossy(k.as_bytes().expect("map key is a string")).into_owned()
-        })
+        .map(|(k, _)| String::from_utf8_lossy(k.as_bytes().expect("map key is a string")).into_owned())
         .collect();
-    for want in [
-        "server", "version", "proto", "id", "mode", "role", "modules",
-    ] {
-        assert!(
-            keys.iter().any(|k| k == want),
-            "HELLO 3 map lacks {want:?}: {hello}"
-        );
+    for want in ["server", "version", "proto", "id", "mode", "role", "modules"] {
+        assert!(keys.iter().any(|k| k == want), "HELLO 3 map lacks {want:?}: {hello}");
     }
-    let proto = pairs
-        .iter()
-        .find(|(k, _)| k.as_bytes() == Some(b"proto"))
-        .unwrap();
+    let proto = pairs.iter().find(|(k, _)| k.as_bytes() == Some(b"proto")).unwrap();
     assert_eq!(proto.1, Resp::Integer(3), "proto field: {hello}");
     assert_eq!(raw.cmd(&["GET", "nope"]), b"_\r\n", "RESP3 null");
     assert_eq!(raw.cmd(&["SET", "k", "v"]), b"+OK\r\n");
     assert_eq!(raw.cmd(&["GET", "k"]), b"$1\r\nv\r\n");
     assert_eq!(raw.cmd(&["EXISTS", "k"]), b":1\r\n");
     let hello2 = raw.cmd_resp(&["HELLO", "2"]);
-    assert!(
-        matches!(hello2, Resp::Array(Some(ref v)) if v.len() == 14),
-        "HELLO 2 is a flat array: {hello2}"
-    );
+    assert!(matches!(hello2, Resp::Array(Some(ref v)) if v.len() == 14), "HELLO 2 is a flat array: {hello2}");
     assert_eq!(raw.cmd(&["GET", "nope"]), b"$-1\r\n");
     let err = raw.cmd(&["HELLO", "4"]);
     assert!(err.starts_with(b"-NOPROTO"), "{}", escape(&err));
@@ -174,14 +153,8 @@ fn hello3_resp3_shapes() {
 fn auth_requirepass() {
     let s = Server::darter(&["--requirepass", "s3cret"]);
     let mut raw = s.raw();
-    assert_eq!(
-        raw.cmd(&["GET", "a"]),
-        b"-NOAUTH Authentication required.\r\n"
-    );
-    assert_eq!(
-        raw.cmd(&["SET", "a", "1"]),
-        b"-NOAUTH Authentication required.\r\n"
-    );
+    assert_eq!(raw.cmd(&["GET", "a"]), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(raw.cmd(&["SET", "a", "1"]), b"-NOAUTH Authentication required.\r\n");
     assert_eq!(
         raw.cmd(&["AUTH", "wrong"]),
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n".to_vec()
@@ -191,10 +164,7 @@ fn auth_requirepass() {
     assert_eq!(raw.cmd(&["GET", "a"]), b"$1\r\n1\r\n");
 
     let mut other = s.raw();
-    assert_eq!(
-        other.cmd(&["GET", "a"]),
-        b"-NOAUTH Authentication required.\r\n"
-    );
+    assert_eq!(other.cmd(&["GET", "a"]), b"-NOAUTH Authentication required.\r\n");
     assert_eq!(other.cmd(&["AUTH", "default", "s3cret"]), b"+OK\r\n");
     assert_eq!(other.cmd(&["GET", "a"]), b"$1\r\n1\r\n");
 
@@ -262,9 +232,7 @@ fn slow_reader_does_not_block_others() {
         let sent = sent.clone();
         std::thread::spawn(move || {
             let mut raw = common::RawConn::connect(port);
-            raw.stream
-                .set_write_timeout(Some(Duration::from_secs(1)))
-                .unwrap();
+            raw.stream.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
             let one = common::encode_command(&["GET", "big"]);
             let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * 4096).collect();
             let total: u64 = 100 << 20;
@@ -315,9 +283,7 @@ fn slow_reader_does_not_block_others() {
         max_rss_kb = max_rss_kb.max(rss);
         if rss > 3 * 1024 * 1024 {
             stop.store(true, Ordering::Relaxed);
-            panic!(
-                "server RSS {rss} kB > 3 GiB: output for a non-reading client is buffered without bound"
-            );
+            panic!("server RSS {rss} kB > 3 GiB: output for a non-reading client is buffered without bound");
         }
         std::thread::sleep(Duration::from_millis(10));
     }

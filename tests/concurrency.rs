@@ -40,9 +40,7 @@ struct Shared {
 
 impl Shared {
     fn running(&self, ops_done: u64) -> bool {
-        !self.stop.load(Ordering::Relaxed)
-            && Instant::now() < self.deadline
-            && ops_done < MAX_OPS_PER_THREAD
+        !self.stop.load(Ordering::Relaxed) && Instant::now() < self.deadline && ops_done < MAX_OPS_PER_THREAD
     }
     fn fail(&self, msg: String) {
         let mut f = self.failure.lock().unwrap();
@@ -71,11 +69,8 @@ fn spawn_client(
     let sh = shared.clone();
     std::thread::spawn(move || {
         let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-        let mut conn = c
-            .get_connection_with_timeout(Duration::from_secs(10))
-            .unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let mut conn = c.get_connection_with_timeout(Duration::from_secs(10)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         body(&sh, &mut conn)
     })
 }
@@ -104,11 +99,7 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
     }
     let () = init.query(&mut setup).unwrap();
     for (i, (a, _)) in RENAME_PAIRS.iter().enumerate() {
-        let () = redis::cmd("SET")
-            .arg(*a)
-            .arg(format!("token{i}"))
-            .query(&mut setup)
-            .unwrap();
+        let () = redis::cmd("SET").arg(*a).arg(format!("token{i}")).query(&mut setup).unwrap();
     }
 
     let shared = Arc::new(Shared {
@@ -142,26 +133,21 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
         handles.push(spawn_client(&shared, port, move |sh, c| {
             let mut latest: HashMap<u64, u64> = HashMap::new();
             client_loop(sh, |n| {
-                let vals: Vec<Option<String>> =
-                    match redis::cmd("MGET").arg(&MSET_KEYS[..]).query(c) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            sh.fail(format!("MGET reader {id}: {e}"));
-                            return false;
-                        }
-                    };
+                let vals: Vec<Option<String>> = match redis::cmd("MGET").arg(&MSET_KEYS[..]).query(c) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        sh.fail(format!("MGET reader {id}: {e}"));
+                        return false;
+                    }
+                };
                 if vals.iter().any(|v| v != &vals[0]) || vals[0].is_none() {
-                    sh.fail(format!(
-                        "torn read: MGET k1..k8 returned {vals:?} (reader {id}, read #{n})"
-                    ));
+                    sh.fail(format!("torn read: MGET k1..k8 returned {vals:?} (reader {id}, read #{n})"));
                     return false;
                 }
                 let (w, s) = parse_versioned(vals[0].as_deref().unwrap()).unwrap();
                 let seen = latest.entry(w).or_insert(0);
                 if s < *seen {
-                    sh.fail(format!(
-                        "reader {id} saw writer {w} go back from seq {seen} to {s}"
-                    ));
+                    sh.fail(format!("reader {id} saw writer {w} go back from seq {seen} to {s}"));
                     return false;
                 }
                 *seen = s;
@@ -288,26 +274,15 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
     }
     let mut c = server.client();
     for k in COUNTERS {
-        let got: i64 = redis::cmd("GET")
-            .arg(k)
-            .query::<Option<i64>>(&mut c)
-            .unwrap()
-            .unwrap_or(0);
+        let got: i64 = redis::cmd("GET").arg(k).query::<Option<i64>>(&mut c).unwrap().unwrap_or(0);
         let want = expected.get(k).copied().unwrap_or(0);
-        assert_eq!(
-            got, want,
-            "lost update on {k}: final value {got}, sum of increments {want}"
-        );
+        assert_eq!(got, want, "lost update on {k}: final value {got}, sum of increments {want}");
     }
     for (k, mut vals) in results.lock().unwrap().drain() {
         let n = vals.len();
         vals.sort_unstable();
         vals.dedup();
-        assert_eq!(
-            vals.len(),
-            n,
-            "{k}: two clients got the same INCR/INCRBY result"
-        );
+        assert_eq!(vals.len(), n, "{k}: two clients got the same INCR/INCRBY result");
     }
     for (i, (a, b)) in RENAME_PAIRS.iter().enumerate() {
         let vals: Vec<Option<String>> = redis::cmd("MGET").arg(*a).arg(*b).query(&mut c).unwrap();
@@ -316,10 +291,7 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
     }
     let total = shared.ops.load(Ordering::Relaxed);
     eprintln!("mixed workload (proactor_threads {proactor_threads}): {total} ops in {run_for:?}");
-    assert!(
-        total > 1000,
-        "only {total} ops completed: server too slow or stalled"
-    );
+    assert!(total > 1000, "only {total} ops completed: server too slow or stalled");
 }
 
 // Pins: with 4 shards and 16 concurrent clients, MSET/MGET over 8 keys on different

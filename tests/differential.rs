@@ -86,12 +86,7 @@ impl Pair {
         let redis = Server::redis(&[]);
         let d = darter.raw();
         let r = redis.raw();
-        Pair {
-            darter,
-            redis,
-            d,
-            r,
-        }
+        Pair { darter, redis, d, r }
     }
 
     /// Sends to both, then reads both (so the two servers work in parallel).
@@ -99,14 +94,9 @@ impl Pair {
         let bytes = common::encode_command(args);
         self.d.send_raw(&bytes);
         self.r.send_raw(&bytes);
-        let d = self
-            .d
-            .try_read_reply()
-            .map_err(|e| format!("darter: no reply: {}", common::describe_read_error(&e)))?;
-        let r = self
-            .r
-            .try_read_reply()
-            .map_err(|e| format!("redis: no reply: {}", common::describe_read_error(&e)))?;
+        let d =
+            self.d.try_read_reply().map_err(|e| format!("darter: no reply: {}", common::describe_read_error(&e)))?;
+        let r = self.r.try_read_reply().map_err(|e| format!("redis: no reply: {}", common::describe_read_error(&e)))?;
         Ok((d, r))
     }
 
@@ -134,25 +124,14 @@ impl Pair {
     /// then: timing-dependent. A full SCAN on both servers (not compared) deletes every
     /// logically expired key of the current db, so DBSIZE counts live keys on both.
     fn purge_expired(&mut self) -> Result<(), String> {
-        let args = [
-            b"SCAN".to_vec(),
-            b"0".to_vec(),
-            b"COUNT".to_vec(),
-            b"1000".to_vec(),
-        ];
+        let args = [b"SCAN".to_vec(), b"0".to_vec(), b"COUNT".to_vec(), b"1000".to_vec()];
         for (conn, who) in [(&mut self.d, "darter"), (&mut self.r, "redis")] {
             conn.send(&args);
-            let reply = conn.try_read_reply().map_err(|e| {
-                format!(
-                    "{who}: SCAN before DBSIZE: {}",
-                    common::describe_read_error(&e)
-                )
-            })?;
+            let reply = conn
+                .try_read_reply()
+                .map_err(|e| format!("{who}: SCAN before DBSIZE: {}", common::describe_read_error(&e)))?;
             let Some(first) = scan_page(&reply) else {
-                return Err(format!(
-                    "{who}: SCAN before DBSIZE: unexpected reply {:?}",
-                    escape_trunc(&reply, 200)
-                ));
+                return Err(format!("{who}: SCAN before DBSIZE: unexpected reply {:?}", escape_trunc(&reply, 200)));
             };
             scan_rest(conn, &args, first).map_err(|e| format!("{who}: SCAN before DBSIZE: {e}"))?;
         }
@@ -161,11 +140,7 @@ impl Pair {
 
     fn step_exact(&mut self, args: &[Vec<u8>]) -> Result<String, String> {
         let (d, r) = self.both(args)?;
-        if d == r {
-            Ok(escape_trunc(&d, 120))
-        } else {
-            Err(two_replies(&d, &r))
-        }
+        if d == r { Ok(escape_trunc(&d, 120)) } else { Err(two_replies(&d, &r)) }
     }
 
     fn step_tolerance(&mut self, args: &[Vec<u8>], tol: i64) -> Result<String, String> {
@@ -174,15 +149,10 @@ impl Pair {
             return Ok(escape(&d));
         }
         match (parse_one(&d), parse_one(&r)) {
-            (Some(Resp::Integer(a)), Some(Resp::Integer(b)))
-                if a >= 0 && b >= 0 && (a - b).abs() <= tol =>
-            {
+            (Some(Resp::Integer(a)), Some(Resp::Integer(b))) if a >= 0 && b >= 0 && (a - b).abs() <= tol => {
                 Ok(format!("{} ~ {} (within {tol})", escape(&d), escape(&r)))
             }
-            _ => Err(format!(
-                "{}\n(compared with tolerance {tol} for non-negative integers)",
-                two_replies(&d, &r)
-            )),
+            _ => Err(format!("{}\n(compared with tolerance {tol} for non-negative integers)", two_replies(&d, &r))),
         }
     }
 
@@ -217,11 +187,7 @@ impl Pair {
                 let check = vec![b"EXISTS".to_vec(), kd.clone(), kr.clone()];
                 let (ed, er) = self.both(&check)?;
                 if ed == b":2\r\n" && er == b":2\r\n" {
-                    Ok(format!(
-                        "darter {:?}, redis {:?} (both exist on both)",
-                        escape(&kd),
-                        escape(&kr)
-                    ))
+                    Ok(format!("darter {:?}, redis {:?} (both exist on both)", escape(&kd), escape(&kr)))
                 } else {
                     Err(format!(
                         "{}\nEXISTS {:?} {:?} -> darter {:?}, redis {:?} (want :2 on both)",
@@ -234,21 +200,14 @@ impl Pair {
                 }
             }
             _ if d == r => Ok(escape(&d)),
-            _ => Err(format!(
-                "{}\n(RANDOMKEY: compared nil vs non-nil)",
-                two_replies(&d, &r)
-            )),
+            _ => Err(format!("{}\n(RANDOMKEY: compared nil vs non-nil)", two_replies(&d, &r))),
         }
     }
 
     fn step_scan(&mut self, args: &[Vec<u8>]) -> Result<String, String> {
         let (d, r) = self.both(args)?;
         let (Some(first_d), Some(first_r)) = (scan_page(&d), scan_page(&r)) else {
-            return if d == r {
-                Ok(escape(&d))
-            } else {
-                Err(two_replies(&d, &r))
-            };
+            return if d == r { Ok(escape(&d)) } else { Err(two_replies(&d, &r)) };
         };
         let all_d = scan_rest(&mut self.d, args, first_d).map_err(|e| format!("darter: {e}"))?;
         let all_r = scan_rest(&mut self.r, args, first_r).map_err(|e| format!("redis: {e}"))?;
@@ -270,19 +229,12 @@ impl Pair {
         for (i, key) in [&args[1], &args[2]].into_iter().enumerate() {
             let (d, r) = self.both(&[b"STRLEN".to_vec(), key.clone()])?;
             if d != r {
-                return Err(format!(
-                    "(while checking STRLEN {:?} before LCS)\n{}",
-                    escape(key),
-                    two_replies(&d, &r)
-                ));
+                return Err(format!("(while checking STRLEN {:?} before LCS)\n{}", escape(key), two_replies(&d, &r)));
             }
             lens[i] = parse_one(&d).and_then(|x| x.as_int()).unwrap_or(0);
         }
         if lens[0].saturating_mul(lens[1]) > 4_000_000 {
-            return Ok(format!(
-                "skipped: strings of {} and {} bytes",
-                lens[0], lens[1]
-            ));
+            return Ok(format!("skipped: strings of {} and {} bytes", lens[0], lens[1]));
         }
         self.step_exact(args)
     }
@@ -297,16 +249,9 @@ fn parse_one(bytes: &[u8]) -> Option<Resp> {
 
 fn bulk_list(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     match parse_one(bytes)? {
-        Resp::Array(Some(items)) | Resp::Set(items) => items
-            .into_iter()
-            .map(|i| {
-                if let Resp::Bulk(Some(b)) = i {
-                    Some(b)
-                } else {
-                    None
-                }
-            })
-            .collect(),
+        Resp::Array(Some(items)) | Resp::Set(items) => {
+            items.into_iter().map(|i| if let Resp::Bulk(Some(b)) = i { Some(b) } else { None }).collect()
+        }
         _ => None,
     }
 }
@@ -325,13 +270,7 @@ fn scan_page(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
     let keys = match &items[1] {
         Resp::Array(Some(ks)) => ks
             .iter()
-            .map(|k| {
-                if let Resp::Bulk(Some(b)) = k {
-                    Some(b.clone())
-                } else {
-                    None
-                }
-            })
+            .map(|k| if let Resp::Bulk(Some(b)) = k { Some(b.clone()) } else { None })
             .collect::<Option<Vec<_>>>()?,
         _ => return None,
     };
@@ -354,9 +293,7 @@ fn scan_rest(
         let mut next = args.to_vec();
         next[1] = cursor.clone();
         conn.send(&next);
-        let reply = conn
-            .try_read_reply()
-            .map_err(|e| common::describe_read_error(&e))?;
+        let reply = conn.try_read_reply().map_err(|e| common::describe_read_error(&e))?;
         let Some((c, keys)) = scan_page(&reply) else {
             return Err(format!(
                 "SCAN {:?} continuation: unexpected reply {:?}",
@@ -371,26 +308,16 @@ fn scan_rest(
 }
 
 fn two_replies(d: &[u8], r: &[u8]) -> String {
-    format!(
-        "darter: \"{}\"\nredis : \"{}\"",
-        escape_trunc(d, 2000),
-        escape_trunc(r, 2000)
-    )
+    format!("darter: \"{}\"\nredis : \"{}\"", escape_trunc(d, 2000), escape_trunc(r, 2000))
 }
 
 fn show_set(keys: &[Vec<u8>]) -> String {
-    let shown: Vec<String> = keys
-        .iter()
-        .map(|k| format!("\"{}\"", escape_trunc(k, 40)))
-        .collect();
+    let shown: Vec<String> = keys.iter().map(|k| format!("\"{}\"", escape_trunc(k, 40))).collect();
     format!("{{{}}}", shown.join(", "))
 }
 
 fn show_cmd(args: &[Vec<u8>]) -> String {
-    args.iter()
-        .map(|a| format!("\"{}\"", escape_trunc(a, 80)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    args.iter().map(|a| format!("\"{}\"", escape_trunc(a, 80))).collect::<Vec<_>>().join(" ")
 }
 
 // ---------------------------------------------------------------------------------
@@ -399,27 +326,11 @@ fn show_cmd(args: &[Vec<u8>]) -> String {
 
 /// Keys that commands may write. `{t}`/`{u}` tags co-locate keys on one shard; the
 /// others spread over shards.
-const WRITE_KEYS: &[&str] = &[
-    "a", "b", "c", "k:1", "k:2", "num", "{t}a", "{t}b", "{u}x", "{u}y",
-];
+const WRITE_KEYS: &[&str] = &["a", "b", "c", "k:1", "k:2", "num", "{t}a", "{t}b", "{u}x", "{u}y"];
 /// Never written (so reads of missing keys and RENAME of missing keys stay common).
 const NEVER_KEYS: &[&str] = &["never:1", "{t}never"];
 
-const SMALL_INTS: &[&str] = &[
-    "0",
-    "1",
-    "-1",
-    "2",
-    "7",
-    "10",
-    "42",
-    "-42",
-    "100",
-    "255",
-    "1000",
-    "-1000",
-    "123456789",
-];
+const SMALL_INTS: &[&str] = &["0", "1", "-1", "2", "7", "10", "42", "-42", "100", "255", "1000", "-1000", "123456789"];
 const LIMITS: &[&str] = &[
     "9223372036854775807",
     "-9223372036854775808",
@@ -432,8 +343,8 @@ const LIMITS: &[&str] = &[
     "-4611686018427387904",
 ];
 const FLOATS: &[&str] = &[
-    "1.5", "-0.5", "0.1", "3.0", "1e3", "-2.5e2", "1E2", ".5", "5.", "0.0", "-0.0", "1.25",
-    "100.75", "inf", "-inf", "+inf", "Infinity", "nan", "1e-3", "2.5e-1",
+    "1.5", "-0.5", "0.1", "3.0", "1e3", "-2.5e2", "1E2", ".5", "5.", "0.0", "-0.0", "1.25", "100.75", "inf", "-inf",
+    "+inf", "Infinity", "nan", "1e-3", "2.5e-1",
 ];
 const WEIRD: &[&str] = &[
     "01",
@@ -457,35 +368,24 @@ const WEIRD: &[&str] = &[
     "\t1",
 ];
 const PATTERNS: &[&str] = &[
-    "*", "?", "a*", "{t}*", "\\{t\\}*", "k:[12]", "k:[^1]", "[a-c]", "*never*", "", "[", "a\\",
-    "**", "*:*", "{u}?", "[!a]*", "n*m", "*x", "K*",
+    "*", "?", "a*", "{t}*", "\\{t\\}*", "k:[12]", "k:[^1]", "[a-c]", "*never*", "", "[", "a\\", "**", "*:*", "{u}?",
+    "[!a]*", "n*m", "*x", "K*",
 ];
 /// No "none": Redis 7.0's `SCAN TYPE none` returns a key whose deadline passed but that
 /// active expiry has not removed yet (timing-dependent), so it cannot be compared.
 const TYPES: &[&str] = &["string", "list", "hash", "set", "zset", "foo", "STRING"];
-const UNKNOWN: &[&str] = &[
-    "FOO",
-    "gett",
-    "SETT",
-    "x",
-    "",
-    "darter",
-    "123",
-    "bad\r\ncmd",
-    "g e t",
-];
+const UNKNOWN: &[&str] = &["FOO", "gett", "SETT", "x", "", "darter", "123", "bad\r\ncmd", "g e t"];
 
 /// Arity as Redis 7.0 declares it (negative: at least).
 fn arity(name: &str) -> i32 {
     match name {
-        "SET" | "MSET" | "MSETNX" | "LCS" | "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT"
-        | "COPY" | "RPUSH" | "SADD" => -3,
+        "SET" | "MSET" | "MSETNX" | "LCS" | "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "COPY" | "RPUSH"
+        | "SADD" => -3,
         "HSET" => -4,
-        "SETNX" | "GETSET" | "INCRBY" | "DECRBY" | "INCRBYFLOAT" | "APPEND" | "RENAME"
-        | "RENAMENX" | "MOVE" => 3,
+        "SETNX" | "GETSET" | "INCRBY" | "DECRBY" | "INCRBYFLOAT" | "APPEND" | "RENAME" | "RENAMENX" | "MOVE" => 3,
         "SETEX" | "PSETEX" | "GETRANGE" | "SUBSTR" | "SETRANGE" => 4,
-        "GET" | "GETDEL" | "INCR" | "DECR" | "STRLEN" | "TTL" | "PTTL" | "EXPIRETIME"
-        | "PEXPIRETIME" | "PERSIST" | "TYPE" | "SELECT" | "ECHO" | "KEYS" => 2,
+        "GET" | "GETDEL" | "INCR" | "DECR" | "STRLEN" | "TTL" | "PTTL" | "EXPIRETIME" | "PEXPIRETIME" | "PERSIST"
+        | "TYPE" | "SELECT" | "ECHO" | "KEYS" => 2,
         "GETEX" | "MGET" | "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "SCAN" => -2,
         "DBSIZE" | "RANDOMKEY" => 1,
         "PING" | "FLUSHDB" => -1,
@@ -500,10 +400,7 @@ struct Gen {
 
 impl Gen {
     fn new(seed: u64, wrongtype: bool) -> Gen {
-        Gen {
-            rng: StdRng::seed_from_u64(seed),
-            wrongtype,
-        }
+        Gen { rng: StdRng::seed_from_u64(seed), wrongtype }
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -516,22 +413,12 @@ impl Gen {
 
     /// A keyword, in random letter case now and then.
     fn kw(&mut self, k: &str) -> Vec<u8> {
-        if self.chance(0.15) {
-            self.random_case(k.as_bytes())
-        } else {
-            k.as_bytes().to_vec()
-        }
+        if self.chance(0.15) { self.random_case(k.as_bytes()) } else { k.as_bytes().to_vec() }
     }
 
     fn random_case(&mut self, s: &[u8]) -> Vec<u8> {
         s.iter()
-            .map(|&c| {
-                if self.rng.gen_bool(0.5) {
-                    c.to_ascii_lowercase()
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
+            .map(|&c| if self.rng.gen_bool(0.5) { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
             .collect()
     }
 
@@ -540,28 +427,18 @@ impl Gen {
     }
 
     fn rkey(&mut self) -> Vec<u8> {
-        if self.chance(0.12) {
-            self.pick(NEVER_KEYS)
-        } else {
-            self.pick(WRITE_KEYS)
-        }
+        if self.chance(0.12) { self.pick(NEVER_KEYS) } else { self.pick(WRITE_KEYS) }
     }
 
     fn random_string(&mut self, alphabet: &[u8], min: usize, max: usize) -> Vec<u8> {
         let n = self.rng.gen_range(min..=max);
-        (0..n)
-            .map(|_| *alphabet.choose(&mut self.rng).unwrap())
-            .collect()
+        (0..n).map(|_| *alphabet.choose(&mut self.rng).unwrap()).collect()
     }
 
     fn value(&mut self) -> Vec<u8> {
         match self.rng.gen_range(0..100) {
             0..=24 => self.pick(SMALL_INTS),
-            25..=26 => self
-                .rng
-                .gen_range(-100_000i64..100_000)
-                .to_string()
-                .into_bytes(),
+            25..=26 => self.rng.gen_range(-100_000i64..100_000).to_string().into_bytes(),
             27..=34 => self.pick(LIMITS),
             35..=49 => self.pick(FLOATS),
             50..=59 => self.pick(WEIRD),
@@ -570,11 +447,7 @@ impl Gen {
                 let special = [0u8, b'\r', b'\n', 0xff, 0x80, b' ', b'"', b'\\'];
                 (0..n)
                     .map(|_| {
-                        if self.rng.gen_bool(0.5) {
-                            *special.choose(&mut self.rng).unwrap()
-                        } else {
-                            self.rng.r#gen()
-                        }
+                        if self.rng.gen_bool(0.5) { *special.choose(&mut self.rng).unwrap() } else { self.rng.r#gen() }
                     })
                     .collect()
             }
@@ -601,12 +474,7 @@ impl Gen {
             55..=64 => self.pick(SMALL_INTS),
             65..=74 => self.pick(LIMITS),
             75..=84 => self.pick(WEIRD),
-            _ => format!(
-                "{}.{}",
-                self.rng.gen_range(-99i32..100),
-                self.rng.gen_range(0..1000)
-            )
-            .into_bytes(),
+            _ => format!("{}.{}", self.rng.gen_range(-99i32..100), self.rng.gen_range(0..1000)).into_bytes(),
         }
     }
 
@@ -651,11 +519,7 @@ impl Gen {
     /// Absolute unix seconds: far future (2096..2128) or far past.
     fn abs_secs(&mut self) -> Vec<u8> {
         match self.rng.gen_range(0..100) {
-            0..=59 => self
-                .rng
-                .gen_range(4_000_000_000u64..5_000_000_000)
-                .to_string()
-                .into_bytes(),
+            0..=59 => self.rng.gen_range(4_000_000_000u64..5_000_000_000).to_string().into_bytes(),
             60..=79 => self.pick(&["1", "1000000000", "1500000000", "86400"]),
             80..=87 => self.pick(&["0", "-1"]),
             _ => self.bad_time(),
@@ -664,11 +528,7 @@ impl Gen {
 
     fn abs_millis(&mut self) -> Vec<u8> {
         match self.rng.gen_range(0..100) {
-            0..=59 => self
-                .rng
-                .gen_range(4_000_000_000_000u64..5_000_000_000_000)
-                .to_string()
-                .into_bytes(),
+            0..=59 => self.rng.gen_range(4_000_000_000_000u64..5_000_000_000_000).to_string().into_bytes(),
             60..=79 => self.pick(&["1", "1000000000000", "1500000000000", "86400000"]),
             80..=87 => self.pick(&["0", "-1"]),
             _ => self.bad_time(),
@@ -689,12 +549,7 @@ impl Gen {
         match self.rng.gen_range(0..100) {
             0..=79 => self.rng.gen_range(0..600).to_string().into_bytes(),
             80..=84 => self.pick(&["-1", "-100"]),
-            85..=92 => self.pick(&[
-                "536870912",
-                "536870913",
-                "9223372036854775807",
-                "4294967296",
-            ]),
+            85..=92 => self.pick(&["536870912", "536870913", "9223372036854775807", "4294967296"]),
             _ => self.pick(&["abc", "1.5", "", "9223372036854775808"]),
         }
     }
@@ -814,11 +669,8 @@ impl Gen {
             (5, "SADD"),
         ];
         let wrongtype = self.wrongtype;
-        let total: u32 = TABLE
-            .iter()
-            .filter(|(_, n)| wrongtype || !matches!(*n, "RPUSH" | "HSET" | "SADD"))
-            .map(|(w, _)| w)
-            .sum();
+        let total: u32 =
+            TABLE.iter().filter(|(_, n)| wrongtype || !matches!(*n, "RPUSH" | "HSET" | "SADD")).map(|(w, _)| w).sum();
         let mut x = self.rng.gen_range(0..total);
         let mut name = "";
         for &(w, n) in TABLE {
@@ -883,8 +735,7 @@ impl Gen {
                     opts.push(vec![self.kw("IDX")]);
                 }
                 if self.chance(0.3) {
-                    let n =
-                        self.pick(&["0", "1", "2", "3", "5", "-1", "abc", "9223372036854775807"]);
+                    let n = self.pick(&["0", "1", "2", "3", "5", "-1", "abc", "9223372036854775807"]);
                     opts.push(vec![self.kw("MINMATCHLEN"), n]);
                 }
                 if self.chance(0.3) {
@@ -915,11 +766,7 @@ impl Gen {
                     _ => 2,
                 };
                 for _ in 0..n {
-                    let o = if self.chance(0.05) {
-                        "FOO"
-                    } else {
-                        ["NX", "XX", "GT", "LT"][self.rng.gen_range(0..4)]
-                    };
+                    let o = if self.chance(0.05) { "FOO" } else { ["NX", "XX", "GT", "LT"][self.rng.gen_range(0..4)] };
                     let o = self.kw(o);
                     a.push(o);
                 }
@@ -956,11 +803,7 @@ impl Gen {
             }
             "KEYS" => a = vec![b(name), self.pick(PATTERNS)],
             "SCAN" => {
-                let cursor = if self.chance(0.93) {
-                    b("0")
-                } else {
-                    self.pick(&["abc", "1x", " 0", "0.5"])
-                };
+                let cursor = if self.chance(0.93) { b("0") } else { self.pick(&["abc", "1x", " 0", "0.5"]) };
                 a = vec![b(name), cursor];
                 let mut opts: Vec<Vec<Vec<u8>>> = Vec::new();
                 if self.chance(0.5) {
@@ -1054,18 +897,11 @@ fn env_seeds() -> (Vec<u64>, Option<u64>) {
     {
         let seeds = s
             .split(',')
-            .map(|x| {
-                x.trim()
-                    .parse::<u64>()
-                    .unwrap_or_else(|_| panic!("DIFF_SEED: bad seed {x:?}"))
-            })
+            .map(|x| x.trim().parse::<u64>().unwrap_or_else(|_| panic!("DIFF_SEED: bad seed {x:?}")))
             .collect();
         return (seeds, None);
     }
-    let random = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    let random = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
         ^ (std::process::id() as u64).rotate_left(32);
     (vec![1, 2, 3, 4, 5, random], Some(random))
 }
@@ -1081,17 +917,11 @@ fn env_skip() -> Vec<String> {
 }
 
 fn is_skipped(skip: &[String], args: &[Vec<u8>]) -> bool {
-    !skip.is_empty()
-        && skip
-            .iter()
-            .any(|s| s.as_bytes().eq_ignore_ascii_case(&args[0]))
+    !skip.is_empty() && skip.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(&args[0]))
 }
 
 fn env_ops() -> usize {
-    std::env::var("DIFF_OPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3000)
+    std::env::var("DIFF_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000)
 }
 
 /// Pins: for random sequences of string/keyspace commands (valid and invalid), every
@@ -1100,9 +930,7 @@ fn env_ops() -> usize {
 fn random_sequences() {
     let (seeds, random) = env_seeds();
     let ops = env_ops();
-    let wrongtype = std::env::var("DIFF_WRONGTYPE")
-        .map(|v| v == "1")
-        .unwrap_or(false);
+    let wrongtype = std::env::var("DIFF_WRONGTYPE").map(|v| v == "1").unwrap_or(false);
     if let Some(r) = random {
         eprintln!("differential: seeds {seeds:?} (random seed {r}), {ops} ops each");
     }
@@ -1110,11 +938,7 @@ fn random_sequences() {
     for &seed in &seeds {
         run_seed(seed, ops, wrongtype);
     }
-    eprintln!(
-        "differential: {} seeds x {ops} ops in {:?}",
-        seeds.len(),
-        t0.elapsed()
-    );
+    eprintln!("differential: {} seeds x {ops} ops in {:?}", seeds.len(), t0.elapsed());
 }
 
 fn run_seed(seed: u64, ops: usize, wrongtype: bool) {
@@ -1123,11 +947,7 @@ fn run_seed(seed: u64, ops: usize, wrongtype: bool) {
     let mut history: VecDeque<String> = VecDeque::with_capacity(21);
     let mut errors = 0usize;
     let skip = env_skip();
-    let skip_note = if skip.is_empty() {
-        String::new()
-    } else {
-        format!(" DIFF_SKIP={}", skip.join(","))
-    };
+    let skip_note = if skip.is_empty() { String::new() } else { format!(" DIFF_SKIP={}", skip.join(",")) };
     for i in 0..ops {
         let mut args = generator.command();
         while is_skipped(&skip, &args) {
@@ -1159,10 +979,8 @@ fn run_seed(seed: u64, ops: usize, wrongtype: bool) {
     // Both servers must still be alive and agree on the final key count of db 0..3.
     for db in 0..4 {
         let select = vec![b"SELECT".to_vec(), db.to_string().into_bytes()];
-        pair.step(&select)
-            .unwrap_or_else(|e| panic!("seed {seed}: final SELECT {db}: {e}"));
-        pair.step(&[b"DBSIZE".to_vec()])
-            .unwrap_or_else(|e| panic!("seed {seed}: final DBSIZE db {db}: {e}"));
+        pair.step(&select).unwrap_or_else(|e| panic!("seed {seed}: final SELECT {db}: {e}"));
+        pair.step(&[b"DBSIZE".to_vec()]).unwrap_or_else(|e| panic!("seed {seed}: final DBSIZE db {db}: {e}"));
     }
 }
 
@@ -1785,12 +1603,7 @@ fn fixed_error_cases() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "\n{} fixed-case mismatches:\n\n{}\n",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "\n{} fixed-case mismatches:\n\n{}\n", failures.len(), failures.join("\n\n"));
 }
 
 // ---------------------------------------------------------------------------------
@@ -1868,35 +1681,19 @@ fn proto_cases() -> Vec<ProtoCase> {
         expect: Expect::Replies(1),
     });
     // big inline without newline
-    cases.push(ProtoCase {
-        what: "too big inline request",
-        parts: vec![vec![b'a'; 70_000]],
-        expect: Expect::Close,
-    });
+    cases.push(ProtoCase { what: "too big inline request", parts: vec![vec![b'a'; 70_000]], expect: Expect::Close });
     let mut mbulk = b"*".to_vec();
     mbulk.extend(std::iter::repeat_n(b'1', 70_000));
-    cases.push(ProtoCase {
-        what: "too big mbulk count string",
-        parts: vec![mbulk],
-        expect: Expect::Close,
-    });
+    cases.push(ProtoCase { what: "too big mbulk count string", parts: vec![mbulk], expect: Expect::Close });
     let mut bulk = b"*1\r\n$".to_vec();
     bulk.extend(std::iter::repeat_n(b'1', 70_000));
-    cases.push(ProtoCase {
-        what: "too big bulk count string",
-        parts: vec![bulk],
-        expect: Expect::Close,
-    });
+    cases.push(ProtoCase { what: "too big bulk count string", parts: vec![bulk], expect: Expect::Close });
     // a pipelined burst in one write: RESP and inline mixed
     let mut burst = Vec::new();
     let mut n = 0;
     for i in 0..500 {
         match i % 5 {
-            0 => burst.extend(common::encode_command(&[
-                "SET",
-                &format!("k{}", i % 37),
-                &i.to_string(),
-            ])),
+            0 => burst.extend(common::encode_command(&["SET", &format!("k{}", i % 37), &i.to_string()])),
             1 => burst.extend(common::encode_command(&["INCR", "ctr"])),
             2 => burst.extend(format!("GET k{}\r\n", i % 37).into_bytes()),
             3 => burst.extend(common::encode_command(&["APPEND", "log", &format!("{i},")])),
@@ -1930,11 +1727,7 @@ fn protocol_cases() {
             let mut write_failed = false;
             for (i, part) in case.parts.iter().enumerate() {
                 if i > 0 {
-                    std::thread::sleep(Duration::from_millis(if case.parts.len() > 50 {
-                        2
-                    } else {
-                        20
-                    }));
+                    std::thread::sleep(Duration::from_millis(if case.parts.len() > 50 { 2 } else { 20 }));
                 }
                 if conn.try_send_raw(part).is_err() {
                     write_failed = true; // the server may close before we finish writing
@@ -1952,19 +1745,13 @@ fn protocol_cases() {
                         match conn.try_read_reply() {
                             Ok(b) => bytes.extend(b),
                             Err(e) => {
-                                bytes.extend(
-                                    format!("<{}>", common::describe_read_error(&e)).into_bytes(),
-                                );
+                                bytes.extend(format!("<{}>", common::describe_read_error(&e)).into_bytes());
                                 break;
                             }
                         }
                     }
                     // Still open and serving?
-                    let ping = if write_failed {
-                        Vec::new()
-                    } else {
-                        conn.cmd(&["PING"])
-                    };
+                    let ping = if write_failed { Vec::new() } else { conn.cmd(&["PING"]) };
                     (bytes, ping != b"+PONG\r\n")
                 }
             };
@@ -2001,10 +1788,5 @@ fn protocol_cases() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "\n{} protocol-case mismatches:\n\n{}\n",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "\n{} protocol-case mismatches:\n\n{}\n", failures.len(), failures.join("\n\n"));
 }

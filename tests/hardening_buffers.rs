@@ -106,7 +106,9 @@ fn declared_bulk_length_does_not_preallocate() {
     let used_growth = used_memory(&mut admin) - used_before;
     assert!(rss_growth < 64 * MB, "RSS grew by {rss_growth} bytes for 4 × 4 KiB sent");
     assert!(used_growth < 64 * MB, "used_memory grew by {used_growth} bytes for 4 × 4 KiB sent");
-    for (i, f) in clients_by_name(&mut admin).iter().filter(|(n, _)| n.starts_with("hostile")).map(|(_, f)| f).enumerate() {
+    for (i, f) in
+        clients_by_name(&mut admin).iter().filter(|(n, _)| n.starts_with("hostile")).map(|(_, f)| f).enumerate()
+    {
         let buffer = num(f, "qbuf") + num(f, "qbuf-free");
         assert!(buffer <= 64 * 1024, "client {i}: a {buffer}-byte read buffer for 4 KiB sent: {f:?}");
     }
@@ -176,8 +178,11 @@ fn paused_upload_gives_back_its_slack_and_completes() {
 // is cheap on any thread count.
 #[test]
 fn huge_command_gives_its_memory_back() {
-    let args: Vec<String> = std::iter::once("NOSUCHCOMMAND".to_string()).chain((0..1_000_000).map(|i| format!("k{i}"))).collect();
-    for s in [Server::darter(&["--proactor_threads", "2", "--maxmemory", "15mb"]), Server::redis(&["--maxmemory", "15mb"])] {
+    let args: Vec<String> =
+        std::iter::once("NOSUCHCOMMAND".to_string()).chain((0..1_000_000).map(|i| format!("k{i}"))).collect();
+    for s in
+        [Server::darter(&["--proactor_threads", "2", "--maxmemory", "15mb"]), Server::redis(&["--maxmemory", "15mb"])]
+    {
         let mut c = s.raw();
         let before = used_memory(&mut c);
         assert!(before < 4 * MB, "{:?}: used_memory {before} at start", s.kind);

@@ -140,7 +140,11 @@ fn text(b: &[u8]) -> String {
 /// to exit. Returns the exit status (None: still running, then killed) and its output.
 fn run_until_exit(bin: &str, args: &[&str], timeout: Duration) -> (Option<ExitStatus>, String) {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("darter-hnet-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "darter-hnet-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let log_path = dir.join("out.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -193,7 +197,10 @@ fn log_line(log: &str, needle: &str) -> Option<String> {
 /// The darter binary (honours `DARTER_TEST_SERVER_BIN`, like the harness, so these
 /// tests can be pointed at an older build to see them fail).
 fn darter_bin() -> String {
-    std::env::var("DARTER_TEST_SERVER_BIN").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| env!("CARGO_BIN_EXE_darter").to_string())
+    std::env::var("DARTER_TEST_SERVER_BIN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_darter").to_string())
 }
 
 fn signal(s: &Server, sig: i32) {
@@ -289,7 +296,11 @@ fn busy_port_second_darter_refuses_to_start() {
     );
     let status = status.unwrap_or_else(|| panic!("second darter kept running on a busy port; log:\n{log}"));
     assert!(!status.success(), "second darter exited {status}");
-    let (rstatus, rlog) = run_until_exit("redis-server", &["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], Duration::from_secs(10));
+    let (rstatus, rlog) = run_until_exit(
+        "redis-server",
+        &["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        Duration::from_secs(10),
+    );
     assert!(rstatus.is_some_and(|s| !s.success()), "redis-server on a busy port: {rstatus:?}\n{rlog}");
     for needle in ["Warning: Could not create server TCP listening socket", "Failed listening on port"] {
         let want = log_line(&rlog, needle).unwrap_or_else(|| panic!("redis log lacks {needle:?}:\n{rlog}"));
@@ -312,9 +323,16 @@ fn busy_port_second_darter_refuses_to_start() {
 fn busy_port_plain_listener_refuses() {
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
-    let (status, log) = run_until_exit(&darter_bin(), &["--port", &port, "--bind", "127.0.0.1", "--logtostderr"], Duration::from_secs(10));
+    let (status, log) = run_until_exit(
+        &darter_bin(),
+        &["--port", &port, "--bind", "127.0.0.1", "--logtostderr"],
+        Duration::from_secs(10),
+    );
     assert!(status.is_some_and(|s| !s.success()), "darter on a held port: {status:?}\n{log}");
-    assert_eq!(log_line(&log, "Failed listening").unwrap(), format!("Failed listening on port {port} (TCP), aborting."));
+    assert_eq!(
+        log_line(&log, "Failed listening").unwrap(),
+        format!("Failed listening on port {port} (TCP), aborting.")
+    );
 }
 
 // ------------------------------------------------------------------ 9. maxclients
@@ -334,7 +352,9 @@ fn fill_to_maxclients(s: &Server, max: usize) -> Vec<u8> {
     let refused = |s: &Server| -> Vec<u8> {
         let mut c = s.raw();
         c.timeout = Duration::from_secs(10);
-        let reply = c.try_read_reply().unwrap_or_else(|e| panic!("client {} of {max}: {}", max + 1, common::describe_read_error(&e)));
+        let reply = c
+            .try_read_reply()
+            .unwrap_or_else(|e| panic!("client {} of {max}: {}", max + 1, common::describe_read_error(&e)));
         let (rest, closed) = c.read_until_close(Duration::from_secs(10));
         assert!(rest.is_empty() && closed, "refused client must be closed");
         reply
@@ -379,7 +399,11 @@ fn maxclients_exact_across_threads() {
 #[test]
 fn maxclients_zero_refused_at_start() {
     let port = free_port().to_string();
-    let (status, log) = run_until_exit(&darter_bin(), &["--port", &port, "--bind", "127.0.0.1", "--maxclients", "0"], Duration::from_secs(10));
+    let (status, log) = run_until_exit(
+        &darter_bin(),
+        &["--port", &port, "--bind", "127.0.0.1", "--maxclients", "0"],
+        Duration::from_secs(10),
+    );
     assert!(status.is_some_and(|s| !s.success()), "darter --maxclients 0: {status:?}\n{log}");
     assert!(log.contains("maxclients must be between 1 and 4294967295"), "{log}");
 }
@@ -406,7 +430,9 @@ fn maxclients_fits_open_files_limit_at_start() {
     assert!(maxclients + 32 + 2 * 2 <= limit, "maxclients {maxclients} does not fit the fd limit {limit}");
     if maxclients < 100000 {
         assert_eq!(limit - maxclients, 36);
-        let want = format!("Current maximum open files is {limit}. maxclients has been reduced to {maxclients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.");
+        let want = format!(
+            "Current maximum open files is {limit}. maxclients has been reduced to {maxclients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
+        );
         assert_eq!(log_line(&s.log(), "Current maximum open files").as_deref(), Some(want.as_str()), "{}", s.log());
     }
     assert_eq!(common::info_field(&mut c, "clients", "maxclients"), maxclients.to_string());
@@ -583,7 +609,10 @@ fn config_set_bind_like_redis() {
         assert_eq!(s.raw().cmd(&["PING"]), b"+PONG\r\n");
         assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
     }
-    assert_eq!(text(&bad[0]), "-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n");
+    assert_eq!(
+        text(&bad[0]),
+        "-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n"
+    );
     assert_eq!(bad[0], bad[1]);
 }
 

@@ -149,11 +149,7 @@ fn freq_and_idletime_errors_like_redis() {
         &["OBJECT", "IDLETIME", "k", "extra"],
     ];
     for cmd in script {
-        assert_eq!(
-            String::from_utf8_lossy(&d.cmd(cmd)),
-            String::from_utf8_lossy(&r.cmd(cmd)),
-            "{cmd:?}"
-        );
+        assert_eq!(String::from_utf8_lossy(&d.cmd(cmd)), String::from_utf8_lossy(&r.cmd(cmd)), "{cmd:?}");
     }
     // Under an LFU policy Redis reports its counter; Darter has none and says so.
     let freq = String::from_utf8(d.cmd(&["OBJECT", "FREQ", "k"])).unwrap();

@@ -424,7 +424,8 @@ fn scan_all_shards() {
     assert_eq!(c.q("SCAN 0"), V::Arr(Some(vec![bulk("0"), V::Arr(Some(vec![]))])));
     let cmds: Vec<String> = (0..1000).map(|i| format!("SET key:{i} {i}")).collect();
     assert!(c.pipeline(&cmds).iter().all(|r| *r == ok()));
-    for opts in ["", "COUNT 7", "COUNT 1", "COUNT 10000", "MATCH key:* COUNT 3", "TYPE string COUNT 50", "type STRING"] {
+    for opts in ["", "COUNT 7", "COUNT 1", "COUNT 10000", "MATCH key:* COUNT 3", "TYPE string COUNT 50", "type STRING"]
+    {
         let seen = full_scan(&mut c, opts);
         assert_eq!(seen.len(), 1000, "{opts}");
         assert!(seen.values().all(|&n| n == 1), "{opts}: each key once");

@@ -192,13 +192,19 @@ fn hello_switches_protocol() {
     let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Conn::new(d.port);
     let r = c.cmd(&["HELLO", "3"]);
-    assert!(c.raw.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n"));
-    assert!(c.raw.ends_with(b"$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"));
+    assert!(c.raw.starts_with(
+        b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n"
+    ));
+    assert!(
+        c.raw.ends_with(b"$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n")
+    );
     let id = c.cmd(&["CLIENT", "ID"]).int();
     assert_eq!(r.items()[7], R::Int(id));
     let m = c.cmd(&["CONFIG", "GET", "maxmemory"]);
     assert_eq!(m, R::Map(vec![(R::Bulk(b"maxmemory".to_vec()), R::Bulk(b"0".to_vec()))]));
-    assert!(matches!(c.cmd(&["CLIENT", "INFO"]), R::Verbatim(f, t) if f == "txt" && t.contains(" resp=3") && t.ends_with('\n')));
+    assert!(
+        matches!(c.cmd(&["CLIENT", "INFO"]), R::Verbatim(f, t) if f == "txt" && t.contains(" resp=3") && t.ends_with('\n'))
+    );
     assert!(matches!(c.cmd(&["INFO", "server"]), R::Verbatim(..)));
     assert_eq!(c.cmd(&["GET", "nokey"]), R::Nil);
     assert_eq!(c.raw, b"_\r\n");
@@ -223,7 +229,10 @@ fn hello_switches_protocol() {
     );
     // Without requirepass any password authenticates the default user.
     assert!(matches!(c.cmd(&["HELLO", "3", "AUTH", "default", "whatever"]), R::Map(_)));
-    assert_eq!(c.cmd(&["HELLO", "2", "AUTH", "bob", "x"]).err(), "WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(
+        c.cmd(&["HELLO", "2", "AUTH", "bob", "x"]).err(),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
     // RESET goes back to RESP2, db 0, no name.
     ok(c.cmd(&["SELECT", "2"]));
     assert_eq!(c.cmd(&["RESET"]), R::Simple("RESET".into()));
@@ -251,9 +260,17 @@ fn auth_flow() {
     assert_eq!(c.cmd(&["PING"]).err(), "NOAUTH Authentication required.");
     assert_eq!(c.cmd(&["CLIENT", "ID"]).err(), "NOAUTH Authentication required.");
     assert_eq!(c.cmd(&["AUTH", "wrong"]).err(), "WRONGPASS invalid username-password pair or user is disabled.");
-    assert_eq!(c.cmd(&["AUTH", "default", "wrong"]).err(), "WRONGPASS invalid username-password pair or user is disabled.");
-    assert!(c.cmd(&["HELLO", "3"]).err().starts_with("NOAUTH HELLO must be called with the client already authenticated"));
-    assert_eq!(c.cmd(&["HELLO", "3", "AUTH", "default", "x"]).err(), "WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(
+        c.cmd(&["AUTH", "default", "wrong"]).err(),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert!(
+        c.cmd(&["HELLO", "3"]).err().starts_with("NOAUTH HELLO must be called with the client already authenticated")
+    );
+    assert_eq!(
+        c.cmd(&["HELLO", "3", "AUTH", "default", "x"]).err(),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
     ok(c.cmd(&["AUTH", "secret"]));
     assert_eq!(c.cmd(&["PING"]), R::Simple("PONG".into()));
     // A failed AUTH does not log an authenticated client out.
@@ -440,8 +457,14 @@ fn command_introspection() {
     assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "object", "encoding", "k"]), R::Arr(vec![R::Bulk(b"k".to_vec())]));
     assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "nosuch", "a"]).err(), "ERR Invalid command specified");
     assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "ping", "x"]).err(), "ERR The command has no key arguments");
-    assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "get", "a", "b"]).err(), "ERR Invalid number of arguments specified for command");
-    assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "get"]).err(), "ERR wrong number of arguments for 'command|getkeys' command");
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get", "a", "b"]).err(),
+        "ERR Invalid number of arguments specified for command"
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "get"]).err(),
+        "ERR wrong number of arguments for 'command|getkeys' command"
+    );
     assert_eq!(c.cmd(&["COMMAND", "COUNT", "x"]).err(), "ERR wrong number of arguments for 'command|count' command");
     assert_eq!(c.cmd(&["COMMAND", "foo"]).err(), "ERR unknown subcommand 'foo'. Try COMMAND HELP.");
     // LIST with filters.
@@ -456,14 +479,17 @@ fn command_introspection() {
     let docs = c.cmd(&["COMMAND", "DOCS", "get", "nosuch"]).items();
     assert_eq!(docs.len(), 2);
     let doc = docs[1].items();
-    assert_eq!(doc[0..6].to_vec(), vec![
-        R::Bulk(b"summary".to_vec()),
-        R::Bulk(b"Get the value of a key".to_vec()),
-        R::Bulk(b"since".to_vec()),
-        R::Bulk(b"1.0.0".to_vec()),
-        R::Bulk(b"group".to_vec()),
-        R::Bulk(b"string".to_vec()),
-    ]);
+    assert_eq!(
+        doc[0..6].to_vec(),
+        vec![
+            R::Bulk(b"summary".to_vec()),
+            R::Bulk(b"Get the value of a key".to_vec()),
+            R::Bulk(b"since".to_vec()),
+            R::Bulk(b"1.0.0".to_vec()),
+            R::Bulk(b"group".to_vec()),
+            R::Bulk(b"string".to_vec()),
+        ]
+    );
 }
 
 // INFO: sections, field names, CRLF lines, summed counters and client count.
@@ -529,7 +555,10 @@ fn info_sections() {
     assert!(two.starts_with("# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:"), "{two}");
     assert_eq!(c.cmd(&["INFO", "nosuch"]).text(), "");
     let stats = c.cmd(&["INFO", "commandstats"]).text();
-    assert!(stats.contains("cmdstat_set:calls=21,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n"), "{stats}");
+    assert!(
+        stats.contains("cmdstat_set:calls=21,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n"),
+        "{stats}"
+    );
     let all = c.cmd(&["INFO", "all"]).text();
     assert!(all.contains("# Commandstats") && all.contains("# Keyspace"));
     let everything = c.cmd(&["INFO", "everything"]).text();
@@ -549,7 +578,9 @@ fn config_get_set() {
     let d = Server::darter(&["--proactor_threads", "2"]);
     let mut c = Conn::new(d.port);
     let mut others: Vec<Conn> = (0..4).map(|_| Conn::new(d.port)).collect();
-    let get = |c: &mut Conn, p: &str| -> Vec<String> { c.cmd(&["CONFIG", "GET", p]).items().iter().map(|r| r.text()).collect() };
+    let get = |c: &mut Conn, p: &str| -> Vec<String> {
+        c.cmd(&["CONFIG", "GET", p]).items().iter().map(|r| r.text()).collect()
+    };
     assert_eq!(get(&mut c, "maxmemory"), vec!["maxmemory", "0"]);
     assert_eq!(get(&mut c, "MAXMEMORY"), vec!["MAXMEMORY", "0"]);
     assert_eq!(get(&mut c, "port"), vec!["port".to_string(), d.port.to_string()]);
@@ -635,7 +666,10 @@ fn config_get_set() {
         e(&mut c, &["proactor_threads", "3"]),
         "ERR CONFIG SET failed (possibly related to argument 'proactor_threads') - can't set immutable config"
     );
-    assert_eq!(e(&mut c, &["dir", "/tmp"]), "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config");
+    assert_eq!(
+        e(&mut c, &["dir", "/tmp"]),
+        "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+    );
     assert_eq!(
         e(&mut c, &["maxmemory", "1", "MAXMEMORY", "2"]),
         "ERR CONFIG SET failed (possibly related to argument 'MAXMEMORY') - duplicate parameter"
@@ -701,11 +735,19 @@ fn object_memory_debug() {
     }
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "nokey"]), R::Nil);
     assert_eq!(c.cmd(&["OBJECT", "FREQ", "nokey"]), R::Nil);
-    assert!(c.cmd(&["OBJECT", "FREQ", "str0"]).err().starts_with("ERR An LFU maxmemory policy is not selected, access frequency not tracked."));
+    assert!(
+        c.cmd(&["OBJECT", "FREQ", "str0"])
+            .err()
+            .starts_with("ERR An LFU maxmemory policy is not selected, access frequency not tracked.")
+    );
     ok(c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]));
     // Darter keeps no LFU counter (it used to answer a made-up 5).
     assert!(c.cmd(&["OBJECT", "FREQ", "str0"]).err().starts_with("ERR Darter does not track access frequency"));
-    assert!(c.cmd(&["OBJECT", "IDLETIME", "str0"]).err().starts_with("ERR An LFU maxmemory policy is selected, idle time not tracked."));
+    assert!(
+        c.cmd(&["OBJECT", "IDLETIME", "str0"])
+            .err()
+            .starts_with("ERR An LFU maxmemory policy is selected, idle time not tracked.")
+    );
     // Shared integers stay shared without a memory limit, whatever the policy.
     assert_eq!(c.cmd(&["OBJECT", "REFCOUNT", "int0"]), R::Int(2147483647));
     ok(c.cmd(&["CONFIG", "SET", "maxmemory", "1gb"]));
@@ -773,11 +815,7 @@ fn debug_disabled_by_default() {
     let r = Server::redis(&[]);
     for args in [&["DEBUG", "SLEEP", "0"][..], &["DEBUG", "SLEEP", "86400"], &["debug", "help"], &["DEBUG"]] {
         let (mut dc, mut rc) = (d.raw(), r.raw());
-        assert_eq!(
-            String::from_utf8_lossy(&dc.cmd(args)),
-            String::from_utf8_lossy(&rc.cmd(args)),
-            "{args:?}"
-        );
+        assert_eq!(String::from_utf8_lossy(&dc.cmd(args)), String::from_utf8_lossy(&rc.cmd(args)), "{args:?}");
     }
     let mut c = Conn::new(d.port);
     assert_eq!(c.cmd(&["CONFIG", "GET", "enable-debug-command"]).items()[1].text(), "no");

@@ -445,7 +445,10 @@ fn check_lcs(c: &mut Client, a: &str, b: &str) {
         c.q(&["lcs", a, b, "idx", "minmatchlen", "4", "withmatchlen"]),
         "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
     );
-    assert_eq!(c.q(&["lcs", a, b, "len", "idx"]), "-ERR If you want both the length and indexes, please just use IDX.\r\n");
+    assert_eq!(
+        c.q(&["lcs", a, b, "len", "idx"]),
+        "-ERR If you want both the length and indexes, please just use IDX.\r\n"
+    );
     assert_eq!(c.q(&["lcs", a, b, "minmatchlen"]), SYNTAX);
     assert_eq!(c.q(&["lcs", a, b, "foo"]), SYNTAX);
     assert_eq!(c.q(&["lcs", a, b, "minmatchlen", "abc"]), NOT_INT);
@@ -462,7 +465,10 @@ fn check_lcs(c: &mut Client, a: &str, b: &str) {
     // The DP table may not exceed proto-max-bulk-len bytes.
     let big = "a".repeat(11_585);
     assert_eq!(c.q(&["mset", a, &big, b, &big]), OK);
-    assert_eq!(c.q(&["lcs", a, b, "len"]), "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n");
+    assert_eq!(
+        c.q(&["lcs", a, b, "len"]),
+        "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n"
+    );
 }
 
 // LCS on one shard and with its keys on two shards (fetched in one hop, computed on

@@ -112,11 +112,12 @@ fn rings_not_counted_against_maxmemory() {
     assert!(overhead >= startup + rings, "overhead {overhead} counts startup {startup} + rings {rings}");
     let between = used - rings / 2;
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &between.to_string()]), b"+OK\r\n");
-    assert_eq!(c.cmd(&["SET", "k", "v"]), b"+OK\r\n", "used {used} > maxmemory {between}, but rings {rings} don't count");
+    assert_eq!(
+        c.cmd(&["SET", "k", "v"]),
+        b"+OK\r\n",
+        "used {used} > maxmemory {between}, but rings {rings} don't count"
+    );
     let under = (used - rings) / 2;
     assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", &under.to_string()]), b"+OK\r\n");
-    assert_eq!(
-        c.cmd(&["SET", "k2", "v"]),
-        b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec()
-    );
+    assert_eq!(c.cmd(&["SET", "k2", "v"]), b"-OOM command not allowed when used memory > 'maxmemory'.\r\n".to_vec());
 }

@@ -139,12 +139,7 @@ struct Rng {
 impl Rng {
     fn new(seed: u64, stream: u64) -> Rng {
         let mut st = seed ^ stream.wrapping_mul(0xD134_2543_DE82_EF95);
-        let s = [
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-        ];
+        let s = [splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st), splitmix64(&mut st)];
         Rng { s }
     }
 
@@ -182,13 +177,7 @@ struct Zipf {
 impl Zipf {
     fn new(n: u64, s: f64) -> Zipf {
         assert!(n >= 1 && s > 0.0 && s.is_finite());
-        let mut z = Zipf {
-            n: n as f64,
-            s,
-            h_integral_x1: 0.0,
-            h_integral_n: 0.0,
-            shortcut: 0.0,
-        };
+        let mut z = Zipf { n: n as f64, s, h_integral_x1: 0.0, h_integral_n: 0.0, shortcut: 0.0 };
         z.h_integral_x1 = z.h_integral(1.5) - 1.0;
         z.h_integral_n = z.h_integral(z.n + 0.5);
         z.shortcut = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
@@ -227,20 +216,12 @@ impl Zipf {
 
 /// ln(1 + x) / x, with its Taylor series near 0.
 fn helper1(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.ln_1p() / x
-    } else {
-        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.ln_1p() / x } else { 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x)) }
 }
 
 /// (e^x - 1) / x, with its Taylor series near 0.
 fn helper2(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.exp_m1() / x
-    } else {
-        1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x))
-    }
+    if x.abs() > 1e-8 { x.exp_m1() / x } else { 1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x)) }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -264,11 +245,7 @@ impl Scramble {
         while gcd(a, n) != 1 {
             a = a % n + 1;
         }
-        Scramble {
-            n,
-            a,
-            b: 0x2545_F491_4F6C_DD1D % n,
-        }
+        Scramble { n, a, b: 0x2545_F491_4F6C_DD1D % n }
     }
 
     fn key_id(&self, rank0: u64) -> u64 {
@@ -316,26 +293,15 @@ fn protocol_error(what: impl Into<String>) -> io::Error {
 
 impl<R: BufRead> ReplyReader<R> {
     fn new(src: R) -> Self {
-        ReplyReader {
-            src,
-            line: Vec::with_capacity(128),
-            bulk: Vec::new(),
-        }
+        ReplyReader { src, line: Vec::with_capacity(128), bulk: Vec::new() }
     }
 
     /// Reads one CRLF-terminated line into `self.line`, without the CRLF.
     fn read_line(&mut self) -> io::Result<()> {
         self.line.clear();
-        let n = self
-            .src
-            .by_ref()
-            .take(MAX_LINE_BYTES as u64)
-            .read_until(b'\n', &mut self.line)?;
+        let n = self.src.by_ref().take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut self.line)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"));
         }
         if !self.line.ends_with(b"\r\n") {
             return Err(protocol_error(format!(
@@ -349,10 +315,7 @@ impl<R: BufRead> ReplyReader<R> {
 
     fn read_reply(&mut self) -> io::Result<Reply> {
         self.read_line()?;
-        let (&kind, rest) = self
-            .line
-            .split_first()
-            .ok_or_else(|| protocol_error("empty reply line"))?;
+        let (&kind, rest) = self.line.split_first().ok_or_else(|| protocol_error("empty reply line"))?;
         match kind {
             b'+' | b':' => Ok(Reply::Simple),
             b'-' => Ok(Reply::Error(String::from_utf8_lossy(rest).into_owned())),
@@ -362,16 +325,9 @@ impl<R: BufRead> ReplyReader<R> {
                 let len: usize = std::str::from_utf8(rest)
                     .ok()
                     .and_then(|t| t.parse().ok())
-                    .ok_or_else(|| {
-                        protocol_error(format!(
-                            "bad bulk length {:?}",
-                            String::from_utf8_lossy(rest)
-                        ))
-                    })?;
+                    .ok_or_else(|| protocol_error(format!("bad bulk length {:?}", String::from_utf8_lossy(rest))))?;
                 if len > MAX_BATCH_REPLY_BYTES {
-                    return Err(protocol_error(format!(
-                        "bulk reply of {len} bytes, larger than any value set"
-                    )));
+                    return Err(protocol_error(format!("bulk reply of {len} bytes, larger than any value set")));
                 }
                 self.bulk.resize(len + 2, 0);
                 self.src.read_exact(&mut self.bulk)?;
@@ -418,9 +374,7 @@ fn push_set(out: &mut Vec<u8>, key: &[u8; KEY_LEN], value_len: usize) {
 /// Is `value` what `push_set` stored for `key`?
 fn value_matches(value: &[u8], key: &[u8; KEY_LEN], value_len: usize) -> bool {
     let from_key = value_len.min(KEY_LEN);
-    value.len() == value_len
-        && value[..from_key] == key[..from_key]
-        && value[from_key..].iter().all(|&b| b == b'x')
+    value.len() == value_len && value[..from_key] == key[..from_key] && value[from_key..].iter().all(|&b| b == b'x')
 }
 
 // ---------------------------------------------------------------------------------
@@ -482,13 +436,7 @@ struct Shared {
     abort: AtomicBool,
 }
 
-fn run_connection(
-    args: &Args,
-    shared: &Shared,
-    zipf: &Zipf,
-    scramble: &Scramble,
-    index: u32,
-) -> io::Result<Stats> {
+fn run_connection(args: &Args, shared: &Shared, zipf: &Zipf, scramble: &Scramble, index: u32) -> io::Result<Stats> {
     let stream = TcpStream::connect((args.host.as_str(), args.port))?;
     stream.set_nodelay(true)?;
     let timeout = Some(Duration::from_secs(args.timeout_secs));
@@ -506,9 +454,7 @@ fn run_connection(
     let mut out = Vec::with_capacity(pipeline * (value_len + 64));
 
     while !shared.abort.load(Ordering::Relaxed) {
-        let first = shared
-            .next_ticket
-            .fetch_add(pipeline as u64, Ordering::Relaxed);
+        let first = shared.next_ticket.fetch_add(pipeline as u64, Ordering::Relaxed);
         if first >= shared.total {
             break;
         }
@@ -557,9 +503,7 @@ fn run_connection(
                     (0, 0)
                 }
                 Reply::Simple => {
-                    return Err(protocol_error(
-                        "GET answered with a status or integer reply",
-                    ));
+                    return Err(protocol_error("GET answered with a status or integer reply"));
                 }
             };
             if counted {
@@ -612,9 +556,7 @@ fn validate(args: &Args) -> Result<(), String> {
             args.pipeline, args.value_size
         ));
     }
-    args.warmup
-        .checked_add(args.ops)
-        .ok_or("--warmup + --ops overflows")?;
+    args.warmup.checked_add(args.ops).ok_or("--warmup + --ops overflows")?;
     Ok(())
 }
 
@@ -662,10 +604,7 @@ fn main() -> ExitCode {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("connection thread panicked"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("connection thread panicked")).collect()
     });
     let finished = Instant::now();
 
@@ -686,10 +625,7 @@ fn main() -> ExitCode {
     }
 
     if args.interval > 0 {
-        println!(
-            "{:>14} {:>14}  {:<8} {:>9}",
-            "from_op", "to_op", "phase", "hit_rate"
-        );
+        println!("{:>14} {:>14}  {:<8} {:>9}", "from_op", "to_op", "phase", "hit_rate");
         for (slot, &(h, m)) in total.intervals.iter().enumerate() {
             let from = slot as u64 * args.interval;
             let to = (from + args.interval).min(shared.total);
@@ -700,26 +636,15 @@ fn main() -> ExitCode {
             } else {
                 "mixed"
             };
-            let rate = if h + m == 0 {
-                f64::NAN
-            } else {
-                h as f64 / (h + m) as f64
-            };
+            let rate = if h + m == 0 { f64::NAN } else { h as f64 / (h + m) as f64 };
             println!("{from:>14} {to:>14}  {phase:<8} {rate:>9.4}");
         }
     }
 
     let measure_start = *shared.measure_start.get().unwrap_or(&started);
-    let seconds = finished
-        .duration_since(measure_start)
-        .as_secs_f64()
-        .max(1e-9);
+    let seconds = finished.duration_since(measure_start).as_secs_f64().max(1e-9);
     let lookups = total.hits + total.misses;
-    let hit_rate = if lookups == 0 {
-        0.0
-    } else {
-        total.hits as f64 / lookups as f64
-    };
+    let hit_rate = if lookups == 0 { 0.0 } else { total.hits as f64 / lookups as f64 };
     let errors = total.get_errors + total.set_errors + total.bad_values;
     println!(
         "hits {} misses {} hit rate {:.4}; {} SETs; errors: {} GET, {} SET ({} OOM), {} bad values; {:.0} ops/s over {:.2} s",
@@ -811,10 +736,7 @@ mod tests {
         }
         let norm: f64 = (1..=5_000_000u64).map(|r| (r as f64).powf(-0.99)).sum();
         let expected = 200_000.0 / norm;
-        assert!(
-            (ones as f64 - expected).abs() < 4.0 * expected.sqrt(),
-            "{ones} vs {expected:.0}"
-        );
+        assert!((ones as f64 - expected).abs() < 4.0 * expected.sqrt(), "{ones} vs {expected:.0}");
     }
 
     /// rank → key id is a bijection on 0..n, for n with many small factors too.
@@ -839,10 +761,7 @@ mod tests {
         assert_eq!(&key, b"key:000000000042");
         let mut out = Vec::new();
         push_set(&mut out, &key, 20);
-        assert_eq!(
-            out,
-            b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$20\r\nkey:000000000042xxxx\r\n"
-        );
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n$20\r\nkey:000000000042xxxx\r\n");
         assert!(value_matches(b"key:000000000042xxxx", &key, 20));
         assert!(!value_matches(b"key:000000000043xxxx", &key, 20));
         assert!(!value_matches(b"key:000000000042xxx", &key, 20));
@@ -861,22 +780,13 @@ mod tests {
         assert_eq!(r.bulk, b"abc");
         assert_eq!(r.read_reply().unwrap(), Reply::Nil);
         assert_eq!(r.read_reply().unwrap(), Reply::Simple);
-        assert_eq!(
-            r.read_reply().unwrap(),
-            Reply::Error("OOM command not allowed".into())
-        );
+        assert_eq!(r.read_reply().unwrap(), Reply::Error("OOM command not allowed".into()));
         assert_eq!(r.read_reply().unwrap(), Reply::Simple);
         assert_eq!(r.read_reply().unwrap(), Reply::Nil);
         assert_eq!(r.read_reply().unwrap(), Reply::Bulk);
         assert_eq!(r.bulk, b"");
-        assert_eq!(
-            r.read_reply().unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
+        assert_eq!(r.read_reply().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         let mut bad = ReplyReader::new(&b"$3\r\nabcd\r\n"[..]);
-        assert_eq!(
-            bad.read_reply().unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(bad.read_reply().unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -32,9 +32,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Command, Handler};
-use crate::op::OpStatus;
 use crate::config::Config;
 use crate::conn::Conn;
+use crate::op::OpStatus;
 use crate::server::{Job, Origin, Out, Worker};
 use crate::shard::{RuntimeConfig, Shard};
 
@@ -70,7 +70,12 @@ enum Kind {
     /// the first of them.
     Enum(&'static [(&'static str, u8)], &'static str),
     /// Bounds (inclusive), default, syntax.
-    Num { min: i128, max: i128, default: i128, fmt: NumFmt },
+    Num {
+        min: i128,
+        max: i128,
+        default: i128,
+        fmt: NumFmt,
+    },
     /// A parser of the (split) arguments to the canonical value, and the default.
     Special(SpecialFn, &'static str),
 }
@@ -334,7 +339,11 @@ pub static PARAMS: &[Param] = &[
     // Special configs.
     p("dir", None, PROTECTED, Kind::Special(set_dir, ".")),
     sp("save", set_save, "3600 1 300 100 60 10000"),
-    sp("client-output-buffer-limit", set_client_output_buffer_limit, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    sp(
+        "client-output-buffer-limit",
+        set_client_output_buffer_limit,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
     sp("oom-score-adj-values", set_oom_score_adj_values, "0 200 800"),
     p("notify-keyspace-events", None, 0, Kind::Special(set_notify_keyspace_events, "")),
     p("bind", None, MULTI_ARG, Kind::Special(set_bind, "* -::*")),
@@ -784,7 +793,8 @@ pub fn initial(cfg: &Config) -> RuntimeConfig {
     set("bind", cfg.bind.clone());
     set("requirepass", cfg.requirepass.clone());
     set("maxmemory", cfg.maxmemory.to_string());
-    let dir = std::fs::canonicalize(&cfg.dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| cfg.dir.clone());
+    let dir =
+        std::fs::canonicalize(&cfg.dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| cfg.dir.clone());
     set("dir", dir);
     set("dbfilename", cfg.dbfilename.clone());
     set("databases", cfg.dbnum.to_string());
@@ -822,7 +832,8 @@ fn refresh(rc: &mut RuntimeConfig) {
     rc.requirepass = get("requirepass").to_string();
     rc.keys_output_limit = get("keys_output_limit").parse().unwrap_or(8192);
     let policy = get("maxmemory-policy").to_string();
-    rc.maxmemory_policy = MAXMEMORY_POLICIES.iter().find(|(n, _)| *n == policy).map(|(n, _)| *n).unwrap_or("noeviction");
+    rc.maxmemory_policy =
+        MAXMEMORY_POLICIES.iter().find(|(n, _)| *n == policy).map(|(n, _)| *n).unwrap_or("noeviction");
     rc.maxclients = get("maxclients").parse().unwrap_or(10000);
     rc.cache_mode = get("cache_mode") == "yes";
     rc.hz = get("hz").parse().unwrap_or(10);
@@ -842,7 +853,8 @@ fn apply(rc: &mut RuntimeConfig, seq: u64, updates: &[(usize, String)]) {
             continue;
         }
         rc.seq[*i] = seq;
-        rc.values[*i] = if PARAMS[*i].name == "client-output-buffer-limit" { merge_obuf(&rc.values[*i], v) } else { v.clone() };
+        rc.values[*i] =
+            if PARAMS[*i].name == "client-output-buffer-limit" { merge_obuf(&rc.values[*i], v) } else { v.clone() };
     }
     refresh(rc);
 }
@@ -852,7 +864,6 @@ fn apply(rc: &mut RuntimeConfig, seq: u64, updates: &[(usize, String)]) {
 pub fn command() -> Command {
     Command::new("config", -2, 0, (0, 0, 0), Handler::Conn(config), "@slow")
 }
-
 
 const HELP: &[&str] = &[
     "GET <pattern>",
@@ -921,13 +932,20 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     let mut found: Vec<(usize, &'static str)> = Vec::with_capacity(pairs.len());
     for (name, _) in &pairs {
         let Some((i, reg_name)) = lookup(name) else {
-            c.out.error(&format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", String::from_utf8_lossy(name)));
+            c.out.error(&format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                String::from_utf8_lossy(name)
+            ));
             return;
         };
         let p = &PARAMS[i];
         if p.flags & (IMMUTABLE | PROTECTED) != 0 {
-            let why = if p.flags & IMMUTABLE != 0 { "can't set immutable config" } else { "can't set protected config" };
-            c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{}') - {why}", String::from_utf8_lossy(name)));
+            let why =
+                if p.flags & IMMUTABLE != 0 { "can't set immutable config" } else { "can't set protected config" };
+            c.out.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
+                String::from_utf8_lossy(name)
+            ));
             return;
         }
         if found.iter().any(|(j, _)| *j == i) {
@@ -1000,7 +1018,9 @@ fn fit_maxclients(w: &Worker, value: &str) -> Result<(), String> {
         FdLimit::Reduced { maxclients, .. } => maxclients,
         FdLimit::TooLow { limit, .. } => limit.saturating_sub(reserved) as usize,
     };
-    log::warn!("Failed applying new configuration. Possibly related to new maxclients setting. Restoring previous settings.");
+    log::warn!(
+        "Failed applying new configuration. Possibly related to new maxclients setting. Restoring previous settings."
+    );
     Err(format!("The operating system is not able to handle the specified number of clients, try with {fits}"))
 }
 
@@ -1008,7 +1028,10 @@ fn fit_maxclients(w: &Worker, value: &str) -> Result<(), String> {
 /// set, all or nothing. `Ok(None)`: neither changes. On failure returns the argument to
 /// blame and Redis's text (config.c `updatePort` / `applyBind`).
 #[allow(clippy::type_complexity)]
-fn open_listeners(w: &Worker, updates: &[(usize, String)]) -> Result<Option<Vec<Vec<i32>>>, (&'static str, &'static str)> {
+fn open_listeners(
+    w: &Worker,
+    updates: &[(usize, String)],
+) -> Result<Option<Vec<Vec<i32>>>, (&'static str, &'static str)> {
     let (port_i, bind_i) = (index("port"), index("bind"));
     let values = &w.shard.cfg.values;
     let new = |i: usize| updates.iter().find(|(j, _)| *j == i).map(|(_, v)| v.as_str());
@@ -1087,7 +1110,11 @@ mod tests {
     #[test]
     fn other_values() {
         assert_eq!(set("maxmemory-policy", "ALLKEYS-LRU").unwrap(), "allkeys-lru");
-        assert!(set("maxmemory-policy", "foo").unwrap_err().starts_with("argument(s) must be one of the following: volatile-lru,"));
+        assert!(
+            set("maxmemory-policy", "foo")
+                .unwrap_err()
+                .starts_with("argument(s) must be one of the following: volatile-lru,")
+        );
         assert_eq!(set("appendonly", "YES").unwrap(), "yes");
         assert_eq!(set("appendonly", "maybe").unwrap_err(), "argument must be 'yes' or 'no'");
         assert_eq!(set("notify-keyspace-events", "KEA").unwrap(), "AKE");

@@ -30,14 +30,12 @@
 
 use std::sync::Arc;
 
-use super::{
-    broadcast, Command, Handler, Merge, Multi, DENYOOM, FAST, READONLY, WRITE,
-};
+use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE, broadcast};
 use crate::conn::Conn;
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Plan, Program, Worker};
-use crate::shard::{shard_of, unix_ms, Shard, ShardCtx};
+use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::{Entry, Key, SCAN_MAX_SHARDS, SCAN_POSITION_BITS};
 use crate::util::{glob_match, parse_i64};
 use crate::vll::LockKey;
@@ -46,9 +44,30 @@ pub fn commands() -> Vec<Command> {
     let w1 = Handler::Shard;
     vec![
         Command::new("del", -2, WRITE, (1, -1, 1), w1(del, Multi::Split(Merge::SumInts)), "@keyspace @write @slow"),
-        Command::new("unlink", -2, WRITE | FAST, (1, -1, 1), w1(del, Multi::Split(Merge::SumInts)), "@keyspace @write @fast"),
-        Command::new("exists", -2, READONLY | FAST, (1, -1, 1), w1(exists, Multi::Split(Merge::SumInts)), "@keyspace @read @fast"),
-        Command::new("touch", -2, READONLY | FAST, (1, -1, 1), w1(touch, Multi::Split(Merge::SumInts)), "@keyspace @read @fast"),
+        Command::new(
+            "unlink",
+            -2,
+            WRITE | FAST,
+            (1, -1, 1),
+            w1(del, Multi::Split(Merge::SumInts)),
+            "@keyspace @write @fast",
+        ),
+        Command::new(
+            "exists",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            w1(exists, Multi::Split(Merge::SumInts)),
+            "@keyspace @read @fast",
+        ),
+        Command::new(
+            "touch",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            w1(touch, Multi::Split(Merge::SumInts)),
+            "@keyspace @read @fast",
+        ),
         Command::new("expire", -3, WRITE | FAST, (1, 1, 1), w1(expire, Multi::None), "@keyspace @write @fast"),
         Command::new("pexpire", -3, WRITE | FAST, (1, 1, 1), w1(pexpire, Multi::None), "@keyspace @write @fast"),
         Command::new("expireat", -3, WRITE | FAST, (1, 1, 1), w1(expireat, Multi::None), "@keyspace @write @fast"),
@@ -56,12 +75,40 @@ pub fn commands() -> Vec<Command> {
         Command::new("ttl", 2, READONLY | FAST, (1, 1, 1), w1(ttl, Multi::None), "@keyspace @read @fast"),
         Command::new("pttl", 2, READONLY | FAST, (1, 1, 1), w1(pttl, Multi::None), "@keyspace @read @fast"),
         Command::new("expiretime", 2, READONLY | FAST, (1, 1, 1), w1(expiretime, Multi::None), "@keyspace @read @fast"),
-        Command::new("pexpiretime", 2, READONLY | FAST, (1, 1, 1), w1(pexpiretime, Multi::None), "@keyspace @read @fast"),
+        Command::new(
+            "pexpiretime",
+            2,
+            READONLY | FAST,
+            (1, 1, 1),
+            w1(pexpiretime, Multi::None),
+            "@keyspace @read @fast",
+        ),
         Command::new("persist", 2, WRITE | FAST, (1, 1, 1), w1(persist, Multi::None), "@keyspace @write @fast"),
         Command::new("type", 2, READONLY | FAST, (1, 1, 1), w1(type_, Multi::None), "@keyspace @read @fast"),
-        Command::new("rename", 3, WRITE, (1, 2, 1), w1(rename, Multi::Custom(rename_program)), "@keyspace @write @slow"),
-        Command::new("renamenx", 3, WRITE | FAST, (1, 2, 1), w1(renamenx, Multi::Custom(rename_program)), "@keyspace @write @fast"),
-        Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), w1(copy, Multi::Custom(copy_program)), "@keyspace @write @slow"),
+        Command::new(
+            "rename",
+            3,
+            WRITE,
+            (1, 2, 1),
+            w1(rename, Multi::Custom(rename_program)),
+            "@keyspace @write @slow",
+        ),
+        Command::new(
+            "renamenx",
+            3,
+            WRITE | FAST,
+            (1, 2, 1),
+            w1(renamenx, Multi::Custom(rename_program)),
+            "@keyspace @write @fast",
+        ),
+        Command::new(
+            "copy",
+            -3,
+            WRITE | DENYOOM,
+            (1, 2, 1),
+            w1(copy, Multi::Custom(copy_program)),
+            "@keyspace @write @slow",
+        ),
         Command::new("move", 3, WRITE | FAST, (1, 1, 1), w1(move_, Multi::None), "@keyspace @write @fast"),
         Command::new("keys", 2, READONLY, (0, 0, 0), Handler::Conn(keys), "@keyspace @read @slow @dangerous"),
         Command::new("randomkey", 1, READONLY, (0, 0, 0), Handler::Conn(randomkey), "@keyspace @read @slow"),
@@ -192,7 +239,14 @@ fn expire_allowed(flags: u8, current: i64, when: i64) -> bool {
     true
 }
 
-fn expire_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, relative: bool, seconds: bool, name: &'static str) {
+fn expire_generic(
+    ctx: &mut ShardCtx,
+    args: &[&[u8]],
+    out: &mut ReplyBuf,
+    relative: bool,
+    seconds: bool,
+    name: &'static str,
+) {
     let flags = match parse_expire_flags(&args[3..]) {
         Ok(f) => f,
         Err(e) => return out.error_bytes(&e),
@@ -334,7 +388,13 @@ struct RenameProgram {
     nx: bool,
 }
 
-fn rename_program(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Locks, Box<dyn Program>) {
+fn rename_program(
+    cmd: &'static Command,
+    args: &[&[u8]],
+    db: usize,
+    _resp3: bool,
+    nshards: usize,
+) -> (Locks, Box<dyn Program>) {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     debug_assert_ne!(src_shard, dst_shard, "same-shard renames run the shard handler");
@@ -352,11 +412,18 @@ impl Program for RenameProgram {
         match hop {
             0 => {
                 let src = self.src.clone();
-                let mut jobs: Vec<(usize, Job)> =
-                    vec![(self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].lookup(&src, unix_ms()).map(|e| e.to_entry())) as Out))];
+                let mut jobs: Vec<(usize, Job)> = vec![(
+                    self.src_shard,
+                    Box::new(move |s: &mut Shard| {
+                        Box::new(s.dbs[db].lookup(&src, unix_ms()).map(|e| e.to_entry())) as Out
+                    }),
+                )];
                 if self.nx {
                     let dst = self.dst.clone();
-                    jobs.push((self.dst_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].contains(&dst, unix_ms())) as Out)));
+                    jobs.push((
+                        self.dst_shard,
+                        Box::new(move |s: &mut Shard| Box::new(s.dbs[db].contains(&dst, unix_ms())) as Out),
+                    ));
                 }
                 Plan::Jobs { jobs, last: false }
             }
@@ -453,7 +520,13 @@ struct CopyProgram {
     db: usize,
 }
 
-fn copy_program(_cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> (Locks, Box<dyn Program>) {
+fn copy_program(
+    _cmd: &'static Command,
+    args: &[&[u8]],
+    db: usize,
+    _resp3: bool,
+    nshards: usize,
+) -> (Locks, Box<dyn Program>) {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     let locks = vec![
@@ -481,7 +554,8 @@ impl Program for CopyProgram {
                 let (dst, opts) = (self.dst.clone(), self.opts.clone());
                 let check: Job = Box::new(move |s: &mut Shard| {
                     let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
-                    let r = parse_copy_opts(&opts, db, s.dbs.len()).map(|o| (o.dst_db, s.dbs[o.dst_db].contains(&dst, unix_ms())));
+                    let r = parse_copy_opts(&opts, db, s.dbs.len())
+                        .map(|o| (o.dst_db, s.dbs[o.dst_db].contains(&dst, unix_ms())));
                     Box::new(r.ok()) as Out
                 });
                 Plan::Jobs { jobs: vec![(self.src_shard, read), (self.dst_shard, check)], last: false }
@@ -980,7 +1054,10 @@ mod tests {
     #[test]
     fn scan_options() {
         let o = parse_scan_opts(&[b"MATCH", b"k*", b"count", b"5", b"TYPE", b"string"]).unwrap();
-        assert_eq!((o.count, o.pattern.as_deref(), o.type_name.as_deref()), (5, Some(&b"k*"[..]), Some(&b"string"[..])));
+        assert_eq!(
+            (o.count, o.pattern.as_deref(), o.type_name.as_deref()),
+            (5, Some(&b"k*"[..]), Some(&b"string"[..]))
+        );
         assert!(parse_scan_opts(&[b"match", b"*"]).unwrap().pattern.is_none());
         assert_eq!(parse_scan_opts(&[b"count", b"0"]).err(), Some(OpStatus::Syntax));
         assert_eq!(parse_scan_opts(&[b"count", b"x"]).err(), Some(OpStatus::NotInteger));

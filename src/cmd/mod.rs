@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::server::{Job, OwnedCmd, Origin, Out, Plan, Program, Worker};
+use crate::server::{Job, Origin, Out, OwnedCmd, Plan, Program, Worker};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::vll::LockKey;
 
@@ -116,7 +116,14 @@ pub struct Command {
 }
 
 impl Command {
-    pub const fn new(name: &'static str, arity: i32, flags: u32, keys: (i32, i32, i32), handler: Handler, acl: &'static str) -> Command {
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        handler: Handler,
+        acl: &'static str,
+    ) -> Command {
         Command { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, handler, acl, index: 0 }
     }
 
@@ -213,7 +220,6 @@ pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
     e.extend_from_slice(&tail);
     e
 }
-
 
 /// Redis 7.0's refusal of DEBUG while `enable-debug-command` forbids it.
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
@@ -410,7 +416,11 @@ fn split_program(
             sub.extend_from_slice(&args[i..(i + step).min(args.len())]);
         }
         locks.push((s, lock_keys(cmd, &sub)));
-        parts.push(Part { shard: s, ordinals: std::mem::take(&mut ordinal_of[s]), cmd: Some(OwnedCmd::new(cmd, &sub, db, resp3)) });
+        parts.push(Part {
+            shard: s,
+            ordinals: std::mem::take(&mut ordinal_of[s]),
+            cmd: Some(OwnedCmd::new(cmd, &sub, db, resp3)),
+        });
     }
     (locks, Box::new(SplitProgram { parts, merge, nkeys, resp3 }))
 }
@@ -565,6 +575,9 @@ mod tests {
             b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(unknown_command_error(&[b"foo"]), b"ERR unknown command 'foo', with args beginning with: ");
-        assert_eq!(unknown_command_error(&[b"x", b"\xb2\0z"]), b"ERR unknown command 'x', with args beginning with: '\xb2' ");
+        assert_eq!(
+            unknown_command_error(&[b"x", b"\xb2\0z"]),
+            b"ERR unknown command 'x', with args beginning with: '\xb2' "
+        );
     }
 }

@@ -20,10 +20,11 @@ mod command;
 mod info;
 
 use super::{
-    ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, PROTECTED, READONLY, STALE, WRITE,
+    ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, PROTECTED, READONLY, STALE,
+    WRITE,
 };
-use crate::op::OpStatus;
 use crate::conn::Conn;
+use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
 use crate::server::{Job, Origin, Out, Worker};
 use crate::shard::{Shard, ShardCtx};
@@ -48,7 +49,14 @@ pub fn commands() -> Vec<Command> {
         Command::new("command", -1, LOADING | STALE, (0, 0, 0), Handler::Conn(command::command), "@slow @connection"),
         Command::new("info", -1, LOADING | STALE, (0, 0, 0), Handler::Conn(info::info), "@slow @dangerous"),
         Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(time), "@fast"),
-        Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), Handler::Conn(lastsave), "@admin @fast @dangerous"),
+        Command::new(
+            "lastsave",
+            1,
+            LOADING | STALE | FAST,
+            (0, 0, 0),
+            Handler::Conn(lastsave),
+            "@admin @fast @dangerous",
+        ),
         Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), Handler::Conn(save), "@admin @slow @dangerous"),
         Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), Handler::Conn(save), "@admin @slow @dangerous"),
         Command::new(
@@ -62,7 +70,14 @@ pub fn commands() -> Vec<Command> {
         // Keyed containers: the key (argument 2) picks the shard they run on.
         Command::new("object", -2, 0, (2, 2, 1), Handler::Shard(object, Multi::None), "@slow"),
         Command::new("memory", -2, 0, (2, 2, 1), Handler::Shard(memory, Multi::None), "@slow"),
-        Command::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED, (0, 0, 0), Handler::Conn(debug), "@admin @slow @dangerous"),
+        Command::new(
+            "debug",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE | PROTECTED,
+            (0, 0, 0),
+            Handler::Conn(debug),
+            "@admin @slow @dangerous",
+        ),
         Command::new("function", -2, 0, (0, 0, 0), Handler::Conn(function), "@slow"),
     ]
 }
@@ -132,20 +147,32 @@ static OBJECT_SUBS: &[Sub] = &[
 
 static MEMORY_SUBS: &[Sub] = &[
     keyed(sub("memory|usage", -3, READONLY, "@read @slow")),
-    tips(sub("memory|doctor", 2, 0, "@slow"), "nondeterministic_output request_policy:all_shards response_policy:special"),
+    tips(
+        sub("memory|doctor", 2, 0, "@slow"),
+        "nondeterministic_output request_policy:all_shards response_policy:special",
+    ),
     sub("memory|help", 2, LOADING | STALE, "@slow"),
-    tips(sub("memory|malloc-stats", 2, 0, "@slow"), "nondeterministic_output request_policy:all_shards response_policy:special"),
+    tips(
+        sub("memory|malloc-stats", 2, 0, "@slow"),
+        "nondeterministic_output request_policy:all_shards response_policy:special",
+    ),
     tips(sub("memory|purge", 2, 0, "@slow"), "request_policy:all_shards response_policy:all_succeeded"),
 ];
 
 static FUNCTION_SUBS: &[Sub] = &[
-    tips(sub("function|flush", -2, WRITE | NOSCRIPT, "@write @slow @scripting"), "request_policy:all_shards response_policy:all_succeeded"),
+    tips(
+        sub("function|flush", -2, WRITE | NOSCRIPT, "@write @slow @scripting"),
+        "request_policy:all_shards response_policy:all_succeeded",
+    ),
     tips(sub("function|list", -2, NOSCRIPT, "@slow @scripting"), "nondeterministic_output_order"),
     sub("function|help", 2, LOADING | STALE, "@slow @scripting"),
 ];
 
 static CONFIG_SUBS: &[Sub] = &[
-    tips(sub("config|set", -4, ACNS, "@admin @slow @dangerous"), "request_policy:all_nodes response_policy:all_succeeded"),
+    tips(
+        sub("config|set", -4, ACNS, "@admin @slow @dangerous"),
+        "request_policy:all_nodes response_policy:all_succeeded",
+    ),
     sub("config|get", -3, ACNS, "@admin @slow @dangerous"),
     sub("config|resetstat", 2, ACNS, "@admin @slow @dangerous"),
     sub("config|help", 2, LOADING | STALE, "@slow"),
@@ -492,7 +519,6 @@ fn object(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     }
 }
 
-
 const MEMORY_HELP: &[&str] = &[
     "DOCTOR",
     "    Return memory problems reports.",
@@ -655,9 +681,11 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 });
                 Box::new(r) as Out
             });
-            super::on_shard(w, c, o, shard, job, |r, out| match *r.downcast::<Option<String>>().expect("debug object") {
-                Some(line) => out.simple(line),
-                None => out.error("ERR no such key"),
+            super::on_shard(w, c, o, shard, job, |r, out| {
+                match *r.downcast::<Option<String>>().expect("debug object") {
+                    Some(line) => out.simple(line),
+                    None => out.error("ERR no such key"),
+                }
             });
         }
         ("protocol", 3) => debug_protocol(&mut c.out, args[2]),
@@ -751,7 +779,10 @@ fn function(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
         "flush" => {
             if args.len() > 3 {
                 c.out.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.");
-            } else if args.len() == 3 && !args[2].eq_ignore_ascii_case(b"async") && !args[2].eq_ignore_ascii_case(b"sync") {
+            } else if args.len() == 3
+                && !args[2].eq_ignore_ascii_case(b"async")
+                && !args[2].eq_ignore_ascii_case(b"sync")
+            {
                 c.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
             } else {
                 c.out.ok();
@@ -765,7 +796,6 @@ fn function(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     // Every container's subcommands are named `container|sub`.
     #[test]

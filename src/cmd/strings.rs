@@ -32,7 +32,7 @@ use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE};
 use crate::container::ObjType;
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
-use crate::server::{Job, OwnedCmd, Out, Plan, Program};
+use crate::server::{Job, Out, OwnedCmd, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
 use crate::util::{FloatErr, incr_by_float, parse_i64};
@@ -49,9 +49,23 @@ pub fn commands() -> Vec<Command> {
         Command::new("getset", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(getset, Multi::None), w),
         Command::new("getdel", 2, WRITE | FAST, (1, 1, 1), Handler::Shard(getdel, Multi::None), w),
         Command::new("getex", -2, WRITE | FAST, (1, 1, 1), Handler::Shard(getex, Multi::None), w),
-        Command::new("mget", -2, READONLY | FAST, (1, -1, 1), Handler::Shard(mget, Multi::Split(Merge::Reorder)), "@read @string @fast"),
+        Command::new(
+            "mget",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            Handler::Shard(mget, Multi::Split(Merge::Reorder)),
+            "@read @string @fast",
+        ),
         Command::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), Handler::Shard(mset, Multi::Custom(mset_multi)), ws),
-        Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), Handler::Shard(msetnx, Multi::Custom(msetnx_multi)), ws),
+        Command::new(
+            "msetnx",
+            -3,
+            WRITE | DENYOOM,
+            (1, -1, 2),
+            Handler::Shard(msetnx, Multi::Custom(msetnx_multi)),
+            ws,
+        ),
         Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(incr, Multi::None), w),
         Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(decr, Multi::None), w),
         Command::new("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(incrby, Multi::None), w),
@@ -59,11 +73,25 @@ pub fn commands() -> Vec<Command> {
         Command::new("incrbyfloat", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(incrbyfloat, Multi::None), w),
         Command::new("append", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(append, Multi::None), w),
         Command::new("prepend", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(prepend, Multi::None), w),
-        Command::new("strlen", 2, READONLY | FAST, (1, 1, 1), Handler::Shard(strlen, Multi::None), "@read @string @fast"),
+        Command::new(
+            "strlen",
+            2,
+            READONLY | FAST,
+            (1, 1, 1),
+            Handler::Shard(strlen, Multi::None),
+            "@read @string @fast",
+        ),
         Command::new("getrange", 4, READONLY, (1, 1, 1), Handler::Shard(getrange, Multi::None), "@read @string @slow"),
         Command::new("substr", 4, READONLY, (1, 1, 1), Handler::Shard(getrange, Multi::None), "@read @string @slow"),
         Command::new("setrange", 4, WRITE | DENYOOM, (1, 1, 1), Handler::Shard(setrange, Multi::None), ws),
-        Command::new("lcs", -3, READONLY, (1, 2, 1), Handler::Shard(lcs, Multi::Custom(lcs_multi)), "@read @string @slow"),
+        Command::new(
+            "lcs",
+            -3,
+            READONLY,
+            (1, 2, 1),
+            Handler::Shard(lcs, Multi::Custom(lcs_multi)),
+            "@read @string @slow",
+        ),
     ]
 }
 
@@ -128,10 +156,11 @@ fn parse_opts<'a>(opts: &[&'a [u8]], for_set: bool) -> Result<StrOpts<'a>, ()> {
         let opt = opts[j];
         let next = opts.get(j + 1).copied();
         let other_expire = |k: ExpireKind, o: &StrOpts| o.expire.is_some_and(|(x, _)| x != k);
-        let expire_kind = [("ex", ExpireKind::Ex), ("px", ExpireKind::Px), ("exat", ExpireKind::ExAt), ("pxat", ExpireKind::PxAt)]
-            .into_iter()
-            .find(|(name, _)| opt_is(opt, name))
-            .map(|(_, k)| k);
+        let expire_kind =
+            [("ex", ExpireKind::Ex), ("px", ExpireKind::Px), ("exat", ExpireKind::ExAt), ("pxat", ExpireKind::PxAt)]
+                .into_iter()
+                .find(|(name, _)| opt_is(opt, name))
+                .map(|(_, k)| k);
         if for_set && opt_is(opt, "nx") && !o.xx {
             o.nx = true;
         } else if for_set && opt_is(opt, "xx") && !o.nx {
@@ -142,7 +171,9 @@ fn parse_opts<'a>(opts: &[&'a [u8]], for_set: bool) -> Result<StrOpts<'a>, ()> {
             o.keepttl = true;
         } else if !for_set && opt_is(opt, "persist") && o.expire.is_none() && !o.keepttl {
             o.persist = true;
-        } else if let Some(k) = expire_kind.filter(|&k| !o.keepttl && !o.persist && !other_expire(k, &o) && next.is_some()) {
+        } else if let Some(k) =
+            expire_kind.filter(|&k| !o.keepttl && !o.persist && !other_expire(k, &o) && next.is_some())
+        {
             o.expire = Some((k, next.expect("checked")));
             j += 1;
         } else {
@@ -208,7 +239,15 @@ enum SetReply {
 }
 
 /// Redis `setGenericCommand`.
-fn set_generic(ctx: &mut ShardCtx, key: &[u8], val: &[u8], o: &StrOpts, cmd: &'static str, reply: SetReply, out: &mut ReplyBuf) {
+fn set_generic(
+    ctx: &mut ShardCtx,
+    key: &[u8],
+    val: &[u8],
+    o: &StrOpts,
+    cmd: &'static str,
+    reply: SetReply,
+    out: &mut ReplyBuf,
+) {
     let now = ctx.now_ms;
     let mut deadline = 0;
     if let Some((kind, arg)) = o.expire {
@@ -890,7 +929,8 @@ impl Program for LcsProgram {
                 .collect();
             return Plan::Jobs { jobs, last: true };
         }
-        let mut take = |s: usize| *results[s].take().expect("both shards answer").downcast::<Fetched>().expect("fetched value");
+        let mut take =
+            |s: usize| *results[s].take().expect("both shards answer").downcast::<Fetched>().expect("fetched value");
         let a = take(self.keys[0].0);
         let b = take(self.keys[1].0);
         let (a, b) = match (a, b) {
@@ -910,11 +950,13 @@ fn lcs_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nsh
     let (s1, s2) = (shard_of(args[1], nshards), shard_of(args[2], nshards));
     // The dispatcher only comes here when the two keys are on different shards.
     debug_assert_ne!(s1, s2);
-    let locks = vec![
-        (s1, super::lock_keys(cmd, &[args[0], args[1]])),
-        (s2, super::lock_keys(cmd, &[args[0], args[2]])),
-    ];
-    let prog = LcsProgram { db, keys: [(s1, args[1].into()), (s2, args[2].into())], opts: args[3..].iter().map(|&o| o.into()).collect() };
+    let locks =
+        vec![(s1, super::lock_keys(cmd, &[args[0], args[1]])), (s2, super::lock_keys(cmd, &[args[0], args[2]]))];
+    let prog = LcsProgram {
+        db,
+        keys: [(s1, args[1].into()), (s2, args[2].into())],
+        opts: args[3..].iter().map(|&o| o.into()).collect(),
+    };
     (locks, Box::new(prog))
 }
 
@@ -1014,7 +1056,8 @@ mod tests {
             run(&mut s, cmd);
             assert_eq!(deadline(&mut s, "k"), d, "after {cmd:?}");
         }
-        for cmd in [&["set", "k", "v"][..], &["getset", "k", "x"], &["mset", "k", "1"], &["set", "k", "v", "xx", "get"]] {
+        for cmd in [&["set", "k", "v"][..], &["getset", "k", "x"], &["mset", "k", "1"], &["set", "k", "v", "xx", "get"]]
+        {
             run(&mut s, &["set", "k", "v", "ex", "100"]);
             assert_ne!(deadline(&mut s, "k"), 0);
             run(&mut s, cmd);
@@ -1040,7 +1083,14 @@ mod tests {
         run(&mut s, &["set", "k", "2", "get"]);
         run(&mut s, &["mget", "k", "nokey"]);
         assert_eq!((s.dbs[0].stats.keyspace_hits, s.dbs[0].stats.keyspace_misses), (3, 2));
-        for cmd in [&["append", "k", "1"][..], &["strlen", "k"], &["getrange", "k", "0", "1"], &["lcs", "k", "nokey"], &["setrange", "k", "0", "x"], &["incrbyfloat", "k", "1"]] {
+        for cmd in [
+            &["append", "k", "1"][..],
+            &["strlen", "k"],
+            &["getrange", "k", "0", "1"],
+            &["lcs", "k", "nokey"],
+            &["setrange", "k", "0", "x"],
+            &["incrbyfloat", "k", "1"],
+        ] {
             run(&mut s, cmd);
         }
         // Same counts as redis-server 7.0.15's INFO stats for this sequence.
@@ -1066,7 +1116,13 @@ mod tests {
         ] {
             assert!(!ok(bad), "{bad:?}");
         }
-        for good in [&["nx", "nx"][..], &["GeT", "get"], &["ex", "1", "ex", "2"], &["keepttl", "keepttl", "xx"], &["NX", "GET", "PXAT", "5"]] {
+        for good in [
+            &["nx", "nx"][..],
+            &["GeT", "get"],
+            &["ex", "1", "ex", "2"],
+            &["keepttl", "keepttl", "xx"],
+            &["NX", "GET", "PXAT", "5"],
+        ] {
             assert!(ok(good), "{good:?}");
         }
         let o = parse_opts(&opts(&["EX", "1", "get", "ex", "2"]), true).unwrap();
@@ -1082,7 +1138,9 @@ mod tests {
         let ok = |v: &[&str]| parse_opts(&opts(v), false).is_ok();
         assert!(ok(&["persist", "persist"]));
         assert!(ok(&["px", "5", "px", "6"]));
-        for bad in [&["persist", "ex", "1"][..], &["ex", "1", "persist"], &["nx"], &["xx"], &["get"], &["keepttl"], &["ex"]] {
+        for bad in
+            [&["persist", "ex", "1"][..], &["ex", "1", "persist"], &["nx"], &["xx"], &["get"], &["keepttl"], &["ex"]]
+        {
             assert!(!ok(bad), "{bad:?}");
         }
     }
@@ -1179,7 +1237,10 @@ mod tests {
             run(true, &["idx", "minmatchlen", "-5"]),
             "%2\r\n$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n*2\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n"
         );
-        assert_eq!(run(false, &["len", "idx"]), "-ERR If you want both the length and indexes, please just use IDX.\r\n");
+        assert_eq!(
+            run(false, &["len", "idx"]),
+            "-ERR If you want both the length and indexes, please just use IDX.\r\n"
+        );
         assert_eq!(run(false, &["minmatchlen"]), "-ERR syntax error\r\n");
         assert_eq!(run(false, &["minmatchlen", "x"]), "-ERR value is not an integer or out of range\r\n");
     }

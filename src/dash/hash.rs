@@ -305,10 +305,7 @@ mod tests {
                 }
                 let avg = flipped as f64 / trials as f64;
                 let tol = if cfg!(miri) { 12.0 } else { 2.0 };
-                assert!(
-                    (avg - 32.0).abs() < tol,
-                    "input bit {ib}: {avg} output bits flip"
-                );
+                assert!((avg - 32.0).abs() < tol, "input bit {ib}: {avg} output bits flip");
                 if cfg!(miri) {
                     continue;
                 }
@@ -318,10 +315,7 @@ mod tests {
                     off += usize::from((p - 0.5).abs() > 0.1);
                 }
             }
-            assert!(
-                off <= 16,
-                "seed {seed}: {off} (input, output) bit pairs off 1/2 by > 0.1"
-            );
+            assert!(off <= 16, "seed {seed}: {off} (input, output) bit pairs off 1/2 by > 0.1");
             off = 0;
         }
     }
@@ -354,11 +348,7 @@ mod tests {
                     fps[(h >> 32) as u8 as usize] += 1;
                     top[(h >> 52) as usize] += 1;
                 }
-                for (field, c) in [
-                    ("cells", chi(&cells)),
-                    ("fp", chi(&fps)),
-                    ("top", chi(&top)),
-                ] {
+                for (field, c) in [("cells", chi(&cells)), ("fp", chi(&fps)), ("top", chi(&top))] {
                     assert!(c < 1.5, "{name} seed {seed}: {field} chi2/dof {c:.2}");
                 }
             }

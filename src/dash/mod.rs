@@ -255,12 +255,10 @@ mod segment;
 mod table;
 
 pub use hash::{DashHash, Equivalent, hash_bytes, hash_u64};
-pub use segment::{
-    REGULAR_BUCKETS, SEGMENT_CAPACITY, SEGMENT_HEADER_BYTES, SLOTS, STASH_BUCKETS, TOTAL_BUCKETS,
-};
+pub use segment::{REGULAR_BUCKETS, SEGMENT_CAPACITY, SEGMENT_HEADER_BYTES, SLOTS, STASH_BUCKETS, TOTAL_BUCKETS};
 pub use table::{
-    CURSOR_BUCKET_SHIFT, CURSOR_FREE_SHIFT, CURSOR_PREFIX_BITS, CURSOR_USED_MASK, DashTable, Iter,
-    MAX_DEPTH, Retired, Slot,
+    CURSOR_BUCKET_SHIFT, CURSOR_FREE_SHIFT, CURSOR_PREFIX_BITS, CURSOR_USED_MASK, DashTable, Iter, MAX_DEPTH, Retired,
+    Slot,
 };
 
 #[cfg(test)]

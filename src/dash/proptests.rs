@@ -59,26 +59,15 @@ struct Trav {
 
 impl Trav {
     fn start(model: &HashMap<u64, u32>) -> Self {
-        Trav {
-            cursor: 0,
-            seen: HashMap::new(),
-            stable: model.keys().copied().collect(),
-        }
+        Trav { cursor: 0, seen: HashMap::new(), stable: model.keys().copied().collect() }
     }
 }
 
 fn config() -> ProptestConfig {
     if cfg!(miri) {
-        ProptestConfig {
-            cases: 3,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
+        ProptestConfig { cases: 3, failure_persistence: None, ..ProptestConfig::default() }
     } else {
-        ProptestConfig {
-            cases: 128,
-            ..ProptestConfig::default()
-        }
+        ProptestConfig { cases: 128, ..ProptestConfig::default() }
     }
 }
 

@@ -28,15 +28,9 @@ const _: () = assert!(
     (REGULAR_BUCKETS * 16).is_multiple_of(64) && STASH_BUCKETS * 16 == 64,
     "the stash buckets' hot halves are one cache line (see `find_stashed`)"
 );
-const _: () = assert!(
-    REGULAR_BUCKETS <= 64,
-    "bucket id must fit the 6-bit cursor field"
-);
+const _: () = assert!(REGULAR_BUCKETS <= 64, "bucket id must fit the 6-bit cursor field");
 const _: () = assert!(TOTAL_BUCKETS <= u8::MAX as usize);
-const _: () = assert!(
-    SEGMENT_CAPACITY <= u16::MAX as usize,
-    "segment len is a u16"
-);
+const _: () = assert!(SEGMENT_CAPACITY <= u16::MAX as usize, "segment len is a u16");
 const _: () = assert!(REGULAR_BUCKETS <= u8::MAX as usize, "stash_home is u8");
 const _: () = assert!(
     std::mem::size_of::<Hot>() == 16 && std::mem::align_of::<Hot>() == 16,
@@ -47,8 +41,7 @@ pub const CACHE_LINE: usize = 64;
 /// A segment's fixed header: 60 x (16 B hot + 8 B cold) metadata + 56 B
 /// stash_home + depth/len (padded to 8) + 56 x 4 B versions = 1728 B
 /// (exactly 27 cache lines), so the slots start on a cache line.
-pub const SEGMENT_HEADER_BYTES: usize =
-    TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
+pub const SEGMENT_HEADER_BYTES: usize = TOTAL_BUCKETS * (16 + 8) + STASH_BUCKETS * SLOTS + 8 + REGULAR_BUCKETS * 4;
 const _: () = assert!(SEGMENT_HEADER_BYTES == 1728 && SEGMENT_HEADER_BYTES.is_multiple_of(CACHE_LINE));
 /// A rebuilt segment (split halves, merges) starts at the smallest size at which its
 /// items fill at most this share of its slots.
@@ -349,11 +342,7 @@ impl Meta {
     #[inline(always)]
     fn free_slot(&self, mask: u32) -> Option<usize> {
         let free = !self.busy() & mask;
-        if free == 0 {
-            None
-        } else {
-            Some(free.trailing_zeros() as usize)
-        }
+        if free == 0 { None } else { Some(free.trailing_zeros() as usize) }
     }
     #[inline(always)]
     pub(crate) fn fp(&self, slot: usize) -> u8 {
@@ -429,10 +418,7 @@ pub(crate) struct Pos {
 impl Pos {
     #[inline(always)]
     pub(crate) fn new(bucket: usize, slot: usize) -> Self {
-        Pos {
-            bucket: bucket as u8,
-            slot: slot as u8,
-        }
+        Pos { bucket: bucket as u8, slot: slot as u8 }
     }
     #[inline(always)]
     pub(crate) fn b(self) -> usize {
@@ -488,8 +474,8 @@ impl<K, V> Segment<K, V> {
         assert!((1..=SLOTS).contains(&spb), "dash: {spb} slots per bucket");
         let item = std::alloc::Layout::new::<MaybeUninit<(K, V)>>();
         let size = segment_bytes(spb, item.size(), item.align());
-        let layout = std::alloc::Layout::from_size_align(size, item.align().max(CACHE_LINE))
-            .expect("dash: segment layout");
+        let layout =
+            std::alloc::Layout::from_size_align(size, item.align().max(CACHE_LINE)).expect("dash: segment layout");
         let n = TOTAL_BUCKETS * spb;
         // SAFETY: the layout's size is at least the 1728-byte header, never 0.
         let raw = unsafe { std::alloc::alloc_zeroed(layout) };
@@ -692,7 +678,6 @@ impl<K, V> Segment<K, V> {
         Some(n)
     }
 
-
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
         self.len as usize
@@ -700,10 +685,7 @@ impl<K, V> Segment<K, V> {
 
     #[inline(always)]
     pub(crate) fn meta(&self, b: usize) -> Meta {
-        Meta {
-            hot: self.hot[b],
-            cold: self.cold[b],
-        }
+        Meta { hot: self.hot[b], cold: self.cold[b] }
     }
 
     /// Change bucket `b`'s metadata through `f`.
@@ -719,10 +701,7 @@ impl<K, V> Segment<K, V> {
     /// Shared reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item(&self, p: Pos) -> &(K, V) {
-        assert!(
-            self.hot[p.b()].busy() & (1 << p.s()) != 0,
-            "dash: read of a free slot"
-        );
+        assert!(self.hot[p.b()].busy() & (1 << p.s()) != 0, "dash: read of a free slot");
         // SAFETY: the busy bit is set, and a slot's busy bit is set only
         // after `MaybeUninit::write` (in `put`) and cleared before or when
         // the value is moved out (in `take`), so the slot is initialized.
@@ -732,10 +711,7 @@ impl<K, V> Segment<K, V> {
     /// Mutable reference to the item at `p`. Panics if the slot is free.
     #[inline(always)]
     pub(crate) fn item_mut(&mut self, p: Pos) -> &mut (K, V) {
-        assert!(
-            self.hot[p.b()].busy() & (1 << p.s()) != 0,
-            "dash: write to a free slot"
-        );
+        assert!(self.hot[p.b()].busy() & (1 << p.s()) != 0, "dash: write to a free slot");
         // SAFETY: as in `item`: busy bit set => slot initialized.
         unsafe { self.slots[self.idx(p.b(), p.s())].assume_init_mut() }
     }
@@ -743,23 +719,20 @@ impl<K, V> Segment<K, V> {
     /// Mutable references to all items, in storage order.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (K, V)> + '_ {
         let spb = self.slots_per_bucket();
-        self.hot
-            .iter()
-            .zip(self.slots.chunks_exact_mut(spb))
-            .flat_map(|(hot, slots)| {
-                let busy = hot.busy();
-                slots.iter_mut().enumerate().filter_map(move |(i, slot)| {
-                    if busy & (1 << i) != 0 {
-                        // SAFETY: busy bit set => slot initialized (see `item`).
-                        // Each slot is yielded at most once and the iterator
-                        // holds `&mut self`, so the references are disjoint and
-                        // no slot can be freed while they live.
-                        Some(unsafe { slot.assume_init_mut() })
-                    } else {
-                        None
-                    }
-                })
+        self.hot.iter().zip(self.slots.chunks_exact_mut(spb)).flat_map(|(hot, slots)| {
+            let busy = hot.busy();
+            slots.iter_mut().enumerate().filter_map(move |(i, slot)| {
+                if busy & (1 << i) != 0 {
+                    // SAFETY: busy bit set => slot initialized (see `item`).
+                    // Each slot is yielded at most once and the iterator
+                    // holds `&mut self`, so the references are disjoint and
+                    // no slot can be freed while they live.
+                    Some(unsafe { slot.assume_init_mut() })
+                } else {
+                    None
+                }
             })
+        })
     }
 
     /// Home bucket of the item at `p`.
@@ -794,10 +767,7 @@ impl<K, V> Segment<K, V> {
     /// bookkeeping is the caller's job. Panics if the slot is free.
     #[inline(always)]
     fn take(&mut self, b: usize, s: usize) -> (K, V) {
-        assert!(
-            self.hot[b].busy() & (1 << s) != 0,
-            "dash: take from a free slot"
-        );
+        assert!(self.hot[b].busy() & (1 << s) != 0, "dash: take from a free slot");
         let probing = self.meta(b).probing();
         self.update_meta(b, |m| m.unmark(s));
         self.len -= 1;
@@ -934,7 +904,12 @@ impl<K, V> Segment<K, V> {
     /// (the table keeps it in its directory).
     #[inline(always)]
     pub(crate) fn shape(&self) -> Shape {
-        const { assert!(SLOTS * std::mem::size_of::<(K, V)>() <= u16::MAX as usize, "dash: (K, V) over 4681 bytes (the bucket stride is a u16)") };
+        const {
+            assert!(
+                SLOTS * std::mem::size_of::<(K, V)>() <= u16::MAX as usize,
+                "dash: (K, V) over 4681 bytes (the bucket stride is a u16)"
+            )
+        };
         Shape {
             slot_mask: self.slot_mask() as u16,
             stride: (self.slots_per_bucket() * std::mem::size_of::<(K, V)>()) as u16,
@@ -1062,8 +1037,9 @@ impl<K, V> Segment<K, V> {
         // All busy slots rather than the probing ones (whose bits are in
         // the cold half): an item owned by `nb` cannot equal a key homed
         // at `home`, so it only costs a rare extra key compare.
+        let candidates = Hot::candidates(nm.matches(probe), nm.word());
         // SAFETY: `candidates` are busy slots of `nb`.
-        if let Some(found) = unsafe { self.first_equal(nb, Hot::candidates(nm.matches(probe), nm.word()), shape, &mut eq) } {
+        if let Some(found) = unsafe { self.first_equal(nb, candidates, shape, &mut eq) } {
             return Some(found);
         }
         // SAFETY: the caller's guarantee, passed on.
@@ -1165,11 +1141,7 @@ impl<K, V> Segment<K, V> {
 
     /// Remove and return the item at `p`, keeping refs consistent.
     pub(crate) fn remove_at(&mut self, p: Pos) -> (K, V) {
-        if p.b() >= REGULAR_BUCKETS {
-            self.take_stash(p.b() - REGULAR_BUCKETS, p.s())
-        } else {
-            self.take(p.b(), p.s())
-        }
+        if p.b() >= REGULAR_BUCKETS { self.take_stash(p.b() - REGULAR_BUCKETS, p.s()) } else { self.take(p.b(), p.s()) }
     }
 
     /// Rotate slots `0..=s` of regular bucket `b` so slot `s` becomes slot 0
@@ -1499,17 +1471,11 @@ mod tests {
     #[test]
     fn match_fp_exact() {
         let mut m = Meta::default();
-        let vals = [
-            0u8, 1, 0x80, 0x7f, 0xff, 0x80, 3, 0x80, 9, 0, 0x80, 0x81, 0x7f, 0x80,
-        ];
+        let vals = [0u8, 1, 0x80, 0x7f, 0xff, 0x80, 3, 0x80, 9, 0, 0x80, 0x81, 0x7f, 0x80];
         m.hot.0[..SLOTS].copy_from_slice(&vals);
         m.hot.set_word(0x7f80); // must never match
         for fp in 0..=255u8 {
-            let want = vals
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v == fp)
-                .fold(0u32, |a, (i, _)| a | (1 << i));
+            let want = vals.iter().enumerate().filter(|(_, v)| **v == fp).fold(0u32, |a, (i, _)| a | (1 << i));
             assert_eq!(m.hot.match_fp(fp), want, "fp {fp:#x}");
         }
     }
@@ -1562,19 +1528,11 @@ mod tests {
     // exact, including 0x80/0x7f/0x00 bytes next to matches.
     #[test]
     fn swar_zero_bytes_exact() {
-        let words = [
-            0u64,
-            u64::MAX,
-            0x8000_7f00_0100_80ff,
-            0x0080_0000_7f7f_0001,
-            0x0101_0101_0101_0101,
-        ];
+        let words = [0u64, u64::MAX, 0x8000_7f00_0100_80ff, 0x0080_0000_7f7f_0001, 0x0101_0101_0101_0101];
         for &w in &words {
             for fp in [0u8, 1, 0x7f, 0x80, 0xff] {
                 let pat = 0x0101_0101_0101_0101u64 * fp as u64;
-                let want = (0..8)
-                    .filter(|i| (w >> (8 * i)) as u8 == fp)
-                    .fold(0u32, |a, i| a | (1 << i));
+                let want = (0..8).filter(|i| (w >> (8 * i)) as u8 == fp).fold(0u32, |a, i| a | (1 << i));
                 assert_eq!(zero_bytes(w ^ pat), want, "w {w:#x} fp {fp:#x}");
             }
         }
@@ -1599,11 +1557,7 @@ mod tests {
         assert_eq!(m.busy() & (1 << 3), 0, "hole at 2 moved to 3");
         assert_eq!(m.probe() & 1, 0, "old slot 5 (not probing) is now slot 0");
         assert_ne!(m.probe() & 0b10, 0, "old slot 0 (probing) is now slot 1");
-        assert_ne!(
-            m.probe() & 0b1_0000,
-            0,
-            "old slot 3 (probing) is now slot 4"
-        );
+        assert_ne!(m.probe() & 0b1_0000, 0, "old slot 3 (probing) is now slot 4");
         assert_ne!(m.probe() & (1 << 6), 0, "slot 6 untouched");
     }
 }

@@ -6,8 +6,8 @@ use std::mem;
 
 use super::hash::{DashHash, hash_u64};
 use super::segment::{
-    MIN_SLOTS, Pos, Probe, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, SegBox, Segment, Shape, TOTAL_BUCKETS,
-    segment_bytes,
+    MIN_SLOTS, Pos, Probe, REGULAR_BUCKETS, SEGMENT_CAPACITY, SLOTS, STASH_BUCKETS, SegBox, Segment, Shape,
+    TOTAL_BUCKETS, segment_bytes,
 };
 use std::ptr::NonNull;
 
@@ -333,13 +333,7 @@ impl<K, V> DashTable<K, V> {
 
     /// Iterator over `(&K, &V)` in storage order (segment, bucket, slot).
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter {
-            segs: self.segs.iter(),
-            seg: None,
-            bucket: 0,
-            mask: 0,
-            left: self.len,
-        }
+        Iter { segs: self.segs.iter(), seg: None, bucket: 0, mask: 0, left: self.len }
     }
 
     /// Iterator over `(&K, &mut V)`. Stamps every logical bucket with the
@@ -351,10 +345,7 @@ impl<K, V> DashTable<K, V> {
                 *v = (*v).max(clock);
             }
         }
-        self.segs
-            .iter_mut()
-            .flat_map(|s| s.iter_mut())
-            .map(|(k, v)| (&*k, v))
+        self.segs.iter_mut().flat_map(|s| s.iter_mut()).map(|(k, v)| (&*k, v))
     }
 
     /// Keys in storage order.
@@ -519,11 +510,7 @@ impl<K, V> DashTable<K, V> {
 
     /// The directory entry for segment `si` of `segs`.
     fn entry_of(segs: &[SegBox<K, V>], si: usize) -> DirEntry {
-        DirEntry {
-            seg: segs[si].thin(),
-            si: si as u32,
-            shape: segs[si].shape(),
-        }
+        DirEntry { seg: segs[si].thin(), si: si as u32, shape: segs[si].shape() }
     }
 
     /// Point directory entries `range` at segment `si`.
@@ -650,11 +637,7 @@ impl<K, V> DashTable<K, V> {
             let seed = self.seed;
             seg.check(|k| {
                 let h = k.dash_hash(seed);
-                assert_eq!(
-                    self.dir[self.dir_index(h)].si as usize,
-                    si,
-                    "item in wrong segment"
-                );
+                assert_eq!(self.dir[self.dir_index(h)].si as usize, si, "item in wrong segment");
                 (home_of_hash(h), fp_of_hash(h))
             });
             total += seg.len();
@@ -706,8 +689,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     where
         Q: Equivalent<K> + DashHash + ?Sized,
     {
-        self.find_item(self.hash(key), key)
-            .map(|(_, (k, v))| (k, v))
+        self.find_item(self.hash(key), key).map(|(_, (k, v))| (k, v))
     }
 
     /// True if `key` is present.
@@ -846,11 +828,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
     /// borrowed key and builds the owned key only when absent (e.g. look up
     /// `&[u8]`, allocate a `Box<[u8]>` only on insert). `make` must return
     /// a key equal to `key`.
-    pub fn get_or_insert_borrowed<Q>(
-        &mut self,
-        key: &Q,
-        make: impl FnOnce(&Q) -> (K, V),
-    ) -> (&mut V, bool)
+    pub fn get_or_insert_borrowed<Q>(&mut self, key: &Q, make: impl FnOnce(&Q) -> (K, V)) -> (&mut V, bool)
     where
         Q: Equivalent<K> + DashHash + ?Sized,
     {
@@ -860,10 +838,7 @@ impl<K: Eq + DashHash, V> DashTable<K, V> {
             return (&mut self.item_mut(l).1, false);
         }
         let (k, v) = make(key);
-        assert!(
-            key.equivalent(&k),
-            "get_or_insert_borrowed: made key differs from the looked-up key"
-        );
+        assert!(key.equivalent(&k), "get_or_insert_borrowed: made key differs from the looked-up key");
         let l = self.insert_unique(h, k, v);
         (&mut self.item_mut(l).1, true)
     }

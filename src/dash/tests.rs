@@ -135,12 +135,7 @@ fn with_capacity_presizes() {
     for i in 0..cap as u64 {
         t.insert(i, i);
     }
-    assert!(
-        t.segment_count() <= before + before / 8,
-        "{} -> {}",
-        before,
-        t.segment_count()
-    );
+    assert!(t.segment_count() <= before + before / 8, "{} -> {}", before, t.segment_count());
     t.check_invariants();
 }
 
@@ -299,11 +294,7 @@ fn random_entry_roughly_uniform() {
     }
     assert_eq!(t.random_entry(42), t.random_entry(42));
     let fair = draws / n;
-    assert!(
-        hits.len() as u64 >= n * 95 / 100,
-        "only {} of {n} items drawn",
-        hits.len()
-    );
+    assert!(hits.len() as u64 >= n * 95 / 100, "only {} of {n} items drawn", hits.len());
     let max = *hits.values().max().unwrap();
     assert!(max <= fair * 6, "max {max} vs fair {fair}");
     // A sparse table (most segments empty) still finds its items.
@@ -312,20 +303,14 @@ fn random_entry_roughly_uniform() {
 }
 
 /// Full traversal from 0, returning visit counts and number of calls.
-fn full_traverse<K: Eq + DashHash + Clone + std::hash::Hash, V>(
-    t: &DashTable<K, V>,
-) -> (HashMap<K, u32>, usize) {
+fn full_traverse<K: Eq + DashHash + Clone + std::hash::Hash, V>(t: &DashTable<K, V>) -> (HashMap<K, u32>, usize) {
     let mut seen = HashMap::new();
     let mut cursor = 0;
     let mut calls = 0;
     loop {
         cursor = t.traverse(cursor, |k, _| *seen.entry(k.clone()).or_insert(0) += 1);
         calls += 1;
-        assert_eq!(
-            cursor >> CURSOR_FREE_SHIFT,
-            0,
-            "free cursor bits must stay 0"
-        );
+        assert_eq!(cursor >> CURSOR_FREE_SHIFT, 0, "free cursor bits must stay 0");
         if cursor == 0 {
             return (seen, calls);
         }
@@ -476,10 +461,7 @@ fn traverse_across_clear() {
     assert_eq!(after.keys().copied().collect::<HashSet<_>>(), rest);
     // ... and that set is exactly the keys at or after `mid` in the
     // (bucket id, 46-bit hash prefix) order.
-    let (mb, mp) = (
-        mid >> CURSOR_BUCKET_SHIFT,
-        mid & ((1 << CURSOR_PREFIX_BITS) - 1),
-    );
+    let (mb, mp) = (mid >> CURSOR_BUCKET_SHIFT, mid & ((1 << CURSOR_PREFIX_BITS) - 1));
     let expect: HashSet<u64> = (0..n)
         .filter(|k| {
             let h = k.dash_hash(t.seed());
@@ -503,11 +485,7 @@ fn bucket_versions() {
     assert_eq!(t.bucket_version(t.bucket_cursor(&1)), 0);
     t.set_version_clock(5);
     t.get(&1);
-    assert_eq!(
-        t.bucket_version(t.bucket_cursor(&1)),
-        0,
-        "reads do not stamp"
-    );
+    assert_eq!(t.bucket_version(t.bucket_cursor(&1)), 0, "reads do not stamp");
     *t.get_mut(&1).unwrap() = 2;
     let c = t.bucket_cursor(&1);
     assert_eq!(t.bucket_version(c), 5);
@@ -554,10 +532,7 @@ fn placement_neighbour_displacement_stash() {
     let mut id = 0;
     let mut key = |fp: u8| {
         id += 1;
-        HK {
-            h: hash_for(home, fp, 0),
-            id,
-        }
+        HK { h: hash_for(home, fp, 0), id }
     };
     let mut keys = Vec::new();
     for i in 0..SLOTS {
@@ -591,100 +566,41 @@ fn placement_neighbour_displacement_stash() {
     }
     // Displacement 1: make the neighbour hold an item of its own.
     let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0);
-    let own = HK {
-        h: hash_for(home + 1, 1, 0),
-        id: 1000,
-    };
+    let own = HK { h: hash_for(home + 1, 1, 0), id: 1000 };
     t.insert(own.clone(), 0);
     for i in 0..SLOTS as u64 {
-        t.insert(
-            HK {
-                h: hash_for(home, 2, 0),
-                id: i,
-            },
-            0,
-        );
+        t.insert(HK { h: hash_for(home, 2, 0), id: i }, 0);
     }
     for i in 0..SLOTS as u64 - 1 {
-        t.insert(
-            HK {
-                h: hash_for(home, 3, 0),
-                id: 100 + i,
-            },
-            0,
-        );
+        t.insert(HK { h: hash_for(home, 3, 0), id: 100 + i }, 0);
     }
     // home and home+1 full; home+2 has room -> `own` moves to home+2.
-    let k = HK {
-        h: hash_for(home, 4, 0),
-        id: 2000,
-    };
+    let k = HK { h: hash_for(home, 4, 0), id: 2000 };
     t.insert(k.clone(), 0);
-    assert_eq!(
-        t.debug_pos(&own).unwrap().1,
-        home + 2,
-        "own item displaced to its neighbour"
-    );
+    assert_eq!(t.debug_pos(&own).unwrap().1, home + 2, "own item displaced to its neighbour");
     assert_eq!(t.debug_pos(&k).unwrap().1, home + 1);
     t.check_invariants();
     // Displacement 2: home holds a probing item whose home has room.
     let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0);
     for i in 0..SLOTS as u64 {
-        t.insert(
-            HK {
-                h: hash_for(home - 1, 1, 0),
-                id: i,
-            },
-            0,
-        ); // fills home-1
+        t.insert(HK { h: hash_for(home - 1, 1, 0), id: i }, 0); // fills home-1
     }
-    let prober = HK {
-        h: hash_for(home - 1, 1, 0),
-        id: 99,
-    };
+    let prober = HK { h: hash_for(home - 1, 1, 0), id: 99 };
     t.insert(prober.clone(), 0); // -> home as probing
     assert_eq!(t.debug_pos(&prober).unwrap().1, home);
-    t.remove(&HK {
-        h: hash_for(home - 1, 1, 0),
-        id: 0,
-    }); // room in home-1
+    t.remove(&HK { h: hash_for(home - 1, 1, 0), id: 0 }); // room in home-1
     for i in 0..SLOTS as u64 - 1 {
-        t.insert(
-            HK {
-                h: hash_for(home, 2, 0),
-                id: 200 + i,
-            },
-            0,
-        ); // fills home
+        t.insert(HK { h: hash_for(home, 2, 0), id: 200 + i }, 0); // fills home
     }
     for i in 0..SLOTS as u64 {
-        t.insert(
-            HK {
-                h: hash_for(home + 1, 2, 0),
-                id: 300 + i,
-            },
-            0,
-        ); // fills home+1
+        t.insert(HK { h: hash_for(home + 1, 2, 0), id: 300 + i }, 0); // fills home+1
     }
     for i in 0..SLOTS as u64 {
-        t.insert(
-            HK {
-                h: hash_for(home + 2, 2, 0),
-                id: 400 + i,
-            },
-            0,
-        ); // fills home+2
+        t.insert(HK { h: hash_for(home + 2, 2, 0), id: 400 + i }, 0); // fills home+2
     }
-    let k = HK {
-        h: hash_for(home, 5, 0),
-        id: 3000,
-    };
+    let k = HK { h: hash_for(home, 5, 0), id: 3000 };
     t.insert(k.clone(), 0);
-    assert_eq!(
-        t.debug_pos(&prober).unwrap().1,
-        home - 1,
-        "probing item moved back home"
-    );
+    assert_eq!(t.debug_pos(&prober).unwrap().1, home - 1, "probing item moved back home");
     assert_eq!(t.debug_pos(&k).unwrap().1, home);
     t.check_invariants();
 }
@@ -698,30 +614,15 @@ fn split_when_neighbourhood_full() {
     let home = 30;
     let cap = 2 * SLOTS + STASH_BUCKETS * SLOTS;
     for i in 0..cap as u64 {
-        t.insert(
-            HK {
-                h: hash_for(home, i as u8, (i & 1) << 23),
-                id: i,
-            },
-            0,
-        );
+        t.insert(HK { h: hash_for(home, i as u8, (i & 1) << 23), id: i }, 0);
     }
     assert_eq!(t.segment_count(), 1, "84 items fit home+neighbour+stash");
-    t.insert(
-        HK {
-            h: hash_for(home, 200, 1 << 23),
-            id: 999,
-        },
-        0,
-    );
+    t.insert(HK { h: hash_for(home, 200, 1 << 23), id: 999 }, 0);
     assert_eq!(t.segment_count(), 2);
     assert_eq!(t.global_depth(), 1);
     t.check_invariants();
     for i in 0..cap as u64 {
-        let k = HK {
-            h: hash_for(home, i as u8, (i & 1) << 23),
-            id: i,
-        };
+        let k = HK { h: hash_for(home, i as u8, (i & 1) << 23), id: i };
         let (seg, _, _) = t.debug_pos(&k).unwrap();
         assert_eq!(seg, (i & 1) as usize, "top hash bit selects the half");
     }
@@ -746,12 +647,7 @@ fn degenerate_hash_panics() {
 fn bump_up_moves_items_forward() {
     let mut t: DashTable<HK, u32> = DashTable::with_capacity_and_seed(1, 0); // one full-size segment
     let home = 5;
-    let ks: Vec<HK> = (0..SLOTS as u64 * 2 + 3)
-        .map(|i| HK {
-            h: hash_for(home, i as u8, 0),
-            id: i,
-        })
-        .collect();
+    let ks: Vec<HK> = (0..SLOTS as u64 * 2 + 3).map(|i| HK { h: hash_for(home, i as u8, 0), id: i }).collect();
     for k in &ks {
         t.insert(k.clone(), k.id as u32);
     }
@@ -812,10 +708,7 @@ fn insert_or_evict_without_growth() {
     // Replacing an existing key never evicts.
     let some = *t.keys().next().unwrap();
     let before = evicted.len();
-    assert_eq!(
-        t.insert_or_evict(some, 7, |k, v| evicted.push((k, v))),
-        Some(some)
-    );
+    assert_eq!(t.insert_or_evict(some, 7, |k, v| evicted.push((k, v))), Some(some));
     assert_eq!(evicted.len(), before);
     t.set_growth_allowed(true);
     for i in n..2 * n {
@@ -832,12 +725,7 @@ fn evict_takes_last_home_slot() {
     t.set_growth_allowed(false);
     let home = 40;
     let cap = 2 * SLOTS + STASH_BUCKETS * SLOTS;
-    let ks: Vec<HK> = (0..cap as u64)
-        .map(|i| HK {
-            h: hash_for(home, i as u8, 0),
-            id: i,
-        })
-        .collect();
+    let ks: Vec<HK> = (0..cap as u64).map(|i| HK { h: hash_for(home, i as u8, 0), id: i }).collect();
     for k in &ks {
         t.insert_or_evict(k.clone(), k.id, |_, _| panic!("not full yet"));
     }
@@ -849,10 +737,7 @@ fn evict_takes_last_home_slot() {
         })
         .unwrap()
         .clone();
-    let newk = HK {
-        h: hash_for(home, 250, 0),
-        id: 5000,
-    };
+    let newk = HK { h: hash_for(home, 250, 0), id: 5000 };
     let mut ev = Vec::new();
     t.insert_or_evict(newk.clone(), 1, |k, _| ev.push(k));
     assert_eq!(ev, vec![last]);
@@ -871,10 +756,7 @@ impl Counted {
     fn new(live: &Rc<Cell<i64>>, created: &Rc<Cell<i64>>) -> Self {
         live.set(live.get() + 1);
         created.set(created.get() + 1);
-        Counted {
-            live: live.clone(),
-            created: created.clone(),
-        }
+        Counted { live: live.clone(), created: created.clone() }
     }
 }
 
@@ -923,10 +805,7 @@ fn drops_every_item_exactly_once() {
     let klive = Rc::new(Cell::new(0));
     let ck = |id: u64| {
         klive.set(klive.get() + 1);
-        CKey {
-            id,
-            tag: CountedTag(klive.clone()),
-        }
+        CKey { id, tag: CountedTag(klive.clone()) }
     };
     let n = if cfg!(miri) { 1_500 } else { 30_000 };
     {

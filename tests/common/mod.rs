@@ -127,13 +127,9 @@ fn darter_bin() -> (String, ServerKind) {
     match std::env::var("DARTER_TEST_SERVER_BIN") {
         Ok(bin) if !bin.is_empty() => {
             let forced = std::env::var("DARTER_TEST_SERVER_KIND").unwrap_or_default();
-            let name = std::path::Path::new(&bin)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let kind = if forced.eq_ignore_ascii_case("redis")
-                || (forced.is_empty() && name.contains("redis-server"))
-            {
+            let name =
+                std::path::Path::new(&bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let kind = if forced.eq_ignore_ascii_case("redis") || (forced.is_empty() && name.contains("redis-server")) {
                 ServerKind::Redis
             } else {
                 ServerKind::Darter
@@ -145,10 +141,7 @@ fn darter_bin() -> (String, ServerKind) {
 }
 
 fn redis_bin() -> String {
-    std::env::var("REDIS_SERVER_BIN")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "redis-server".to_string())
+    std::env::var("REDIS_SERVER_BIN").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "redis-server".to_string())
 }
 
 /// Drops Darter-only flags (and their values) so a redis-server accepts the rest;
@@ -217,27 +210,16 @@ impl Server {
     fn base_args(kind: ServerKind, port: &str, extra: &[&str]) -> Vec<String> {
         match kind {
             ServerKind::Darter => {
-                let mut v: Vec<String> = ["--port", port, "--bind", "127.0.0.1", "--logtostderr"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                let mut v: Vec<String> =
+                    ["--port", port, "--bind", "127.0.0.1", "--logtostderr"].iter().map(|s| s.to_string()).collect();
                 v.extend(extra.iter().map(|s| s.to_string()));
                 v
             }
             ServerKind::Redis => {
-                let mut v: Vec<String> = [
-                    "--port",
-                    port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+                let mut v: Vec<String> = ["--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
                 v.extend(filter_for_redis(extra));
                 v
             }
@@ -249,12 +231,7 @@ impl Server {
         for _attempt in 0..5 {
             let port = free_port();
             let seq = SERVER_SEQ.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!(
-                "darter-test-{}-{}-{}",
-                std::process::id(),
-                seq,
-                port
-            ));
+            let dir = std::env::temp_dir().join(format!("darter-test-{}-{}-{}", std::process::id(), seq, port));
             std::fs::create_dir_all(&dir).expect("create server work dir");
             let log_path = dir.join("server.log");
             let log = File::create(&log_path).expect("create server log");
@@ -284,14 +261,7 @@ impl Server {
                     );
                 }
             };
-            let mut server = Server {
-                port,
-                kind,
-                bin: bin.clone(),
-                child,
-                dir,
-                log_path,
-            };
+            let mut server = Server { port, kind, bin: bin.clone(), child, dir, log_path };
             match server.wait_ready(&args) {
                 Ok(()) => return server,
                 Err(StartError::Retry(log)) => {
@@ -365,9 +335,7 @@ impl Server {
 
     /// The server's stdout+stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        std::fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -422,9 +390,7 @@ impl Drop for Server {
         if std::thread::panicking() {
             let log = self.log();
             let tail_start = log.len().saturating_sub(4000);
-            let tail_start = (tail_start..log.len())
-                .find(|&i| log.is_char_boundary(i))
-                .unwrap_or(0);
+            let tail_start = (tail_start..log.len()).find(|&i| log.is_char_boundary(i)).unwrap_or(0);
             eprintln!(
                 "--- last lines of {:?} server log (port {}, {}) ---\n{}\n--- end of server log ---",
                 self.kind,
@@ -446,13 +412,7 @@ fn set_parent_death_signal(cmd: &mut Command) {
     // prctl(2), which is async-signal-safe; it touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             Ok(())
         });
     }
@@ -610,17 +570,12 @@ pub fn escape(bytes: &[u8]) -> String {
 
 /// Like [`escape`], but cuts long inputs to `max` bytes and says how long they were.
 pub fn escape_trunc(bytes: &[u8], max: usize) -> String {
-    if bytes.len() <= max {
-        escape(bytes)
-    } else {
-        format!("{}...({} bytes)", escape(&bytes[..max]), bytes.len())
-    }
+    if bytes.len() <= max { escape(bytes) } else { format!("{}...({} bytes)", escape(&bytes[..max]), bytes.len()) }
 }
 
 /// A command as a RESP array of bulk strings.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
     for a in args {
         let a = a.as_ref();
@@ -727,26 +682,15 @@ fn parse_at(buf: &[u8], pos: &mut usize) -> Result<Option<Resp>, String> {
         },
         b'$' => {
             let n = line_int(line, '$')?;
-            if n == -1 {
-                Resp::Bulk(None)
-            } else {
-                Resp::Bulk(Some(some_or_incomplete!(read_blob(buf, pos, n)?)))
-            }
+            if n == -1 { Resp::Bulk(None) } else { Resp::Bulk(Some(some_or_incomplete!(read_blob(buf, pos, n)?))) }
         }
-        b'!' => Resp::BulkError(some_or_incomplete!(read_blob(
-            buf,
-            pos,
-            line_int(line, '!')?
-        )?)),
+        b'!' => Resp::BulkError(some_or_incomplete!(read_blob(buf, pos, line_int(line, '!')?)?)),
         b'=' => {
             let blob = some_or_incomplete!(read_blob(buf, pos, line_int(line, '=')?)?);
             if blob.len() < 4 || blob[3] != b':' {
                 return Err("verbatim string without 'fmt:' prefix".into());
             }
-            Resp::Verbatim {
-                format: blob[..3].to_vec(),
-                text: blob[4..].to_vec(),
-            }
+            Resp::Verbatim { format: blob[..3].to_vec(), text: blob[4..].to_vec() }
         }
         b'*' => {
             let n = line_int(line, '*')?;
@@ -755,9 +699,7 @@ fn parse_at(buf: &[u8], pos: &mut usize) -> Result<Option<Resp>, String> {
             } else if n < 0 {
                 return Err(format!("bad array length {n}"));
             } else {
-                Resp::Array(Some(some_or_incomplete!(parse_items(
-                    buf, pos, n as usize
-                )?)))
+                Resp::Array(Some(some_or_incomplete!(parse_items(buf, pos, n as usize)?)))
             }
         }
         b'~' | b'>' => {
@@ -766,11 +708,7 @@ fn parse_at(buf: &[u8], pos: &mut usize) -> Result<Option<Resp>, String> {
                 return Err(format!("bad aggregate length {n}"));
             }
             let items = some_or_incomplete!(parse_items(buf, pos, n as usize)?);
-            if tag == b'~' {
-                Resp::Set(items)
-            } else {
-                Resp::Push(items)
-            }
+            if tag == b'~' { Resp::Set(items) } else { Resp::Push(items) }
         }
         b'%' | b'|' => {
             let n = line_int(line, tag as char)?;
@@ -816,15 +754,11 @@ pub struct RawConn {
 
 impl RawConn {
     pub fn connect(port: u16) -> RawConn {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .unwrap_or_else(|e| panic!("raw connect to 127.0.0.1:{port}: {e}"));
+        let stream =
+            TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("raw connect to 127.0.0.1:{port}: {e}"));
         stream.set_nodelay(true).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        RawConn {
-            stream,
-            buf: Vec::new(),
-            timeout: IO_TIMEOUT,
-        }
+        RawConn { stream, buf: Vec::new(), timeout: IO_TIMEOUT }
     }
 
     /// Sends a command as a RESP array of bulk strings.
@@ -835,9 +769,7 @@ impl RawConn {
 
     /// Sends bytes as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
-            .unwrap_or_else(|e| panic!("raw write failed: {e}"));
+        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("raw write failed: {e}"));
     }
 
     /// Sends bytes, returning the write error instead of panicking.
@@ -942,10 +874,7 @@ impl RawConn {
 
 pub fn describe_read_error(e: &ReadError) -> String {
     match e {
-        ReadError::Closed(b) => format!(
-            "connection closed; partial reply {:?}",
-            escape_trunc(b, 300)
-        ),
+        ReadError::Closed(b) => format!("connection closed; partial reply {:?}", escape_trunc(b, 300)),
         ReadError::Timeout(b) => format!("timed out; partial reply {:?}", escape_trunc(b, 300)),
         ReadError::Malformed(m, b) => format!("malformed reply ({m}): {:?}", escape_trunc(b, 300)),
     }
@@ -1032,11 +961,7 @@ mod resp_tests {
             let (_, used) = parse_reply(c).unwrap().unwrap();
             assert_eq!(used, c.len(), "{}", escape(c));
             for cut in 0..c.len() {
-                assert!(
-                    parse_reply(&c[..cut]).unwrap().is_none(),
-                    "{} cut {cut}",
-                    escape(c)
-                );
+                assert!(parse_reply(&c[..cut]).unwrap().is_none(), "{} cut {cut}", escape(c));
             }
         }
         assert!(parse_reply(b"?x\r\n").is_err());
@@ -1045,14 +970,7 @@ mod resp_tests {
     #[test]
     fn filters_darter_flags_for_redis() {
         assert_eq!(
-            filter_for_redis(&[
-                "--proactor_threads",
-                "4",
-                "--requirepass=pw",
-                "--logtostderr",
-                "--maxmemory",
-                "1mb"
-            ]),
+            filter_for_redis(&["--proactor_threads", "4", "--requirepass=pw", "--logtostderr", "--maxmemory", "1mb"]),
             vec!["--requirepass", "pw", "--maxmemory", "1mb"]
         );
     }

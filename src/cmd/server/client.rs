@@ -13,8 +13,8 @@
 //! by its (thread, slot) and LIST adds its line, taken before the broadcast, itself.
 
 use super::{BAD_NAME, find_sub, help_reply, valid_name};
-use crate::op::OpStatus;
 use crate::conn::Conn;
+use crate::op::OpStatus;
 use crate::server::{Job, Origin, Out, Worker};
 use crate::shard::{Shard, unix_ms};
 

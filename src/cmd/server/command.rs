@@ -6,9 +6,9 @@
 //! `Sub` tables). Containers show 0/0/0 like Redis even when Darter routes them by key.
 
 use super::{Sub, find_sub, help_reply, subcommands};
-use crate::op::OpStatus;
 use crate::cmd::{Command, FLAG_NAMES, MOVABLE_KEYS, READONLY, WRITE, table};
 use crate::conn::Conn;
+use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
 use crate::server::{Origin, Worker};
 
@@ -247,50 +247,123 @@ fn doc_of(name: &str) -> Option<(&'static str, &'static str, &'static str, &'sta
         "quit" => ("Close the connection", "1.0.0", "connection", "O(1)"),
         "reset" => ("Reset the connection", "6.2.0", "connection", "O(1)"),
         "hello" => ("Handshake with Redis", "6.0.0", "connection", "O(1)"),
-        "auth" => ("Authenticate to the server", "1.0.0", "connection", "O(N) where N is the number of passwords defined for the user"),
+        "auth" => (
+            "Authenticate to the server",
+            "1.0.0",
+            "connection",
+            "O(N) where N is the number of passwords defined for the user",
+        ),
         "select" => ("Change the selected database for the current connection", "1.0.0", "connection", "O(1)"),
         "client" => ("A container for client connection commands", "2.4.0", "connection", "Depends on subcommand."),
         "dbsize" => ("Return the number of keys in the selected database", "1.0.0", "server", "O(1)"),
         "config" => ("A container for server configuration commands", "2.0.0", "server", "Depends on subcommand."),
-        "command" => ("Get array of Redis command details", "2.8.13", "server", "O(N) where N is the total number of Redis commands"),
+        "command" => (
+            "Get array of Redis command details",
+            "2.8.13",
+            "server",
+            "O(N) where N is the total number of Redis commands",
+        ),
         "info" => ("Get information and statistics about the server", "1.0.0", "server", "O(1)"),
         "time" => ("Return the current server time", "2.6.0", "server", "O(1)"),
         "lastsave" => ("Get the UNIX time stamp of the last successful save to disk", "1.0.0", "server", "O(1)"),
-        "save" => ("Synchronously save the dataset to disk", "1.0.0", "server", "O(N) where N is the total number of keys in all databases"),
+        "save" => (
+            "Synchronously save the dataset to disk",
+            "1.0.0",
+            "server",
+            "O(N) where N is the total number of keys in all databases",
+        ),
         "bgsave" => ("Asynchronously save the dataset to disk", "1.0.0", "server", "O(1)"),
-        "shutdown" => ("Synchronously save the dataset to disk and then shut down the server", "1.0.0", "server", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)"),
+        "shutdown" => (
+            "Synchronously save the dataset to disk and then shut down the server",
+            "1.0.0",
+            "server",
+            "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        ),
         "object" => ("A container for object introspection commands", "2.2.3", "generic", "Depends on subcommand."),
         "memory" => ("A container for memory diagnostics commands", "4.0.0", "server", "Depends on subcommand."),
         "debug" => ("A container for debugging commands", "1.0.0", "server", "Depends on subcommand."),
         "function" => ("A container for function commands", "7.0.0", "scripting", "Depends on subcommand."),
-        "config|set" => ("Set configuration parameters to the given values", "2.0.0", "server", "O(N) when N is the number of configuration parameters provided"),
-        "config|get" => ("Get the values of configuration parameters", "2.0.0", "server", "O(N) when N is the number of configuration parameters provided"),
+        "config|set" => (
+            "Set configuration parameters to the given values",
+            "2.0.0",
+            "server",
+            "O(N) when N is the number of configuration parameters provided",
+        ),
+        "config|get" => (
+            "Get the values of configuration parameters",
+            "2.0.0",
+            "server",
+            "O(N) when N is the number of configuration parameters provided",
+        ),
         "config|resetstat" => ("Reset the stats returned by INFO", "2.0.0", "server", "O(1)"),
-        "config|rewrite" => ("Rewrite the configuration file with the in memory configuration", "2.8.0", "server", "O(1)"),
+        "config|rewrite" => {
+            ("Rewrite the configuration file with the in memory configuration", "2.8.0", "server", "O(1)")
+        }
         "config|help" | "client|help" | "command|help" | "object|help" | "memory|help" | "function|help" => {
             ("Show helpful text about the different subcommands", "5.0.0", group_of_container(name), "O(1)")
         }
-        "client|list" => ("Get the list of client connections", "2.4.0", "connection", "O(N) where N is the number of client connections"),
+        "client|list" => (
+            "Get the list of client connections",
+            "2.4.0",
+            "connection",
+            "O(N) where N is the number of client connections",
+        ),
         "client|info" => ("Returns information about the current client connection.", "6.2.0", "connection", "O(1)"),
-        "client|kill" => ("Kill the connection of a client", "2.4.0", "connection", "O(N) where N is the number of client connections"),
+        "client|kill" => (
+            "Kill the connection of a client",
+            "2.4.0",
+            "connection",
+            "O(N) where N is the number of client connections",
+        ),
         "client|setname" => ("Set the current connection name", "2.6.9", "connection", "O(1)"),
         "client|getname" => ("Get the current connection name", "2.6.9", "connection", "O(1)"),
         "client|id" => ("Returns the client ID for the current connection", "5.0.0", "connection", "O(1)"),
         "command|count" => ("Get total number of Redis commands", "2.8.13", "server", "O(1)"),
-        "command|info" => ("Get array of specific Redis command details, or all when no argument is given.", "2.8.13", "server", "O(N) where N is the number of commands to look up"),
-        "command|docs" => ("Get array of specific Redis command documentation", "7.0.0", "server", "O(N) where N is the number of commands to look up"),
-        "command|getkeys" => ("Extract keys given a full Redis command", "2.8.13", "server", "O(N) where N is the number of arguments to the command"),
-        "command|list" => ("Get an array of Redis command names", "7.0.0", "server", "O(N) where N is the total number of Redis commands"),
+        "command|info" => (
+            "Get array of specific Redis command details, or all when no argument is given.",
+            "2.8.13",
+            "server",
+            "O(N) where N is the number of commands to look up",
+        ),
+        "command|docs" => (
+            "Get array of specific Redis command documentation",
+            "7.0.0",
+            "server",
+            "O(N) where N is the number of commands to look up",
+        ),
+        "command|getkeys" => (
+            "Extract keys given a full Redis command",
+            "2.8.13",
+            "server",
+            "O(N) where N is the number of arguments to the command",
+        ),
+        "command|list" => (
+            "Get an array of Redis command names",
+            "7.0.0",
+            "server",
+            "O(N) where N is the total number of Redis commands",
+        ),
         "object|encoding" => ("Inspect the internal encoding of a Redis object", "2.2.3", "generic", "O(1)"),
         "object|refcount" => ("Get the number of references to the value of the key", "2.2.3", "generic", "O(1)"),
         "object|idletime" => ("Get the time since a Redis object was last accessed", "2.2.3", "generic", "O(1)"),
         "object|freq" => ("Get the logarithmic access frequency counter of a Redis object", "4.0.0", "generic", "O(1)"),
-        "memory|usage" => ("Estimate the memory usage of a key", "4.0.0", "server", "O(N) where N is the number of samples."),
-        "function|flush" => ("Deleting all functions", "7.0.0", "scripting", "O(N) where N is the number of functions deleted"),
+        "memory|usage" => {
+            ("Estimate the memory usage of a key", "4.0.0", "server", "O(N) where N is the number of samples.")
+        }
+        "function|flush" => {
+            ("Deleting all functions", "7.0.0", "scripting", "O(N) where N is the number of functions deleted")
+        }
         "get" => ("Get the value of a key", "1.0.0", "string", "O(1)"),
         "set" => ("Set the string value of a key", "1.0.0", "string", "O(1)"),
-        "mget" => ("Get the values of all the given keys", "1.0.0", "string", "O(N) where N is the number of keys to retrieve."),
-        "mset" => ("Set multiple keys to multiple values", "1.0.1", "string", "O(N) where N is the number of keys to set."),
+        "mget" => (
+            "Get the values of all the given keys",
+            "1.0.0",
+            "string",
+            "O(N) where N is the number of keys to retrieve.",
+        ),
+        "mset" => {
+            ("Set multiple keys to multiple values", "1.0.1", "string", "O(N) where N is the number of keys to set.")
+        }
         "del" => ("Delete a key", "1.0.0", "generic", "O(N) where N is the number of keys that will be removed."),
         "exists" => ("Determine if a key exists", "1.0.0", "generic", "O(N) where N is the number of keys to check."),
         _ => return None,

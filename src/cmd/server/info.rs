@@ -126,7 +126,8 @@ pub fn info(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         o,
         move |_| -> Job { Box::new(move |s: &mut Shard| Box::new(gather(s, with_memory)) as Out) },
         move |outs, out| {
-            let shards: Vec<ShardInfo> = outs.into_iter().map(|o| *o.downcast::<ShardInfo>().expect("shard info")).collect();
+            let shards: Vec<ShardInfo> =
+                outs.into_iter().map(|o| *o.downcast::<ShardInfo>().expect("shard info")).collect();
             let text = render(&sections, &shards, &g, &cfg);
             out.verbatim("txt", text.as_bytes());
         },
@@ -245,10 +246,7 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                 kv("hz", cfg.hz.to_string());
                 kv("configured_hz", cfg.hz.to_string());
                 kv("lru_clock", ((now_us / 1_000_000) & ((1 << 24) - 1)).to_string());
-                kv(
-                    "executable",
-                    std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
-                );
+                kv("executable", std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default());
                 kv("config_file", String::new());
                 kv("io_threads_active", "0".into());
                 kv("thread_count", g.nthreads.to_string());
@@ -481,7 +479,9 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                     let per = if calls == 0 { 0.0 } else { usec as f64 / calls as f64 };
                     kv(
                         &format!("cmdstat_{}", cmd.name),
-                        format!("calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}"),
+                        format!(
+                            "calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}"
+                        ),
                     );
                 }
                 "Commandstats"
