@@ -149,26 +149,16 @@ fn unpack(p: &[u8; 14], len: usize, out: &mut [u8]) {
     }
 }
 
-/// Writes `n` in decimal at the start of `buf`; returns the length.
+/// Writes `n` in decimal at the start of `buf`; returns the length. The digits come
+/// from the one integer printer, [`crate::util::format_u64`].
 #[inline]
 fn fmt_i64(n: i64, buf: &mut ScratchBuf) -> usize {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        i -= 1;
-        tmp[i] = b'-';
-    }
-    let len = tmp.len() - i;
-    buf[..len].copy_from_slice(&tmp[i..]);
+    let mut digits = [0u8; crate::util::MAX_U64_DIGITS];
+    let start = crate::util::format_u64(n.unsigned_abs(), &mut digits);
+    let sign = usize::from(n < 0);
+    buf[0] = b'-';
+    let len = sign + digits.len() - start;
+    buf[sign..len].copy_from_slice(&digits[start..]);
     len
 }
 

@@ -290,7 +290,22 @@ fn mixed_workload(proactor_threads: &str, run_for: Duration) {
         assert_eq!(vals.iter().flatten().next().unwrap(), &format!("token{i}"));
     }
     let total = shared.ops.load(Ordering::Relaxed);
-    eprintln!("mixed workload (proactor_threads {proactor_threads}): {total} ops in {run_for:?}");
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).unwrap();
+    let refusals: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("tx_schedule_refusals:"))
+        .expect("INFO stats has tx_schedule_refusals")
+        .trim()
+        .parse()
+        .unwrap();
+    eprintln!(
+        "mixed workload (proactor_threads {proactor_threads}): {total} ops in {run_for:?}, {refusals} schedule refusals"
+    );
+    // The invariants above held across the refusal → cancel → retry path of VLL
+    // scheduling, which these runs take thousands of times (2 shards: hundreds).
+    if proactor_threads != "2" {
+        assert!(refusals > 0, "no transaction was refused and retried: the retry path went untested");
+    }
     assert!(total > 1000, "only {total} ops completed: server too slow or stalled");
 }
 

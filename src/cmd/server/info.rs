@@ -434,6 +434,10 @@ fn render(sections: &[&str], shards: &[ShardInfo], g: &Arc<Globals>, cfg: &Runti
                     ("io_threaded_writes_processed", "0".into()),
                     ("reply_buffer_shrinks", "0".into()),
                     ("reply_buffer_expands", "0".into()),
+                    // Darter's own: multi-shard transactions a shard refused to schedule
+                    // (a higher global id was already queued there); each was cancelled
+                    // where accepted and retried with a fresh id (DESIGN, Transactions).
+                    ("tx_schedule_refusals", sum(|s| s.tx_schedule_refusals).to_string()),
                 ] {
                     kv(k, v);
                 }
