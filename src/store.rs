@@ -129,6 +129,11 @@ impl Db {
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
+        Db::with_tables(map, expires)
+    }
+
+    /// A db over these tables, every other field fresh.
+    fn with_tables(map: DashTable<CompactKey, Value>, expires: DashTable<CompactKey, i64>) -> Db {
         Db {
             map,
             expires,
@@ -717,25 +722,7 @@ impl Db {
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db {
-            map,
-            expires,
-            expire_cursor: 0,
-            due: Vec::new(),
-            cache_mode: false,
-            evict_cursor: 0,
-            over_budget: false,
-            retired_map: Vec::new(),
-            retired_expires: Vec::new(),
-            merge_cursor_map: 0,
-            merge_cursor_expires: 0,
-            clock: 0,
-            touch: true,
-            age_cursor: 0,
-            age_last_step_ms: 0,
-            gens: None,
-            stats: KeyStats::default(),
-        }
+        Db::with_tables(map, expires)
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
