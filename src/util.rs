@@ -240,18 +240,6 @@ pub enum FloatErr {
     NanOrInfinity,
 }
 
-impl FloatErr {
-    /// The error reply INCRBYFLOAT sends for this error, without the leading
-    /// `-` and trailing CRLF. (HINCRBYFLOAT says "hash value is not a float"
-    /// for an invalid current value instead.)
-    pub fn incrbyfloat_message(self) -> &'static str {
-        match self {
-            FloatErr::InvalidCurrent | FloatErr::InvalidIncrement => "ERR value is not a valid float",
-            FloatErr::NanOrInfinity => "ERR increment would produce NaN or Infinity",
-        }
-    }
-}
-
 /// INCRBYFLOAT arithmetic: parses `cur` and `incr` with `string2ld`, adds
 /// them in C `long double`, rejects a NaN/infinite sum, and returns the sum
 /// formatted as Redis stores and replies it (`ld2string` in `LD_STR_HUMAN`
@@ -771,8 +759,6 @@ mod tests {
         assert_eq!(inc("1", "inf"), Err(FloatErr::NanOrInfinity));
         assert_eq!(inc("inf", "-inf"), Err(FloatErr::NanOrInfinity));
         assert_eq!(inc("1e4932", "1e4932"), Err(FloatErr::NanOrInfinity));
-        assert_eq!(FloatErr::InvalidIncrement.incrbyfloat_message(), "ERR value is not a valid float");
-        assert_eq!(FloatErr::NanOrInfinity.incrbyfloat_message(), "ERR increment would produce NaN or Infinity");
     }
 
     // --- glob_match ---------------------------------------------------------------
