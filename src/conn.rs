@@ -54,7 +54,8 @@
 //!   and the shrink happens before the next recv.
 
 use crate::reply::ReplyBuf;
-use crate::server::Coord;
+use crate::tx::coord::Coord;
+use crate::tx::pipeline::Squash;
 
 /// Initial read buffer capacity; it grows as large commands arrive. Also the size the
 /// buffer is never shrunk below.
@@ -84,53 +85,6 @@ pub enum Wait {
     Tx(Box<Coord>),
     /// A squashed run of pipelined single-shard commands sent to other shards.
     Squash(Box<Squash>),
-}
-
-/// Pipelined single-shard commands for other shards, sent as one message per shard
-/// and answered in one reply message per shard. Replies of commands run locally in
-/// between are already in `out`; remote replies are spliced in at their positions.
-#[derive(Default)]
-pub struct Squash {
-    /// (position in `out.buf`, shard, index in that shard's batch), in command order.
-    pub slots: Vec<(usize, u16, u32)>,
-    /// Commands not yet sent, by shard.
-    pub batches: Vec<Vec<crate::server::OwnedCmd>>,
-    /// Replies received, by shard.
-    pub results: Vec<Vec<Vec<u8>>>,
-    pub outstanding: usize,
-}
-
-impl Squash {
-    pub fn new(nshards: usize) -> Squash {
-        Squash {
-            slots: Vec::new(),
-            batches: (0..nshards).map(|_| Vec::new()).collect(),
-            results: (0..nshards).map(|_| Vec::new()).collect(),
-            outstanding: 0,
-        }
-    }
-
-    /// Adds a command for `shard` whose reply goes at `pos` of the output.
-    pub fn add(&mut self, pos: usize, shard: usize, cmd: crate::server::OwnedCmd) {
-        let idx = self.batches[shard].len();
-        self.batches[shard].push(cmd);
-        self.slots.push((pos, shard as u16, idx as u32));
-    }
-
-    /// Splices the remote replies into `out` at their positions.
-    pub fn assemble(&mut self, out: &mut Vec<u8>) {
-        let extra: usize = self.results.iter().flatten().map(|r| r.len()).sum();
-        let first = self.slots.first().map_or(out.len(), |s| s.0);
-        let tail = out.split_off(first);
-        out.reserve(tail.len() + extra);
-        let mut from = 0usize;
-        for &(pos, shard, idx) in &self.slots {
-            out.extend_from_slice(&tail[from..pos - first]);
-            from = pos - first;
-            out.extend_from_slice(&self.results[shard as usize][idx as usize]);
-        }
-        out.extend_from_slice(&tail[from..]);
-    }
 }
 
 /// The read buffer is past [`QUERY_BUFFER_LIMIT`]: the connection must be closed.

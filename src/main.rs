@@ -25,7 +25,7 @@ fn main() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     fit_open_files_limit(&mut cfg);
     log::info!("darter starting on {}:{} with {} threads", cfg.bind, cfg.port, cfg.threads());
-    if let Err(e) = darter::server::run(cfg) {
+    if let Err(e) = darter::runtime::run(cfg) {
         eprintln!("darter: {e}");
         std::process::exit(1);
     }

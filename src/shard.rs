@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Everything in a [`Shard`] is touched only by its own thread. Work for another shard
-//! travels as a [`crate::server::Job`] through the SPSC rings and runs on the owner.
+//! travels as a [`crate::tx::Job`] through the SPSC rings and runs on the owner.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -51,9 +51,9 @@ pub struct Globals {
     /// maxclients exact across threads.
     pub clients: AtomicUsize,
     /// Threads that finished draining after a shutdown request (see
-    /// `server::Worker::drain_step`); all exit once it reaches `nthreads`.
+    /// `runtime::Worker::drain_step`); all exit once it reaches `nthreads`.
     pub threads_drained: AtomicUsize,
-    /// Bytes of the cross-thread rings created so far (`server::Mesh`, created on a
+    /// Bytes of the cross-thread rings created so far (`runtime::mesh::Mesh`, created on a
     /// pair's first message): messaging overhead, not counted against maxmemory.
     pub ring_bytes: AtomicU64,
 }

@@ -5,7 +5,7 @@
 //!       sets a handler for TERM/INT/HUP (so an inherited SIG_IGN is undone) and blocks
 //!       them; every thread spawned later inherits the mask, so no shard thread is ever
 //!       interrupted by them mid-syscall
-//!   server::run, once Globals exist:  spawn_signal_thread(g)
+//!   runtime::run, once Globals exist:  spawn_signal_thread(g)
 //!       "signals" thread: loop { sigwait(TERM|INT|HUP) }
 //!         TERM / INT ─▶ log Redis's "Received SIGTERM scheduling shutdown..." and raise
 //!                       g.shutdown; the shard loops drain and exit (exit status 0)
@@ -70,7 +70,7 @@ pub fn spawn_signal_thread(g: Arc<Globals>) -> std::io::Result<()> {
                 libc::SIGTERM | libc::SIGINT => {
                     let name = if sig == libc::SIGTERM { "SIGTERM" } else { "SIGINT" };
                     log::warn!("Received {name} scheduling shutdown...");
-                    crate::server::request_shutdown(&g);
+                    crate::runtime::request_shutdown(&g);
                 }
                 _ => log::info!("Received SIGHUP, ignored"),
             }

@@ -662,7 +662,7 @@ impl Db {
     /// stopped, looking at whole buckets until at least `sample` keys with a deadline
     /// were seen (or the walk wrapped), and removes those whose deadline has passed.
     /// The caller adapts: a step that removed a large share of what it saw says more
-    /// keys are probably due (see `server::Worker::on_tick`).
+    /// keys are probably due (see `runtime::Worker::on_tick`).
     pub fn expire_step(&mut self, now_ms: i64, sample: usize) -> ExpireStep {
         let mut step = ExpireStep::default();
         if self.expires.is_empty() {

@@ -35,8 +35,9 @@ use super::{Command, Handler};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::op::OpStatus;
-use crate::server::{Job, Origin, Out, Worker};
+use crate::runtime::Worker;
 use crate::shard::{RuntimeConfig, Shard};
+use crate::tx::{Job, Origin, Out};
 
 /// Cannot be changed at run time.
 const IMMUTABLE: u8 = 1;
@@ -996,7 +997,7 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             Box::new(move |s: &mut Shard| {
                 apply(&mut s.cfg, seq, &updates);
                 if let Some(fds) = fds {
-                    crate::server::install_listeners(s, seq, fds);
+                    crate::runtime::install_listeners(s, seq, fds);
                 }
                 s.refresh_memory();
                 Box::new(()) as Out

@@ -34,9 +34,10 @@ use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE, broa
 use crate::conn::Conn;
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
-use crate::server::{Job, Origin, Out, Plan, Program, Worker};
+use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::{Entry, Key, SCAN_MAX_SHARDS, SCAN_POSITION_BITS};
+use crate::tx::{Job, Origin, Out, Plan, Program};
 use crate::util::{glob_match, parse_i64};
 use crate::vll::LockKey;
 
@@ -120,7 +121,7 @@ pub fn commands() -> Vec<Command> {
 }
 
 /// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
-type Locks = crate::server::LockSets;
+type Locks = crate::tx::LockSets;
 
 /// Parses an integer that must fit a C `int` (Redis's `getIntFromObject`).
 fn parse_i32(s: &[u8]) -> Option<i32> {

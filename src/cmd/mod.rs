@@ -25,8 +25,9 @@ use std::sync::OnceLock;
 use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::server::{Job, Origin, Out, OwnedCmd, Plan, Program, Worker};
+use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
+use crate::tx::{Job, Origin, Out, OwnedCmd, Plan, Program};
 use crate::vll::LockKey;
 
 pub const WRITE: u32 = 1 << 0;
@@ -72,7 +73,7 @@ pub type ShardFn = fn(&mut ShardCtx, &[&[u8]], &mut ReplyBuf);
 /// A connection-side handler: runs on the connection's thread.
 pub type ConnFn = fn(&mut Worker, &mut Conn, Origin, &[&[u8]]);
 /// Builds the locks and program of a command whose keys span several shards.
-pub type CustomFn = fn(&'static Command, &[&[u8]], usize, bool, usize) -> crate::server::TxPlan;
+pub type CustomFn = fn(&'static Command, &[&[u8]], usize, bool, usize) -> crate::tx::TxPlan;
 
 /// How replies of a command split over shards are merged.
 #[derive(Clone, Copy, Debug)]
@@ -395,7 +396,7 @@ fn split_program(
     resp3: bool,
     nshards: usize,
     merge: Merge,
-) -> crate::server::TxPlan {
+) -> crate::tx::TxPlan {
     let step = cmd.step.max(1) as usize;
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); nshards];
     let mut ordinal_of: Vec<Vec<usize>> = vec![Vec::new(); nshards];

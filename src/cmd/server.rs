@@ -26,8 +26,9 @@ use super::{
 use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::server::{Job, Origin, Out, Worker};
+use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx};
+use crate::tx::{Job, Origin, Out};
 
 /// The Redis version Darter reports (HELLO, INFO): clients gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -440,7 +441,7 @@ fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
         return;
     }
     log::warn!("user requested shutdown (client id {})", c.id);
-    crate::server::request_shutdown(&w.shard.g);
+    crate::runtime::request_shutdown(&w.shard.g);
     c.close_after_reply = true;
 }
 

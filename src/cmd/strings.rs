@@ -32,9 +32,9 @@ use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE};
 use crate::container::ObjType;
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
-use crate::server::{Job, Out, OwnedCmd, Plan, Program};
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
+use crate::tx::{Job, Out, OwnedCmd, Plan, Program};
 use crate::util::{FloatErr, incr_by_float, parse_i64};
 
 pub fn commands() -> Vec<Command> {
@@ -482,7 +482,7 @@ impl Program for ErrorProgram {
     }
 }
 
-type Built = crate::server::TxPlan;
+type Built = crate::tx::TxPlan;
 
 fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, nx: bool) -> Built {
     if args.len().is_multiple_of(2) {

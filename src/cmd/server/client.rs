@@ -15,8 +15,9 @@
 use super::{BAD_NAME, find_sub, help_reply, valid_name};
 use crate::conn::Conn;
 use crate::op::OpStatus;
-use crate::server::{Job, Origin, Out, Worker};
+use crate::runtime::Worker;
 use crate::shard::{Shard, unix_ms};
+use crate::tx::{Job, Origin, Out};
 
 const HELP: &[&str] = &[
     "GETREDIR",
@@ -336,7 +337,7 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                             me.close_after_reply = true;
                         }
                         killed += 1;
-                    } else if crate::server::kill_conn(s, idx) {
+                    } else if crate::runtime::io::kill_conn(s, idx) {
                         killed += 1;
                     }
                 }

@@ -10,7 +10,8 @@ use crate::cmd::{Command, FLAG_NAMES, MOVABLE_KEYS, READONLY, WRITE, table};
 use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::server::{Origin, Worker};
+use crate::runtime::Worker;
+use crate::tx::Origin;
 
 /// Tips of Darter's own top-level commands (others have none in the table).
 fn command_tips(name: &str) -> &'static str {

@@ -17,8 +17,9 @@ use std::sync::atomic::Ordering;
 
 use crate::cmd::{WRITE, table};
 use crate::conn::Conn;
-use crate::server::{Job, Origin, Out, Worker};
+use crate::runtime::Worker;
 use crate::shard::{Globals, RuntimeConfig, Shard, ThreadStats, unix_us};
+use crate::tx::{Job, Origin, Out};
 
 /// Every section, in output order.
 const SECTIONS: &[&str] = &[
