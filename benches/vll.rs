@@ -5,6 +5,10 @@
 //!   single-shard commands queue behind it (every third a writer, the rest readers,
 //!   each also writing a key of its own); the writer leaves and the queue drains
 //!   hop by hop, as `pump` does. Throughput is per queued command.
+//! * `vll/queue_behind_waiting/N`: as the server does it: a multi-shard writer on `hot`
+//!   waits for its hop while N single-shard commands on `hot` arrive one by one, each
+//!   followed by a look for runnable hops (`pump`, which finds none); then the writer
+//!   leaves and the queue drains. A scan of the queue per look made this O(N²).
 //! * `vll/hop_in_long_queue/N`: N multi-shard transactions on distinct keys wait for
 //!   their hops; one hop is attached and taken (the cost of a hop as the queue grows).
 //! * `vll/local_one_key`: one contended single-shard command on its own key:
@@ -34,6 +38,33 @@ fn schedule_drain_hot_key(c: &mut Criterion) {
                 v.schedule_global(1, vec![lock("hot", true)]);
                 for (i, keys) in sets.iter().enumerate() {
                     v.schedule_local(keys.clone(), i as u64);
+                }
+                v.remove((1, 0));
+                let mut sum = 0;
+                while let Some((id, job)) = v.next_runnable() {
+                    sum += job;
+                    v.remove(id);
+                }
+                black_box(sum)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn queue_behind_waiting(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vll");
+    group.sample_size(10);
+    for n in [100u64, 1_000, 10_000] {
+        let sets: Vec<Vec<LockKey>> = (0..n).map(|i| vec![lock("hot", i % 3 == 0)]).collect();
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::new("queue_behind_waiting", n), &sets, |b, sets| {
+            b.iter(|| {
+                let mut v: Vll<u64> = Vll::default();
+                v.schedule_global(1, vec![lock("hot", true)]);
+                for (i, keys) in sets.iter().enumerate() {
+                    v.schedule_local(keys.clone(), i as u64);
+                    assert!(v.next_runnable().is_none());
                 }
                 v.remove((1, 0));
                 let mut sum = 0;
@@ -81,5 +112,5 @@ fn local_one_key(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schedule_drain_hot_key, hop_in_long_queue, local_one_key);
+criterion_group!(benches, schedule_drain_hot_key, queue_behind_waiting, hop_in_long_queue, local_one_key);
 criterion_main!(benches);
