@@ -1,11 +1,12 @@
 # Darter — common tasks. `make run` builds a release binary and serves on port 6379;
-# `make test` runs every test (unit, integration, differential against redis-server).
+# `make test` runs every test (unit, integration, differential against redis-server), then
+# the unit and integration tests again with debug assertions and overflow checks on.
 
 CARGO ?= cargo
 PORT ?= 6379
 ARGS ?=
 
-.PHONY: run build release test unit lint bench fuzz miri perf chaos clean
+.PHONY: run build release test test-ci unit lint bench fuzz miri perf chaos clean
 
 run: release
 	./target/release/darter --port $(PORT) --logtostderr $(ARGS)
@@ -16,9 +17,17 @@ build:
 release:
 	$(CARGO) build --release
 
+# The whole suite on the release build, then the unit and integration tests once more
+# on the `ci` profile (release + debug assertions + overflow checks, Cargo.toml), which
+# starts target/ci/darter, so every `debug_assert!` runs under the real workload.
 test:
 	$(CARGO) build --release --bins
 	$(CARGO) test --release -- --test-threads=2
+	$(MAKE) test-ci
+
+# Only the second pass of `make test`.
+test-ci:
+	$(CARGO) test --profile ci --lib --bins --tests -- --test-threads=2
 
 unit:
 	$(CARGO) test --lib

@@ -234,6 +234,12 @@ impl<T> Producer<T> {
     /// has a free slot (`tail - head < capacity`).
     #[inline]
     fn write(&mut self, slot: Slot<T>) {
+        debug_assert!(
+            self.tail.wrapping_sub(self.cached_head) < self.ring.mask + 1,
+            "write to a full ring (tail {}, head at least {})",
+            self.tail,
+            self.cached_head
+        );
         // SAFETY: `tail - head < capacity` (checked by the caller against an
         // Acquire load of `head`), so slot `tail` is outside the initialised range
         // `head..tail`: the consumer is not reading it (it only reads below
@@ -252,6 +258,7 @@ impl<T> Producer<T> {
     /// this one.
     #[cold]
     fn grow(&mut self, v: T) {
+        debug_assert!(self.ring.mask + 1 < self.max_capacity, "only a ring below its maximum grows");
         let cap = (self.ring.mask + 1) * 2;
         let (mut next, consumer) = channel_at(cap, self.max_capacity, 0);
         // The new ring is empty and has at least 2 slots: the item fits.
@@ -322,6 +329,12 @@ impl<T> Consumer<T> {
                     return None;
                 }
             }
+            debug_assert!(
+                self.cached_tail.wrapping_sub(self.head) <= self.ring.mask + 1,
+                "more items than slots (head {}, tail {})",
+                self.head,
+                self.cached_tail
+            );
             // SAFETY: `head != tail` (as last observed with Acquire), so slot
             // `head` lies in the initialised range `head..tail`; the producer
             // wrote it before releasing `tail` past it and will not touch it
