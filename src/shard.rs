@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::conn::ConnSlot;
-use crate::store::Db;
+use crate::store::{Db, Dbs};
 
 /// An `AtomicBool` alone on its cache line.
 #[repr(align(64))]
@@ -161,7 +161,9 @@ pub struct RuntimeConfig {
 pub struct Shard {
     pub id: usize,
     pub nshards: usize,
-    pub dbs: Vec<Db>,
+    /// The dbs: every write to them goes through a `Db` method and fires the db's
+    /// write hooks (`store::Dbs`, `store::WriteHooks`).
+    pub dbs: Dbs,
     pub conns: slab::Slab<ConnSlot>,
     pub stats: ThreadStats,
     pub cfg: RuntimeConfig,
@@ -212,7 +214,7 @@ impl Shard {
         Shard {
             id,
             nshards: g.nthreads,
-            dbs: (0..dbnum).map(|_| Db::default()).collect(),
+            dbs: Dbs::new(dbnum),
             conns: slab::Slab::with_capacity(64),
             stats: ThreadStats { cmd: vec![CmdStat::default(); ncommands], ..Default::default() },
             cfg,

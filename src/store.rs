@@ -25,6 +25,24 @@
 //! A table that becomes empty or sparse is rebuilt small (keeping the seed, so SCAN
 //! cursors keep their meaning) and its old segments are freed a few at a time
 //! ([`Db::free_retired`]), so memory returns to the baseline after a mass expiry.
+//!
+//! **One write path.** Every change to a key's value or deadline goes through a `Db`
+//! method (there is no other way to reach the tables), and each calls the db's
+//! [`WriteHooks`]: `pre_write` before the change reaches the table and `on_write`
+//! after it, with the key and a [`WriteKind`]. A value changed in place is reached only
+//! through the guard [`EntryMut`] ([`Db::lookup_typed`]), which reports the change when
+//! it is dropped. Whole-db writes (FLUSHDB, FLUSHALL, SWAPDB) fire the db-level hooks.
+//! The dbs of a shard live in [`Dbs`], which hands out `&mut Db` (so only `Db`'s
+//! methods) and does SWAPDB itself.
+//!
+//! ```text
+//!   command ──▶ Db::set / set_bytes / set_keep_ttl / set_expire / remove / clear ...
+//!               Db::lookup_typed ──▶ EntryMut::value_mut ··· drop
+//!   store   ──▶ passive + active expiry, cache-mode eviction
+//!                  │ pre_write(key)        (before the table changes: snapshots)
+//!                  ▼ on_write(key, kind)   (after: WATCH, blocking, notifications, journal)
+//!               WriteHooks of the db's index (Dbs::swap keeps them with the index)
+//! ```
 
 use crate::access::{self, AGE_PASS_MS, AGE_STEP_MAX_KEYS, Generations};
 use crate::compact::CompactObj;
@@ -49,25 +67,75 @@ pub struct Entry {
     pub expire_at_ms: i64,
 }
 
-/// A live key's value (mutable in place) and deadline, as [`Db::lookup`] finds them.
+/// A live key's value and deadline, as the read lookups ([`Db::lookup`],
+/// [`Db::lookup_read`], [`Db::lookup_read_typed`]) find them. Read-only: a command that
+/// changes a value in place takes it through [`Db::lookup_typed`]'s [`EntryMut`].
 #[derive(Debug)]
-pub struct EntryMut<'a> {
-    pub value: &'a mut Value,
+pub struct EntryRef<'a> {
+    pub value: &'a Value,
     /// Absolute deadline in unix milliseconds, 0 = none.
     pub expire_at_ms: i64,
 }
 
-impl EntryMut<'_> {
+impl EntryRef<'_> {
     /// An owned copy.
     pub fn to_entry(&self) -> Entry {
         Entry { value: self.value.clone(), expire_at_ms: self.expire_at_ms }
     }
 }
 
+/// A live key found for writing ([`Db::lookup_typed`], Redis's `lookupKeyWrite`): its
+/// value can be read freely, and changed in place only through
+/// [`EntryMut::value_mut`], which fires the db's `pre_write` (once) and makes the guard
+/// fire `on_write(key, Modify)` when it is dropped. A guard only read fires nothing, so
+/// a command that fails after looking (INCR of a non-integer, WRONGTYPE...) reports no
+/// write.
+#[derive(Debug)]
+pub struct EntryMut<'a> {
+    value: &'a mut Value,
+    expire_at_ms: i64,
+    key: &'a [u8],
+    hooks: &'a mut WriteHooks,
+    modified: bool,
+}
+
+impl EntryMut<'_> {
+    /// The value, to read.
+    #[inline]
+    pub fn value(&self) -> &Value {
+        self.value
+    }
+
+    /// The value, to change in place; the change is reported when the guard drops.
+    #[inline]
+    pub fn value_mut(&mut self) -> &mut Value {
+        if !self.modified {
+            self.modified = true;
+            self.hooks.pre_write(self.key);
+        }
+        self.value
+    }
+
+    /// Absolute deadline in unix milliseconds, 0 = none.
+    #[inline]
+    pub fn expire_at_ms(&self) -> i64 {
+        self.expire_at_ms
+    }
+}
+
+impl Drop for EntryMut<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.modified {
+            self.hooks.on_write(self.key, WriteKind::Modify);
+        }
+    }
+}
+
 // A keyspace item is 32 bytes: two to a cache line.
 const _: () = assert!(std::mem::size_of::<(CompactKey, Value)>() == 32);
 
-/// Counters a shard keeps for INFO stats.
+/// A db's counters for INFO stats ([`Db::stats`]).
 #[derive(Debug, Default, Clone)]
 pub struct KeyStats {
     pub keyspace_hits: u64,
@@ -85,6 +153,250 @@ pub struct ExpireStep {
     pub removed: usize,
     /// True when the walk reached the end of the expire table (and starts over).
     pub wrapped: bool,
+}
+
+/// What a write did, as the write hooks are told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A value was stored under the key, new or replacing one (SET and its variants,
+    /// MSET, INCR's and INCRBYFLOAT's results, RENAME's, COPY's and MOVE's destination).
+    Set,
+    /// The value was changed in place through an [`EntryMut`] (APPEND, SETRANGE).
+    Modify,
+    /// A command deleted the key (DEL, UNLINK, GETDEL, RENAME's and MOVE's source, an
+    /// EXPIRE or GETEX deadline already past).
+    Delete,
+    /// The key's deadline was set, changed or removed (EXPIRE family, PERSIST, GETEX).
+    Expire,
+    /// The store deleted the key because its deadline had passed (passive expiry in a
+    /// lookup, active expiry in [`Db::expire_step`], RANDOMKEY).
+    Expired,
+    /// Cache mode evicted the key to make room.
+    Evicted,
+    /// Db-level: every key of the db was deleted (FLUSHDB, FLUSHALL). Fired only for a
+    /// db that had keys.
+    Flush,
+    /// Db-level: the db's keys were exchanged with another db's (SWAPDB; fired for both
+    /// indices, unless both dbs were empty).
+    Swap,
+}
+
+/// The write hooks of one db index: the one place that sees every write to the db's
+/// keys. Today it counts the keys the store removes on its own (INFO `expired_keys`,
+/// `evicted_keys`), and unit tests attach a recorder; later issues attach here:
+///
+/// - WATCH (MULTI/EXEC): `on_write` marks the transactions watching the key dirty.
+/// - Blocking lists: `on_write` of a key some client blocks on queues it as ready.
+/// - Keyspace notifications and the replication journal: `on_write` of the `Expired`
+///   and `Evicted` keys (the writes no command makes; commands notify and journal
+///   themselves, with their own event names).
+/// - Fork-less snapshots: `pre_write` serialises the key's Dash bucket, if the
+///   snapshot has not reached it yet, before the table changes it.
+///
+/// A subscriber that needs shard-wide state (a journal, pub/sub) keeps a queue here
+/// that the shard drains after the command. Db-level writes carry no key: a
+/// subscriber treats `Flush` as a write of every key the db held (WATCH: Redis touches
+/// only the watched keys that existed; `pre_write_db` runs while they still do) and
+/// `Swap` as a write of every key of both dbs before and after.
+///
+/// What is *not* a write: access stamps (lookups, the aging walk), cache-mode
+/// promotion within a bucket, and table reorganisations (segment splits, merges,
+/// rebuilds of empty tables) move or stamp items without changing any key's value or
+/// deadline; a snapshot follows those through the Dash bucket versions.
+///
+/// The hooks belong to the index, not to the tables: SWAPDB exchanges two dbs' tables
+/// and leaves each index's hooks in place ([`Dbs::swap`]), as Redis keeps a db's id and
+/// its watched and blocking keys. Only the store calls them (the methods are private
+/// to this module), with no allocation and no dynamic dispatch: each is inlined into
+/// the write it reports.
+#[derive(Debug, Default)]
+pub struct WriteHooks {
+    /// The db index these hooks belong to.
+    db: usize,
+    /// Keys deleted by expiry (INFO `expired_keys`).
+    expired_keys: u64,
+    /// Keys evicted in cache mode (INFO `evicted_keys`).
+    evicted_keys: u64,
+    /// Unit tests' recorder (`Dbs::record_writes`).
+    #[cfg(test)]
+    recorded: Option<Vec<Hooked>>,
+}
+
+/// One hook call, as the unit tests' recorder keeps it: (db index, key, kind).
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hooked {
+    Pre(usize, Vec<u8>),
+    PreBucket(usize),
+    PreDb(usize, WriteKind),
+    Write(usize, Vec<u8>, WriteKind),
+    WriteDb(usize, WriteKind),
+}
+
+impl WriteHooks {
+    fn new(db: usize) -> WriteHooks {
+        WriteHooks { db, ..Default::default() }
+    }
+
+    /// Before `key`'s value or deadline changes in the table (an insert included: with
+    /// cache-mode eviction it may remove another item of the key's bucket). The snapshot
+    /// hook point.
+    #[inline(always)]
+    fn pre_write(&mut self, key: &[u8]) {
+        #[cfg(test)]
+        self.record(|db| Hooked::Pre(db, key.to_vec()));
+        let _ = key;
+    }
+
+    /// Before the cache-mode eviction walk removes an item from the Dash bucket at
+    /// traverse position `cursor` (which item is known only once it is removed).
+    #[inline(always)]
+    fn pre_write_bucket(&mut self, cursor: u64) {
+        #[cfg(test)]
+        self.record(Hooked::PreBucket);
+        let _ = cursor;
+    }
+
+    /// Before a db-level write ([`WriteKind::Flush`], [`WriteKind::Swap`]).
+    #[inline(always)]
+    fn pre_write_db(&mut self, kind: WriteKind) {
+        #[cfg(test)]
+        self.record(|db| Hooked::PreDb(db, kind));
+        let _ = kind;
+    }
+
+    /// After `key` was written.
+    #[inline(always)]
+    fn on_write(&mut self, key: &[u8], kind: WriteKind) {
+        #[cfg(test)]
+        self.record(|db| Hooked::Write(db, key.to_vec(), kind));
+        let _ = key;
+        match kind {
+            WriteKind::Expired => self.expired_keys += 1,
+            WriteKind::Evicted => self.evicted_keys += 1,
+            _ => {}
+        }
+    }
+
+    /// After a db-level write ([`WriteKind::Flush`], [`WriteKind::Swap`]).
+    #[inline(always)]
+    fn on_write_db(&mut self, kind: WriteKind) {
+        #[cfg(test)]
+        self.record(|db| Hooked::WriteDb(db, kind));
+        let _ = kind;
+    }
+
+    #[cfg(test)]
+    fn record(&mut self, event: impl FnOnce(usize) -> Hooked) {
+        let db = self.db;
+        if let Some(log) = &mut self.recorded {
+            log.push(event(db));
+        }
+    }
+}
+
+/// The dbs of one shard, indexed by db number. Hands out `&mut Db` — so writes go
+/// through `Db`'s methods and fire its hooks — and exchanges dbs itself (SWAPDB), so
+/// that the hooks stay with their index.
+pub struct Dbs {
+    dbs: Vec<Db>,
+}
+
+impl Dbs {
+    /// `n` empty dbs, numbered 0..n.
+    pub fn new(n: usize) -> Dbs {
+        Dbs {
+            dbs: (0..n)
+                .map(|i| {
+                    let mut db = Db::new();
+                    db.hooks.db = i;
+                    db
+                })
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dbs.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&Db> {
+        self.dbs.get(i)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Db> {
+        self.dbs.iter()
+    }
+
+    /// SWAPDB: exchanges the keys (tables, cursors, access generations, read counters)
+    /// of dbs `a` and `b`; each index keeps its [`WriteHooks`], which report a
+    /// [`WriteKind::Swap`] unless nothing changes (`a == b`, or both empty).
+    pub fn swap(&mut self, a: usize, b: usize) {
+        if a == b || (self.dbs[a].is_empty() && self.dbs[b].is_empty()) {
+            return;
+        }
+        for i in [a, b] {
+            self.dbs[i].hooks.pre_write_db(WriteKind::Swap);
+        }
+        self.dbs.swap(a, b);
+        let (lo, hi) = self.dbs.split_at_mut(a.max(b));
+        std::mem::swap(&mut lo[a.min(b)].hooks, &mut hi[0].hooks);
+        for i in [a, b] {
+            self.dbs[i].hooks.on_write_db(WriteKind::Swap);
+        }
+    }
+
+    /// Unit tests: start recording every hook call of every db.
+    #[cfg(test)]
+    pub fn record_writes(&mut self) {
+        for d in &mut self.dbs {
+            d.hooks.recorded = Some(Vec::new());
+        }
+    }
+
+    /// Unit tests: the hook calls recorded since the last call, db after db.
+    #[cfg(test)]
+    pub fn take_recorded(&mut self) -> Vec<Hooked> {
+        self.dbs.iter_mut().flat_map(|d| d.hooks.recorded.as_mut().map(std::mem::take).unwrap_or_default()).collect()
+    }
+}
+
+impl std::ops::Index<usize> for Dbs {
+    type Output = Db;
+
+    #[inline(always)]
+    fn index(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Dbs {
+    #[inline(always)]
+    fn index_mut(&mut self, i: usize) -> &mut Db {
+        &mut self.dbs[i]
+    }
+}
+
+impl<'a> IntoIterator for &'a Dbs {
+    type Item = &'a Db;
+    type IntoIter = std::slice::Iter<'a, Db>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.dbs.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Dbs {
+    type Item = &'a mut Db;
+    type IntoIter = std::slice::IterMut<'a, Db>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.dbs.iter_mut()
+    }
 }
 
 /// One logical database in one shard.
@@ -121,19 +433,19 @@ pub struct Db {
     age_cursor: u64,
     age_last_step_ms: i64,
     gens: Option<Box<Generations>>,
-    pub stats: KeyStats,
+    /// Lookups that found / did not find their key (INFO `keyspace_hits`/`_misses`).
+    keyspace_hits: u64,
+    keyspace_misses: u64,
+    /// The write hooks of this db's index (left in place by [`Dbs::swap`]).
+    hooks: WriteHooks,
 }
 
 impl Db {
-    /// An empty db.
+    /// An empty db, of index 0 as its hooks see it (a shard's dbs are numbered by
+    /// [`Dbs::new`]).
     pub fn new() -> Db {
         let map = DashTable::new();
         let expires = DashTable::with_seed(map.seed());
-        Db::with_tables(map, expires)
-    }
-
-    /// A db over these tables, every other field fresh.
-    fn with_tables(map: DashTable<CompactKey, Value>, expires: DashTable<CompactKey, i64>) -> Db {
         Db {
             map,
             expires,
@@ -151,8 +463,26 @@ impl Db {
             age_cursor: 0,
             age_last_step_ms: 0,
             gens: None,
-            stats: KeyStats::default(),
+            keyspace_hits: 0,
+            keyspace_misses: 0,
+            hooks: WriteHooks::new(0),
         }
+    }
+
+    /// The db's counters for INFO stats.
+    pub fn stats(&self) -> KeyStats {
+        KeyStats {
+            keyspace_hits: self.keyspace_hits,
+            keyspace_misses: self.keyspace_misses,
+            expired_keys: self.hooks.expired_keys,
+            evicted_keys: self.hooks.evicted_keys,
+        }
+    }
+
+    /// Zeroes the counters of [`Db::stats`] (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        (self.keyspace_hits, self.keyspace_misses) = (0, 0);
+        (self.hooks.expired_keys, self.hooks.evicted_keys) = (0, 0);
     }
 
     /// Cache mode (`--cache_mode`): with `on`, reads promote what they hit towards the
@@ -190,10 +520,12 @@ impl Db {
                 if evicted == max || self.map.is_empty() {
                     break;
                 }
+                self.hooks.pre_write_bucket(self.evict_cursor);
                 let (item, next) = self.map.evict_at_min(self.evict_cursor, min_items);
                 self.evict_cursor = next;
                 if let Some((k, _)) = item {
                     self.forget_deadline(&k);
+                    self.hooks.on_write(k.bytes(&mut [0; 20]), WriteKind::Evicted);
                     evicted += 1;
                 }
             }
@@ -201,7 +533,6 @@ impl Db {
                 break;
             }
         }
-        self.stats.evicted_keys += evicted as u64;
         if evicted > 0 {
             self.shrink_if_empty();
         }
@@ -263,8 +594,9 @@ impl Db {
         let slot = self.map.find_hashed(h, key)?;
         let deadline = self.deadline_at(h, slot);
         if deadline != 0 && deadline <= now_ms {
+            self.hooks.pre_write(key);
             self.remove_slot(h, slot);
-            self.stats.expired_keys += 1;
+            self.hooks.on_write(key, WriteKind::Expired);
             return None;
         }
         Some((slot, deadline))
@@ -290,40 +622,41 @@ impl Db {
     /// (stamps its access time) unless touching is off for this command
     /// ([`Db::set_access`]). Does not count hits or misses (see [`Db::lookup_read`]).
     #[inline]
-    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
+    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Option<EntryRef<'_>> {
         let h = self.map.hash_key(key);
         let (slot, expire_at_ms) = self.find_live(h, key, now_ms)?;
-        Some(EntryMut { value: self.touched(slot), expire_at_ms })
+        Some(EntryRef { value: self.touched(slot), expire_at_ms })
     }
 
-    /// The value at `slot`, its key stamped with the access time when touching is on.
-    /// The stamp is written only when it changes (once a second at most), so a hot
-    /// key read in a loop does not dirty its cache line for it.
+    /// The value at `slot`, its key stamped with the access time when touching is on
+    /// (see [`touch_key`]).
     #[inline(always)]
     fn touched(&mut self, slot: Slot) -> &mut Value {
         let (k, v) = self.map.slot_key_mut(slot);
-        // `clock` was just set from this lookup's time (`find_live`).
-        if self.touch && k.access() != self.clock {
-            k.set_access(self.clock);
-        }
+        touch_key(k, self.touch, self.clock);
         v
     }
 
-    /// [`Db::lookup`] that checks the value's type (Redis's `lookupKeyWrite` +
-    /// `checkType`): `Ok(None)` if the key is missing, `Err(WrongType)` if it holds
-    /// another type.
+    /// The write lookup (Redis's `lookupKeyWrite` + `checkType`): like [`Db::lookup`],
+    /// and checks the value's type: `Ok(None)` if the key is missing, `Err(WrongType)`
+    /// if it holds another type. The found value can be changed in place through the
+    /// returned guard, which reports the change to the write hooks ([`EntryMut`]).
     #[inline]
-    pub fn lookup_typed(&mut self, key: &[u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryMut<'_>>> {
-        match self.lookup(key, now_ms) {
-            Some(e) if e.value.obj_type() != ty => Err(OpStatus::WrongType),
-            found => Ok(found),
+    pub fn lookup_typed<'a>(&'a mut self, key: &'a [u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryMut<'a>>> {
+        let h = self.map.hash_key(key);
+        let Some((slot, expire_at_ms)) = self.find_live(h, key, now_ms) else { return Ok(None) };
+        let (k, value) = self.map.slot_key_mut(slot);
+        if value.obj_type() != ty {
+            return Err(OpStatus::WrongType);
         }
+        touch_key(k, self.touch, self.clock);
+        Ok(Some(EntryMut { value, expire_at_ms, key, hooks: &mut self.hooks, modified: false }))
     }
 
     /// [`Db::lookup_read`] that checks the value's type (Redis's `lookupKeyRead` +
     /// `checkType`; the hit or miss is counted either way, as Redis does).
     #[inline]
-    pub fn lookup_read_typed(&mut self, key: &[u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryMut<'_>>> {
+    pub fn lookup_read_typed(&mut self, key: &[u8], now_ms: i64, ty: ObjType) -> OpResult<Option<EntryRef<'_>>> {
         match self.lookup_read(key, now_ms) {
             Some(e) if e.value.obj_type() != ty => Err(OpStatus::WrongType),
             found => Ok(found),
@@ -333,16 +666,16 @@ impl Db {
     /// Like [`Db::lookup`], and counts a keyspace hit or miss. In cache mode a touched
     /// hit is promoted in its bucket (the eviction ranking).
     #[inline]
-    pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<EntryMut<'_>> {
+    pub fn lookup_read(&mut self, key: &[u8], now_ms: i64) -> Option<EntryRef<'_>> {
         let h = self.map.hash_key(key);
         match self.find_live(h, key, now_ms) {
             Some((slot, expire_at_ms)) => {
-                self.stats.keyspace_hits += 1;
+                self.keyspace_hits += 1;
                 let slot = if self.cache_mode && self.touch { self.map.bump_up_slot(slot) } else { slot };
-                Some(EntryMut { value: self.touched(slot), expire_at_ms })
+                Some(EntryRef { value: self.touched(slot), expire_at_ms })
             }
             None => {
-                self.stats.keyspace_misses += 1;
+                self.keyspace_misses += 1;
                 None
             }
         }
@@ -436,7 +769,8 @@ impl Db {
         }
     }
 
-    /// Inserts a key known to be absent (hash `h`).
+    /// Inserts a key known to be absent (hash `h`). The caller fires the key's own
+    /// hooks; the items evicted to make room are reported here.
     fn insert_new(&mut self, h: u64, key: &[u8], value: Value, expire_at_ms: i64) {
         if self.over_budget {
             self.evict_some(EVICT_PER_INSERT);
@@ -455,13 +789,14 @@ impl Db {
         self.map.insert_unique_or_evict_hashed(h, k, value, |vk, _| victim = Some(vk));
         if let Some(vk) = victim {
             self.forget_deadline(&vk);
-            self.stats.evicted_keys += 1;
+            self.hooks.on_write(vk.bytes(&mut [0; 20]), WriteKind::Evicted);
         }
     }
 
     /// Stores a value with a deadline (0 = none), replacing any previous entry. One
     /// hash and one probe; a new key is inserted without probing again.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at_ms: i64) {
+        self.hooks.pre_write(key);
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
             Some(slot) => {
@@ -472,6 +807,7 @@ impl Db {
             }
             None => self.insert_new(h, key, value, expire_at_ms),
         }
+        self.hooks.on_write(key, WriteKind::Set);
     }
 
     /// Stores a string value with a deadline (0 = none), like `set(key,
@@ -479,6 +815,7 @@ impl Db {
     /// which saves an allocation and a free on overwrites (the SET hot path).
     #[inline]
     pub fn set_bytes(&mut self, key: &[u8], bytes: &[u8], expire_at_ms: i64) {
+        self.hooks.pre_write(key);
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
             Some(slot) => {
@@ -493,10 +830,12 @@ impl Db {
             }
             None => self.insert_new(h, key, Value::from_bytes(bytes), expire_at_ms),
         }
+        self.hooks.on_write(key, WriteKind::Set);
     }
 
     /// Replaces the value and keeps the deadline (SET KEEPTTL, APPEND, INCR...).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
+        self.hooks.pre_write(key);
         let h = self.map.hash_key(key);
         match self.map.find_hashed(h, key) {
             Some(slot) => {
@@ -506,13 +845,20 @@ impl Db {
             }
             None => self.insert_new(h, key, value, 0),
         }
+        self.hooks.on_write(key, WriteKind::Set);
     }
 
     /// Changes the deadline of an existing key (0 removes it). Returns false if absent.
+    /// Removing the deadline of a key that has none changes nothing and is no write.
     pub fn set_expire(&mut self, key: &[u8], expire_at_ms: i64) -> bool {
         let h = self.map.hash_key(key);
         let Some(slot) = self.map.find_hashed(h, key) else { return false };
+        if expire_at_ms == 0 && !self.map.slot(slot).0.has_expire() {
+            return true;
+        }
+        self.hooks.pre_write(key);
         self.put_deadline(h, slot, key, expire_at_ms);
+        self.hooks.on_write(key, WriteKind::Expire);
         true
     }
 
@@ -588,7 +934,8 @@ impl Db {
         !(self.retired_map.is_empty() && self.retired_expires.is_empty())
     }
 
-    /// Removes the item at `slot` (hash `h`) and its deadline.
+    /// Removes the item at `slot` (hash `h`) and its deadline. The caller fires the
+    /// hooks.
     fn remove_slot(&mut self, h: u64, slot: Slot) -> Entry {
         let (k, value) = self.map.remove_slot(slot);
         let mut expire_at_ms = 0;
@@ -601,20 +948,36 @@ impl Db {
         Entry { value, expire_at_ms }
     }
 
-    /// Removes a key (no expiry check). Returns the removed entry.
+    /// Deletes a key (no expiry check; a [`WriteKind::Delete`]). Returns the removed
+    /// entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.remove_as(key, WriteKind::Delete)
+    }
+
+    /// Removes a key, reporting it to the hooks as `kind`.
+    fn remove_as(&mut self, key: &[u8], kind: WriteKind) -> Option<Entry> {
         let h = self.map.hash_key(key);
         let slot = self.map.find_hashed(h, key)?;
-        Some(self.remove_slot(h, slot))
+        self.hooks.pre_write(key);
+        let e = self.remove_slot(h, slot);
+        self.hooks.on_write(key, kind);
+        Some(e)
     }
 
     /// Removes everything and frees the tables themselves (keeping the hash seed), as
     /// Redis's FLUSHALL does (a `clear()` that kept the capacity would leave 8 MB in
-    /// use after 100k keys).
+    /// use after 100k keys). A [`WriteKind::Flush`] if the db had keys.
     pub fn clear(&mut self) {
+        let had_keys = !self.map.is_empty();
+        if had_keys {
+            self.hooks.pre_write_db(WriteKind::Flush);
+        }
         self.map.clear();
         self.expires.clear();
         self.expire_cursor = 0;
+        if had_keys {
+            self.hooks.on_write_db(WriteKind::Flush);
+        }
     }
 
     /// The deadline of a key object found in `map` (0 if none).
@@ -652,8 +1015,7 @@ impl Db {
             if live(self, k) {
                 return Some(key);
             }
-            self.remove(&key);
-            self.stats.expired_keys += 1;
+            self.remove_as(&key, WriteKind::Expired);
         }
         self.map.keys().find(|k| live(self, k)).map(|k| k.to_cow().into())
     }
@@ -690,7 +1052,10 @@ impl Db {
             }
         }
         self.expire_cursor = cursor;
+        let mut buf = [0u8; 20];
         for k in due.drain(..) {
+            let key = k.bytes(&mut buf);
+            self.hooks.pre_write(key);
             let h = self.map.hash_key(&k);
             if let Some(s) = self.expires.find_hashed(h, &k) {
                 self.expires.remove_slot(s);
@@ -698,31 +1063,33 @@ impl Db {
             if let Some(s) = self.map.find_hashed(h, &k) {
                 self.map.remove_slot(s);
             }
+            self.hooks.on_write(key, WriteKind::Expired);
             step.removed += 1;
         }
         self.due = due;
-        self.stats.expired_keys += step.removed as u64;
         if step.removed > 0 {
             self.shrink_if_empty();
         }
         step
     }
 
-    /// Moves every key out (SWAPDB, FLUSHDB ASYNC).
-    pub fn take(&mut self) -> Db {
-        std::mem::take(self)
-    }
-
-    /// Moves every key out into a new `Db` and leaves this one empty, keeping the
-    /// keyspace counters here (FLUSHDB/FLUSHALL ASYNC: the caller drops the result
-    /// elsewhere).
-    pub fn take_data(&mut self) -> Db {
+    /// Moves every key out and leaves this db empty, keeping its counters and hooks
+    /// (FLUSHDB/FLUSHALL ASYNC: the caller drops the result elsewhere). A
+    /// [`WriteKind::Flush`] if the db had keys.
+    pub fn take_data(&mut self) -> TakenData {
+        let had_keys = !self.map.is_empty();
+        if had_keys {
+            self.hooks.pre_write_db(WriteKind::Flush);
+        }
         // The new tables keep the seed, so a SCAN in progress keeps its order.
         let seed = self.map.seed();
         let map = std::mem::replace(&mut self.map, DashTable::with_seed(seed));
         let expires = std::mem::replace(&mut self.expires, DashTable::with_seed(seed));
         self.expire_cursor = 0;
-        Db::with_tables(map, expires)
+        if had_keys {
+            self.hooks.on_write_db(WriteKind::Flush);
+        }
+        TakenData { _map: map, _expires: expires }
     }
 
     /// One SCAN step over this db: walks the Dash table's traverse cursor from
@@ -791,6 +1158,24 @@ impl Db {
 impl Default for Db {
     fn default() -> Db {
         Db::new()
+    }
+}
+
+/// A db's former keys, taken out by [`Db::take_data`]: only to be dropped (on another
+/// thread, for a large db), never put back.
+pub struct TakenData {
+    // Held only to be dropped.
+    _map: DashTable<CompactKey, Value>,
+    _expires: DashTable<CompactKey, i64>,
+}
+
+/// Stamps a key being looked up with the access time `clock` when `touch` is on.
+/// The stamp is written only when it changes (once a second at most), so a hot key
+/// read in a loop does not dirty its cache line for it.
+#[inline(always)]
+fn touch_key(k: &mut CompactKey, touch: bool, clock: u8) {
+    if touch && k.access() != clock {
+        k.set_access(clock);
     }
 }
 
@@ -863,7 +1248,7 @@ mod tests {
         db.set(b"k", Value::from_bytes(b"v"), 1000);
         assert!(db.lookup(b"k", 999).is_some());
         assert!(db.lookup(b"k", 1000).is_none());
-        assert_eq!(db.stats.expired_keys, 1);
+        assert_eq!(db.stats().expired_keys, 1);
         assert_eq!(db.expires_len(), 0);
     }
 
@@ -885,7 +1270,7 @@ mod tests {
         assert!(db.lookup_typed(b"c", 0, ObjType::Probe).expect("a probe").is_some());
         assert!(matches!(db.lookup_read_typed(b"c", 0, ObjType::String), Err(OpStatus::WrongType)));
         assert!(matches!(db.lookup_read_typed(b"none", 0, ObjType::String), Ok(None)));
-        assert_eq!((db.stats.keyspace_hits, db.stats.keyspace_misses), (1, 1));
+        assert_eq!((db.stats().keyspace_hits, db.stats().keyspace_misses), (1, 1));
         let string_usage = db.memory_usage(b"s").expect("exists");
         assert!(db.memory_usage(b"c").expect("exists") >= string_usage + 100);
         assert!(db.approx_bytes() >= 100 + std::mem::size_of::<Container>());
@@ -917,7 +1302,7 @@ mod tests {
         }
         assert_eq!(removed, 500);
         assert_eq!((db.len(), db.expires_len()), (501, 500));
-        assert_eq!(db.stats.expired_keys, 500);
+        assert_eq!(db.stats().expired_keys, 500);
         while db.expire_step(10_000, 1000).removed > 0 {}
         assert_eq!((db.len(), db.expires_len()), (1, 0));
         assert!(db.lookup(b"forever", 10_000).is_some());
@@ -1126,7 +1511,7 @@ mod tests {
         for seed in 7..15 {
             assert_eq!(db.random_key(20, seed).as_deref(), Some(&b"live"[..]));
         }
-        assert!(db.stats.expired_keys > 0);
+        assert!(db.stats().expired_keys > 0);
         db.remove(b"live");
         assert_eq!(db.random_key(20, 9), None);
         let mut picks = std::collections::HashSet::new();
@@ -1263,6 +1648,35 @@ mod tests {
         assert_eq!(db.len(), 1);
     }
 
+    // The hooks around a value changed in place and a flush: a guard only read reports
+    // nothing; `value_mut` announces the write once and the drop reports it; FLUSH
+    // ASYNC's take_data reports a Flush only for a db that had keys.
+    #[test]
+    fn guard_and_take_data_hooks() {
+        let mut dbs = Dbs::new(2);
+        dbs.record_writes();
+        dbs[1].set(b"s", Value::from_bytes(b"abc"), 0);
+        dbs.take_recorded();
+        let e = dbs[1].lookup_typed(b"s", 0, ObjType::String).expect("a string").expect("exists");
+        assert!(e.value().eq_bytes(b"abc"));
+        drop(e);
+        assert_eq!(dbs.take_recorded(), vec![]);
+        let mut e = dbs[1].lookup_typed(b"s", 0, ObjType::String).expect("a string").expect("exists");
+        e.value_mut().modify_raw(|b| b.push(b'd'));
+        e.value_mut().modify_raw(|b| b.push(b'e'));
+        drop(e);
+        assert_eq!(
+            dbs.take_recorded(),
+            vec![Hooked::Pre(1, b"s".to_vec()), Hooked::Write(1, b"s".to_vec(), WriteKind::Modify)]
+        );
+        assert!(dbs[1].lookup(b"s", 0).is_some_and(|e| e.value.eq_bytes(b"abcde")));
+        let _ = dbs[0].take_data();
+        assert_eq!(dbs.take_recorded(), vec![]);
+        let old = dbs[1].take_data();
+        assert_eq!(old._map.len(), 1);
+        assert_eq!(dbs.take_recorded(), vec![Hooked::PreDb(1, WriteKind::Flush), Hooked::WriteDb(1, WriteKind::Flush)]);
+    }
+
     // take_data empties the db but leaves its counters and its hash seed.
     #[test]
     fn take_data_keeps_stats() {
@@ -1270,10 +1684,10 @@ mod tests {
         db.set(b"a", Value::from_int(1), 5);
         db.lookup_read(b"a", 0);
         let old = db.take_data();
-        assert_eq!((old.len(), old.expires_len()), (1, 1));
-        assert_eq!((db.len(), db.expires_len(), db.stats.keyspace_hits), (0, 0, 1));
+        assert_eq!((old._map.len(), old._expires.len()), (1, 1));
+        assert_eq!((db.len(), db.expires_len(), db.stats().keyspace_hits), (0, 0, 1));
         // Same seed, so a SCAN cursor keeps meaning the same order.
-        assert_eq!(db.map.seed(), old.map.seed());
+        assert_eq!(db.map.seed(), old._map.seed());
     }
 
     // Cache mode without growth: the table keeps its size and evicts (counting it), the
@@ -1292,16 +1706,16 @@ mod tests {
             assert!(db.lookup_read(b"k7", 0).is_some(), "hot key evicted at {i}");
         }
         assert_eq!(db.map.segment_count(), segs);
-        assert_eq!(db.len() as u64 + db.stats.evicted_keys, 200_000);
+        assert_eq!(db.len() as u64 + db.stats().evicted_keys, 200_000);
         let with_deadline = db.map.keys().filter(|k| k.has_expire()).count();
         assert_eq!(db.expires_len(), with_deadline);
         // Growth allowed again: no more evictions.
         db.set_cache_mode(true, true, false);
-        let before = db.stats.evicted_keys;
+        let before = db.stats().evicted_keys;
         for i in 0..50_000i64 {
             db.set(format!("n{i}").as_bytes(), Value::from_int(i), 0);
         }
-        assert_eq!(db.stats.evicted_keys, before);
+        assert_eq!(db.stats().evicted_keys, before);
         // The background walk evicts what it is asked, and empties the db in the end.
         assert_eq!(db.evict_some(100), 100);
         while db.evict_some(1000) > 0 {}
@@ -1338,7 +1752,7 @@ mod cache_tests {
         // Each of the 30,000 inserts evicted two first (and, rarely, one more when its
         // segment was full): 90,100 + 30,000 - 60,000 at most.
         assert!(db.len() <= 60_100);
-        assert_eq!(db.len() as u64 + db.stats.evicted_keys, 120_100);
+        assert_eq!(db.len() as u64 + db.stats().evicted_keys, 120_100);
         // A steady state like the server's: evicting on insert only while over, many
         // rounds; the promoted keys stay.
         for round in 15..80 {

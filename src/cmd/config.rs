@@ -1079,7 +1079,7 @@ pub fn reset_stats(s: &mut Shard) {
     let n = s.stats.cmd.len();
     s.stats = crate::shard::ThreadStats { cmd: vec![Default::default(); n], ..Default::default() };
     for db in &mut s.dbs {
-        db.stats = Default::default();
+        db.reset_stats();
     }
 }
 

@@ -894,7 +894,7 @@ fn parse_flush_mode(args: &[&[u8]]) -> OpResult<bool> {
 const LAZY_FREE_KEYS: usize = 64 * 1024;
 
 /// Empties one db of a shard; large ones are freed in the background when `lazy`.
-fn flush_db(s: &mut Shard, db: usize, lazy: bool) {
+pub(super) fn flush_db(s: &mut Shard, db: usize, lazy: bool) {
     let d = &mut s.dbs[db];
     if lazy && d.len() > LAZY_FREE_KEYS {
         let old = d.take_data();

@@ -18,6 +18,8 @@ pub mod config;
 pub mod generic;
 pub mod server;
 pub mod strings;
+#[cfg(test)]
+mod write_hook_tests;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -673,7 +673,7 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                     };
                     format!(
                         "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle_s}",
-                        &*e.value as *const _,
+                        e.value as *const _,
                         e.value.encoding(),
                         len + 1,
                         // Redis's 24-bit LRU clock (seconds) at the last access.

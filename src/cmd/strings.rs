@@ -526,9 +526,9 @@ fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
     let db = ctx.db();
     let cur = match db.lookup_typed(key, now, ObjType::String) {
         Ok(None) => 0,
-        Ok(Some(e)) => match e.value.as_int() {
+        Ok(Some(e)) => match e.value().as_int() {
             Some(n) => n,
-            None => match parse_i64(&str_bytes(e.value)) {
+            None => match parse_i64(&str_bytes(e.value())) {
                 Some(n) => n,
                 None => return OpStatus::NotInteger.reply(out),
             },
@@ -574,7 +574,7 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let db = ctx.db();
     let result = match db.lookup_typed(key, now, ObjType::String) {
         Ok(None) => incr_by_float(b"0", args[2]),
-        Ok(Some(e)) => incr_by_float(&str_bytes(e.value), args[2]),
+        Ok(Some(e)) => incr_by_float(&str_bytes(e.value()), args[2]),
         Err(status) => return status.reply(out),
     };
     match result {
@@ -592,26 +592,27 @@ fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 fn append_generic(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool, out: &mut ReplyBuf) {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let e = match db.lookup_typed(key, now, ObjType::String) {
-        Ok(Some(e)) => e,
-        Ok(None) => {
-            db.set(key, Value::from_bytes(arg), 0);
-            return out.int(arg.len() as i64);
+    match db.lookup_typed(key, now, ObjType::String) {
+        Ok(Some(mut e)) => {
+            if e.value().len() as u64 + arg.len() as u64 > MAX_STRING {
+                return OpStatus::StringTooBig.reply(out);
+            }
+            let new_len = e.value_mut().modify_raw(|bytes| {
+                if prepend {
+                    bytes.splice(0..0, arg.iter().copied());
+                } else {
+                    bytes.extend_from_slice(arg);
+                }
+                bytes.len()
+            });
+            return out.int(new_len as i64);
         }
+        Ok(None) => {}
         Err(status) => return status.reply(out),
-    };
-    if e.value.len() as u64 + arg.len() as u64 > MAX_STRING {
-        return OpStatus::StringTooBig.reply(out);
     }
-    let new_len = e.value.modify_raw(|bytes| {
-        if prepend {
-            bytes.splice(0..0, arg.iter().copied());
-        } else {
-            bytes.extend_from_slice(arg);
-        }
-        bytes.len()
-    });
-    out.int(new_len as i64);
+    // A new key, stored once the lookup's guard is gone.
+    db.set(key, Value::from_bytes(arg), 0);
+    out.int(arg.len() as i64);
 }
 
 fn append(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
@@ -685,36 +686,37 @@ fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let total = (offset as u64).checked_add(val.len() as u64).filter(|&t| t <= MAX_STRING).map(|t| t as usize);
     let now = ctx.now_ms;
     let db = ctx.db();
-    let e = match db.lookup_typed(key, now, ObjType::String) {
-        Ok(Some(e)) => e,
-        Ok(None) => {
+    match db.lookup_typed(key, now, ObjType::String) {
+        Ok(Some(mut e)) => {
             if val.is_empty() {
-                return out.int(0);
+                return out.int(e.value().len() as i64);
             }
             let Some(total) = total else {
                 return OpStatus::StringTooBig.reply(out);
             };
-            let mut bytes = vec![0u8; total];
-            bytes[offset as usize..].copy_from_slice(val);
-            db.set(key, Value::from_raw_vec(bytes), 0);
-            return out.int(total as i64);
+            let new_len = e.value_mut().modify_raw(|bytes| {
+                if bytes.len() < total {
+                    bytes.resize(total, 0);
+                }
+                bytes[offset as usize..total].copy_from_slice(val);
+                bytes.len()
+            });
+            return out.int(new_len as i64);
         }
+        Ok(None) => {}
         Err(status) => return status.reply(out),
-    };
+    }
+    // A new key, stored once the lookup's guard is gone.
     if val.is_empty() {
-        return out.int(e.value.len() as i64);
+        return out.int(0);
     }
     let Some(total) = total else {
         return OpStatus::StringTooBig.reply(out);
     };
-    let new_len = e.value.modify_raw(|bytes| {
-        if bytes.len() < total {
-            bytes.resize(total, 0);
-        }
-        bytes[offset as usize..total].copy_from_slice(val);
-        bytes.len()
-    });
-    out.int(new_len as i64);
+    let mut bytes = vec![0u8; total];
+    bytes[offset as usize..].copy_from_slice(val);
+    db.set(key, Value::from_raw_vec(bytes), 0);
+    out.int(total as i64);
 }
 
 // ------------------------------------------------------------------ LCS
@@ -1082,7 +1084,7 @@ mod tests {
         run(&mut s, &["incr", "k"]);
         run(&mut s, &["set", "k", "2", "get"]);
         run(&mut s, &["mget", "k", "nokey"]);
-        assert_eq!((s.dbs[0].stats.keyspace_hits, s.dbs[0].stats.keyspace_misses), (3, 2));
+        assert_eq!((s.dbs[0].stats().keyspace_hits, s.dbs[0].stats().keyspace_misses), (3, 2));
         for cmd in [
             &["append", "k", "1"][..],
             &["strlen", "k"],
@@ -1094,7 +1096,7 @@ mod tests {
             run(&mut s, cmd);
         }
         // Same counts as redis-server 7.0.15's INFO stats for this sequence.
-        assert_eq!((s.dbs[0].stats.keyspace_hits, s.dbs[0].stats.keyspace_misses), (6, 3));
+        assert_eq!((s.dbs[0].stats().keyspace_hits, s.dbs[0].stats().keyspace_misses), (6, 3));
     }
 
     // SET's option grammar: conflicts are syntax errors, repeats are allowed, the last

@@ -101,10 +101,11 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
         expired: 0,
     };
     for d in &s.dbs {
-        info.hits += d.stats.keyspace_hits;
-        info.misses += d.stats.keyspace_misses;
-        info.expired += d.stats.expired_keys;
-        info.stats.evicted_keys += d.stats.evicted_keys;
+        let stats = d.stats();
+        info.hits += stats.keyspace_hits;
+        info.misses += stats.keyspace_misses;
+        info.expired += stats.expired_keys;
+        info.stats.evicted_keys += stats.evicted_keys;
     }
     if with_memory {
         for (_, slot) in s.conns.iter() {
