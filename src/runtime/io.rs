@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use io_uring::{opcode, types};
 
 use super::{KIND_RECV, KIND_SEND, Worker, user_data};
-use crate::conn::{self, Conn, ConnSlot, Wait};
+use crate::conn::{self, Conn, ConnSlot, Life, Recv, Wait};
 use crate::shard::{Shard, unix_ms};
 
 impl Worker {
@@ -62,7 +62,7 @@ impl Worker {
     }
 
     pub(crate) fn post_recv(&mut self, idx: usize, generation: u32, c: &mut Conn) {
-        if c.recv_inflight || c.closing || c.close_after_reply || c.is_waiting() || self.drain_deadline.is_some() {
+        if c.recv_inflight() || !c.is_open() || c.is_waiting() || self.drain_deadline.is_some() {
             return;
         }
         if c.pending_output() > conn::OUTPUT_SOFT_LIMIT {
@@ -73,13 +73,13 @@ impl Worker {
         // and no recv is in flight here.
         if c.prepare_read_buf().is_err() {
             log::warn!("closing client {} that reached max query buffer length", c.id);
-            c.closing = true;
+            c.close();
             return;
         }
         let spare = c.rbuf.spare_capacity_mut();
         // The kernel writes into the spare capacity: uninitialised memory that nothing
         // reads until `on_recv` extends the length by the bytes the kernel reported.
-        // `rbuf` is neither reallocated nor compacted until then (`recv_inflight`).
+        // `rbuf` is neither reallocated nor compacted until then (`Recv::InFlight`).
         let e = opcode::Recv::new(
             types::Fd(c.fd),
             spare.as_mut_ptr().cast::<u8>(),
@@ -87,7 +87,7 @@ impl Worker {
         )
         .build()
         .user_data(user_data(KIND_RECV, generation, idx as u32));
-        c.recv_inflight = true;
+        c.recv = Recv::InFlight;
         self.push_sqe(e);
     }
 
@@ -96,8 +96,7 @@ impl Worker {
             return;
         }
         let mut c = self.take(idx);
-        c.recv_inflight = false;
-        c.recv_cancel = false;
+        c.recv = Recv::Idle;
         if res > 0 && self.drain_deadline.is_some() {
             // Shutting down: no new commands (see `drain_step`).
         } else if res > 0 {
@@ -105,7 +104,7 @@ impl Worker {
             assert!(received <= c.rbuf.capacity() - len, "recv reported more bytes than it was given room for");
             // SAFETY: the recv posted by `post_recv` pointed at `rbuf`'s spare capacity
             // (from `len` on), and the buffer has not moved since (no reallocation or
-            // compaction while `recv_inflight`); the kernel reports that it initialised
+            // compaction while a recv is in flight); the kernel reports that it initialised
             // the first `received` bytes of it, which the assert keeps within capacity.
             unsafe { c.rbuf.set_len(len + received) };
             c.rbuf_peak = c.rbuf_peak.max(c.rbuf.len());
@@ -120,7 +119,7 @@ impl Worker {
             // again is right in that case too.)
             self.post_recv(idx, generation, &mut c);
         } else if res == 0 || !(res == -libc::EAGAIN || res == -libc::EINTR || res == -libc::ENOBUFS) {
-            c.closing = true;
+            c.close();
         } else {
             self.post_recv(idx, generation, &mut c);
         }
@@ -137,7 +136,7 @@ impl Worker {
             if res == -libc::EAGAIN || res == -libc::EINTR {
                 self.flush(idx, generation, &mut c);
             } else {
-                c.closing = true;
+                c.close();
             }
         } else {
             c.sent += res as usize;
@@ -147,11 +146,9 @@ impl Worker {
                 c.sent = 0;
             }
             self.flush(idx, generation, &mut c);
-            if !c.send_inflight && c.close_after_reply && !c.is_waiting() {
-                c.closing = true;
-            }
+            c.close_if_replied();
             // Back-pressure may have held reads back; parsed-but-unexecuted input may remain.
-            if !c.closing && !c.is_waiting() {
+            if c.is_open() && !c.is_waiting() {
                 self.process(idx, generation, &mut c);
             }
         }
@@ -160,7 +157,7 @@ impl Worker {
 
     /// Starts a send if none is in flight and replies are waiting.
     pub(crate) fn flush(&mut self, idx: usize, generation: u32, c: &mut Conn) {
-        if c.send_inflight || c.closing {
+        if c.send_inflight || c.is_closing() {
             return;
         }
         if c.sending.is_empty() {
@@ -187,7 +184,7 @@ impl Worker {
 /// Returns false if there is no such live connection.
 pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
     match shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) {
-        Some(c) if !c.closing => c.closing = true,
+        Some(c) if !c.is_closing() => c.close(),
         _ => return false,
     }
     reap(shard, idx);
@@ -199,15 +196,16 @@ pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
 /// frees the slot.
 pub(crate) fn reap(shard: &mut Shard, idx: usize) {
     let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else { return };
-    if !c.closing {
-        return;
+    match c.life {
+        Life::Open | Life::CloseAfterReply => return,
+        Life::Closing => {
+            c.life = Life::ShutDown;
+            // SAFETY: c.fd is this connection's open socket.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+        Life::ShutDown => {}
     }
-    if !c.shutdown_done {
-        c.shutdown_done = true;
-        // SAFETY: c.fd is this connection's open socket.
-        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
-    }
-    if !c.recv_inflight && !c.send_inflight && !c.is_waiting() {
+    if !c.recv_inflight() && !c.send_inflight && !c.is_waiting() {
         // SAFETY: nothing refers to the fd any more; it is closed exactly once.
         unsafe { libc::close(c.fd) };
         shard.conns.remove(idx);

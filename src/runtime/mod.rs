@@ -260,7 +260,7 @@ impl Worker {
         // boxed timer, or at a buffer of a connection that stays allocated (and is not
         // reallocated) until the SQE's completion is handled — for a recv, the read
         // buffer's spare capacity, which nothing resizes or compacts while
-        // `recv_inflight` (see `conn`'s module docs).
+        // its recv is in flight (see `conn`'s module docs).
         if unsafe { self.ring.submission().push(&e) }.is_ok() {
             return;
         }

@@ -79,7 +79,7 @@ impl Worker {
         let mut squash: Option<Box<Squash>> = None;
         // Commands left before the next keyspace prefetch (see `prefetch_keys`).
         let mut prefetch_in = 0usize;
-        while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < rbuf.len() {
+        while !c.is_waiting() && c.is_open() && c.rpos < rbuf.len() {
             if c.pending_output() > conn::OUTPUT_SOFT_LIMIT && c.send_inflight {
                 break; // resume when the send completes
             }
@@ -134,7 +134,7 @@ impl Worker {
                 }
                 crate::resp::Parsed::Error(e) => {
                     e.write_reply(&mut c.out.buf);
-                    c.close_after_reply = true;
+                    c.close_after_reply();
                     c.rpos = rbuf.len();
                 }
             }
@@ -162,9 +162,7 @@ impl Worker {
             c.wait = Wait::Squash(sq);
         }
         self.flush(idx, generation, c);
-        if c.close_after_reply && !c.send_inflight && !c.is_waiting() {
-            c.closing = true;
-        }
+        c.close_if_replied();
         self.post_recv(idx, generation, c);
     }
 
