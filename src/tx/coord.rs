@@ -35,7 +35,7 @@ impl Worker {
         args: &[&[u8]],
         shard: usize,
     ) {
-        if shard == self.id && (self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, args))) {
+        if shard == self.id && cmd::admit::may_run_inline(&self.vll, command, args) {
             cmd::run_shard_handler(&mut self.shard, command, c.db, args, &mut c.out);
             return;
         }

@@ -1,10 +1,11 @@
-//! A connection's pipeline: parse every complete command in the read buffer and run it
-//! — inline when its keys are local and free, squashed into one batch per other shard
-//! when a run of pipelined commands goes elsewhere ([`Squash`]), or through
-//! `cmd::dispatch` for everything else — until one has to wait.
+//! A connection's pipeline: parse every complete command in the read buffer, admit it
+//! (`cmd::admit`, once per command) and run it — inline when its keys are local and
+//! free, squashed into one batch per other shard when a run of pipelined commands goes
+//! elsewhere ([`Squash`]), or through `cmd::dispatch` for everything else — until one
+//! has to wait.
 
 use super::{Msg, Origin, OwnedCmd};
-use crate::cmd;
+use crate::cmd::{self, Admission, admit};
 use crate::conn::{self, Conn, Wait};
 use crate::runtime::Worker;
 
@@ -93,14 +94,12 @@ impl Worker {
                     c.need = 0;
                     if args.is_empty() {
                         c.rpos += consumed;
-                    } else if self.shard.nshards == 1 {
-                        c.rpos += consumed;
-                        cmd::dispatch(self, c, origin, &args);
                     } else {
-                        match cmd::route(self, c, &args) {
-                            Some((command, shard)) if shard != self.id => {
+                        let admission = admit::admit(&mut self.shard, c, &args);
+                        match admission {
+                            Admission::Single { cmd: command, shard, squash: true } if shard != self.id => {
                                 c.rpos += consumed;
-                                cmd::count_call(self, c, command);
+                                admit::count_call(&mut self.shard, c, command);
                                 let sq = squash.get_or_insert_with(|| Box::new(Squash::new(self.shard.nshards)));
                                 sq.add(
                                     c.out.buf.len(),
@@ -111,18 +110,19 @@ impl Worker {
                                     break;
                                 }
                             }
-                            Some((command, shard))
-                                if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, &args)) =>
+                            Admission::Single { cmd: command, squash: true, .. }
+                                if admit::may_run_inline(&self.vll, command, &args) =>
                             {
                                 // Local and uncontended: runs inline even inside a squashed run.
                                 c.rpos += consumed;
-                                cmd::count_call(self, c, command);
-                                self.exec_single(c, origin, command, &args, shard);
+                                admit::count_call(&mut self.shard, c, command);
+                                cmd::run_shard_handler(&mut self.shard, command, c.db, &args, &mut c.out);
                             }
-                            _ if squash.is_some() => break, // a barrier: send the run first
+                            // A barrier, or a local command that must queue: send the run first.
+                            _ if squash.is_some() => break,
                             _ => {
                                 c.rpos += consumed;
-                                cmd::dispatch(self, c, origin, &args);
+                                cmd::dispatch(self, c, origin, &args, admission);
                             }
                         }
                     }
