@@ -69,6 +69,7 @@
 //!   into the smaller buffer. If data won the race instead, it is processed as usual
 //!   and the shrink happens before the next recv.
 
+use crate::proto::Protocol;
 use crate::reply::ReplyBuf;
 use crate::tx::coord::Coord;
 use crate::tx::pipeline::Squash;
@@ -162,6 +163,9 @@ pub fn grown_read_capacity(len: usize, cap: usize, need: usize) -> Result<usize,
 
 pub struct Conn {
     pub fd: i32,
+    /// The protocol of the listener that accepted it: how its input is parsed and its
+    /// replies built.
+    pub proto: Protocol,
     pub id: u64,
     pub peer: String,
     pub local: String,
@@ -202,9 +206,10 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: i32, id: u64, peer: String, local: String, authed: bool, now_ms: i64) -> Conn {
+    pub fn new(fd: i32, proto: Protocol, id: u64, peer: String, local: String, authed: bool, now_ms: i64) -> Conn {
         Conn {
             fd,
+            proto,
             id,
             peer,
             local,
@@ -215,7 +220,7 @@ impl Conn {
             rbuf_peak: 0,
             shrink_rbuf_to: 0,
             rbuf_lent: None,
-            out: ReplyBuf::new(false),
+            out: proto.reply_buf(),
             sending: Vec::new(),
             sent: 0,
             recv: Recv::Idle,
@@ -491,7 +496,7 @@ mod tests {
     }
 
     fn conn() -> Conn {
-        Conn::new(-1, 1, String::new(), String::new(), true, 0)
+        Conn::new(-1, Protocol::Resp, 1, String::new(), String::new(), true, 0)
     }
 
     // Redis's clientsCronResizeQueryBuffer: idle over 2 s, or over 32 KiB and more

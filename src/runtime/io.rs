@@ -9,14 +9,16 @@ use io_uring::{opcode, types};
 
 use super::{KIND_RECV, KIND_SEND, Worker, user_data};
 use crate::conn::{self, Conn, ConnSlot, Life, Recv, Wait};
+use crate::proto::{Protocol, Refused};
 use crate::shard::{Shard, unix_ms};
 
 impl Worker {
-    pub(crate) fn on_accept(&mut self, fd: i32) {
+    /// A connection accepted by a listener of protocol `proto`.
+    pub(crate) fn on_accept(&mut self, fd: i32, proto: Protocol) {
         // maxclients over all threads (Redis's check: admitted while fewer are connected).
         if self.shard.g.clients.fetch_add(1, Ordering::AcqRel) >= self.shard.cfg.maxclients {
             self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
-            reject_connection(fd, b"-ERR max number of clients reached\r\n");
+            reject_connection(fd, proto.refusal(Refused::MaxClients));
             self.shard.stats.rejected_connections += 1;
             return;
         }
@@ -27,14 +29,14 @@ impl Worker {
             && !crate::net::is_loopback_peer(&peer)
         {
             self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
-            reject_connection(fd, PROTECTED_MODE_DENIED.as_bytes());
+            reject_connection(fd, proto.refusal(Refused::ProtectedMode));
             self.shard.stats.connections_received += 1;
             self.shard.stats.rejected_connections += 1;
             return;
         }
         let id = self.shard.g.next_client_id.fetch_add(1, Ordering::Relaxed);
         let authed = self.shard.cfg.requirepass.is_empty();
-        let conn = Box::new(Conn::new(fd, id, peer, local, authed, unix_ms()));
+        let conn = Box::new(Conn::new(fd, proto, id, peer, local, authed, unix_ms()));
         let generation = self.next_gen;
         self.next_gen = (self.next_gen + 1) & 0xff_ffff;
         let idx = self.shard.conns.insert(ConnSlot { generation, conn: Some(conn) });
@@ -213,10 +215,6 @@ pub(crate) fn reap(shard: &mut Shard, idx: usize) {
         shard.g.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
-
-/// Redis's protected-mode refusal (networking.c, 7.0), sent to a non-loopback client
-/// when protected mode is on and no password is set.
-pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Refuses a just-accepted connection: one best-effort send of `msg` (the socket's
 /// buffer is empty, so it fits), then close.

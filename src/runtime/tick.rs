@@ -135,7 +135,7 @@ impl Worker {
         let now = std::time::Instant::now();
         if self.drain_deadline.is_none() {
             self.drain_deadline = Some(now + SHUTDOWN_DRAIN);
-            crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
+            super::close_listeners(std::mem::take(&mut self.shard.listeners));
             self.shard.listen_gen = (self.shard.listen_gen + 1) & 0xff_ffff;
         }
         if !self.drained {
@@ -166,6 +166,6 @@ impl Worker {
                 };
             }
         }
-        crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
+        super::close_listeners(std::mem::take(&mut self.shard.listeners));
     }
 }

@@ -1,5 +1,6 @@
-//! A connection's pipeline: parse every complete command in the read buffer, admit it
-//! (`cmd::admit`, once per command) and run it — inline when its keys are local and
+//! A connection's pipeline: parse every complete command in the read buffer with its
+//! protocol's parser (`Conn::proto`, see [`crate::proto`]), admit it (`cmd::admit`,
+//! once per command) and run it — inline when its keys are local and
 //! free, squashed into one batch per other shard when a run of pipelined commands goes
 //! elsewhere ([`Squash`]), or through `cmd::dispatch` for everything else — until one
 //! has to wait.
@@ -7,6 +8,7 @@
 use super::{Msg, Origin, OwnedCmd};
 use crate::cmd::{self, Admission, admit};
 use crate::conn::{self, Conn, Wait};
+use crate::proto::{Protocol, Request};
 use crate::runtime::Worker;
 
 /// Pipelined single-shard commands for other shards, sent as one message per shard
@@ -65,8 +67,9 @@ pub(crate) const ARENA_INITIAL: usize = 64 * 1024;
 pub(crate) const ARENA_RETAIN_MAX: usize = 1 << 20;
 
 impl Worker {
-    /// Parses and executes every complete command in the read buffer, in order, until
-    /// one has to wait for another shard. Then sends the replies and reads more.
+    /// Parses (with the connection's protocol) and executes every complete command in
+    /// the read buffer, in order, until one has to wait for another shard. Then sends
+    /// the replies and reads more. Nothing here knows a protocol's wire format.
     pub(crate) fn process(&mut self, idx: usize, generation: u32, c: &mut Conn) {
         let origin = Origin { thread: self.id as u32, idx: idx as u32, generation };
         let limits_authed = c.authed;
@@ -85,12 +88,11 @@ impl Worker {
                 break; // resume when the send completes
             }
             if prefetch_in == 0 {
-                prefetch_in = self.prefetch_keys(c.db, &rbuf[c.rpos..]);
+                prefetch_in = self.prefetch_keys(c.proto, c.db, &rbuf[c.rpos..]);
             }
             prefetch_in -= 1;
-            let limits = crate::resp::Limits { authenticated: limits_authed || c.authed, ..Default::default() };
-            match crate::resp::parse(&rbuf[c.rpos..], &arena, &limits) {
-                crate::resp::Parsed::Complete { args, consumed } => {
+            match c.proto.parse(&rbuf[c.rpos..], &arena, limits_authed || c.authed, &mut c.out) {
+                Request::Command { args, consumed } => {
                     c.need = 0;
                     if args.is_empty() {
                         c.rpos += consumed;
@@ -127,13 +129,12 @@ impl Worker {
                         }
                     }
                 }
-                crate::resp::Parsed::Incomplete { need } => {
+                Request::Incomplete { need } => {
                     // The buffer grows in `post_recv`, as the bytes actually arrive.
                     c.need = need;
                     break;
                 }
-                crate::resp::Parsed::Error(e) => {
-                    e.write_reply(&mut c.out.buf);
+                Request::Malformed => {
                     c.close_after_reply();
                     c.rpos = rbuf.len();
                 }
@@ -171,12 +172,12 @@ impl Worker {
     /// [`Db::prefetch`](crate::store::Db::prefetch)). Returns how many commands that
     /// covers; with fewer than two complete commands in `buf` it prefetches nothing and
     /// returns `usize::MAX` (no more tries in this read).
-    pub(crate) fn prefetch_keys(&self, db: usize, buf: &[u8]) -> usize {
+    pub(crate) fn prefetch_keys(&self, proto: Protocol, db: usize, buf: &[u8]) -> usize {
         const BATCH: usize = crate::store::PREFETCH_BATCH;
         let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
         let mut local = 0;
         let (me, nshards) = (self.shard.id, self.shard.nshards);
-        let n = crate::resp::peek_keys(buf, BATCH, |k| {
+        let n = proto.peek_keys(buf, BATCH, |k| {
             if nshards == 1 || crate::shard::shard_of(k, nshards) == me {
                 keys[local] = k;
                 local += 1;
