@@ -1,4 +1,5 @@
-//! Connection I/O: accepting (maxclients, protected mode), the slab of connections
+//! Connection I/O: accepting (maxclients, protected mode; the connection takes the
+//! protocol of the listener that accepted it), the slab of connections
 //! (take/put with generations), posting recvs into the read buffer's spare capacity,
 //! sends of accumulated replies, and reaping closed connections. What the bytes mean
 //! is [`crate::tx::pipeline`]'s business.
