@@ -3,16 +3,32 @@
 //! A connection lives in its thread's `Slab<ConnSlot>`; the slot's generation goes into
 //! every SQE's `user_data` so that a completion for a recycled slot is dropped.
 //!
+//! Two things drive a connection: what it is doing with commands (reading, running,
+//! waiting for another shard: [`Wait`]) and where it is in its life ([`Life`]):
+//!
 //! ```text
 //!            recv done                     all parsed commands done
 //!  Reading ───────────▶ Parsing/Executing ─────────────────────────▶ Reading
-//!     ▲                     │  │ command needs another shard               │
-//!     │                     │  ▼                                           │
-//!     │                     │ Waiting (Wait::Single / Wait::Tx) ── result ─┘
-//!     │                     ▼
-//!     │                  Closing (protocol error, QUIT, kill, EOF): no new recv;
-//!     └── send done ──   slot freed once no SQE and no transaction is in flight
+//!     ▲                     │ command needs another shard                 │
+//!     │                     ▼                                             │
+//!     │                 Waiting (Wait::Single / Tx / Squash) ── result ───┘
+//!     └── send done ──
+//!
+//!  Life:  Open ──QUIT, protocol error, SHUTDOWN, CLIENT KILL of itself──▶ CloseAfterReply
+//!          │                                                                    │ replies sent,
+//!          │ EOF, I/O error, CLIENT KILL, query buffer full                     │ nothing awaited
+//!          ▼                                                                    ▼
+//!        Closing ◀───────────────────────────────────────────────────────────────┘
+//!          │ reap: shutdown(2) the socket, so in-flight I/O completes
+//!          ▼
+//!        ShutDown ── no recv, no send, no transaction in flight ──▶ fd closed, slot freed
 //! ```
+//!
+//! Only `Open` reads and parses. `CloseAfterReply` runs nothing more but still sends.
+//! In-flight I/O is kept beside the life state, not inside it: a recv ([`Recv`]) and a
+//! send (`send_inflight`) can be in flight at the same time and in every life state
+//! (a closing connection waits for both to complete), so folding them into `Life`
+//! would multiply its variants without removing a single check.
 //!
 //! Sending runs beside this: replies accumulate in `out`; when no send is in flight,
 //! `out` becomes `sending` and goes to the kernel in one SQE.
@@ -32,7 +48,7 @@
 //!   points at `rbuf.as_ptr() + rbuf.len()` with length `capacity - len`: memory that
 //!   was never initialised and is never read by us until the completion says how many
 //!   bytes the kernel wrote (`set_len(len + res)`). So the buffer must not move,
-//!   shrink, grow or be compacted while `recv_inflight`: every place that changes
+//!   shrink, grow or be compacted while a recv is in flight (`Recv::InFlight`): every place that changes
 //!   `rbuf`'s allocation ([`Conn::prepare_read_buf`], [`Conn::shrink_read_buf`]) asserts
 //!   it. Parsing may run meanwhile (a send completion restarts it): it only reads
 //!   `[rpos, len)`, which the kernel does not touch.
@@ -49,10 +65,11 @@
 //!   parser's `need` (a paused upload gives back its slack and grows again when it
 //!   resumes). With no recv in flight it shrinks at once;
 //!   an idle connection always has one, so the tick cancels it (`IORING_OP_ASYNC_CANCEL`,
-//!   `recv_cancel`), and the `-ECANCELED` completion shrinks and posts a new recv
+//!   `Recv::Cancelling`), and the `-ECANCELED` completion shrinks and posts a new recv
 //!   into the smaller buffer. If data won the race instead, it is processed as usual
 //!   and the shrink happens before the next recv.
 
+use crate::proto::Protocol;
 use crate::reply::ReplyBuf;
 use crate::tx::coord::Coord;
 use crate::tx::pipeline::Squash;
@@ -87,6 +104,35 @@ pub enum Wait {
     Squash(Box<Squash>),
 }
 
+/// Where a connection is in its life (see the module docs for the transitions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    /// Reading and running commands.
+    Open,
+    /// Reads and runs nothing more; becomes `Closing` once the replies produced so far
+    /// are sent and nothing is awaited (QUIT, a protocol error, SHUTDOWN, CLIENT KILL
+    /// of the connection itself).
+    CloseAfterReply,
+    /// To be torn down: no new SQEs; the next [`reap`](crate::runtime::io::reap) shuts
+    /// the socket down.
+    Closing,
+    /// The socket is shut down (`shutdown(2)`), so pending I/O completes; the fd is
+    /// closed and the slot freed once no recv, send or transaction is in flight.
+    ShutDown,
+}
+
+/// The connection's recv, if one is in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recv {
+    /// None in flight: `rbuf` may be compacted, grown or shrunk.
+    Idle,
+    /// The kernel owns `rbuf`'s spare capacity until the completion.
+    InFlight,
+    /// In flight, and the tick submitted an `ASYNC_CANCEL` for it (to shrink the
+    /// buffer), so a `-ECANCELED` completion is ours.
+    Cancelling,
+}
+
 /// The read buffer is past [`QUERY_BUFFER_LIMIT`]: the connection must be closed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct QueryBufferFull;
@@ -117,6 +163,9 @@ pub fn grown_read_capacity(len: usize, cap: usize, need: usize) -> Result<usize,
 
 pub struct Conn {
     pub fd: i32,
+    /// The protocol of the listener that accepted it: how its input is parsed and its
+    /// replies built.
+    pub proto: Protocol,
     pub id: u64,
     pub peer: String,
     pub local: String,
@@ -133,22 +182,19 @@ pub struct Conn {
     /// The tick decided to shrink the read buffer to this (0: no); applied before the
     /// next recv is posted.
     pub shrink_rbuf_to: usize,
-    /// An `ASYNC_CANCEL` for the in-flight recv was submitted, so `-ECANCELED` is ours.
-    pub recv_cancel: bool,
     /// While `process` has lent `rbuf` to the parser: its (len, capacity), for CLIENT
     /// INFO/LIST of the connection itself.
     pub rbuf_lent: Option<(usize, usize)>,
     pub out: ReplyBuf,
     pub sending: Vec<u8>,
     pub sent: usize,
-    pub recv_inflight: bool,
+    /// The recv into `rbuf`'s spare capacity, if one is in flight.
+    pub recv: Recv,
+    /// A send of `sending` is in flight.
     pub send_inflight: bool,
     pub wait: Wait,
-    /// Stop reading and close once `out` is flushed (protocol error, QUIT).
-    pub close_after_reply: bool,
-    /// Being torn down: no new SQEs; freed when nothing is in flight.
-    pub closing: bool,
-    pub shutdown_done: bool,
+    /// Open, closing after the replies, or being torn down (see the module docs).
+    pub life: Life,
     pub db: usize,
     pub authed: bool,
     pub name: Vec<u8>,
@@ -160,9 +206,10 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: i32, id: u64, peer: String, local: String, authed: bool, now_ms: i64) -> Conn {
+    pub fn new(fd: i32, proto: Protocol, id: u64, peer: String, local: String, authed: bool, now_ms: i64) -> Conn {
         Conn {
             fd,
+            proto,
             id,
             peer,
             local,
@@ -172,17 +219,14 @@ impl Conn {
             need: 0,
             rbuf_peak: 0,
             shrink_rbuf_to: 0,
-            recv_cancel: false,
             rbuf_lent: None,
-            out: ReplyBuf::new(false),
+            out: proto.reply_buf(),
             sending: Vec::new(),
             sent: 0,
-            recv_inflight: false,
+            recv: Recv::Idle,
             send_inflight: false,
             wait: Wait::None,
-            close_after_reply: false,
-            closing: false,
-            shutdown_done: false,
+            life: Life::Open,
             db: 0,
             authed,
             name: Vec::new(),
@@ -196,6 +240,45 @@ impl Conn {
 
     pub fn is_waiting(&self) -> bool {
         !matches!(self.wait, Wait::None)
+    }
+
+    /// Reading and running commands (neither closing nor closing after the replies).
+    pub fn is_open(&self) -> bool {
+        self.life == Life::Open
+    }
+
+    /// Being torn down (`Closing` or `ShutDown`): replies go nowhere, no new SQEs.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.life, Life::Closing | Life::ShutDown)
+    }
+
+    /// Tears the connection down (EOF, I/O error, CLIENT KILL, query buffer full): the
+    /// next reap shuts the socket down. No effect if already closing.
+    pub fn close(&mut self) {
+        if !self.is_closing() {
+            self.life = Life::Closing;
+        }
+    }
+
+    /// Stops reading and running commands; the connection closes once the replies
+    /// produced so far are sent (QUIT, protocol error, SHUTDOWN). No effect unless open.
+    pub fn close_after_reply(&mut self) {
+        if self.life == Life::Open {
+            self.life = Life::CloseAfterReply;
+        }
+    }
+
+    /// A connection closing after its replies becomes `Closing` once no send is in
+    /// flight and it awaits nothing (its last replies are out).
+    pub fn close_if_replied(&mut self) {
+        if self.life == Life::CloseAfterReply && !self.send_inflight && !self.is_waiting() {
+            self.life = Life::Closing;
+        }
+    }
+
+    /// A recv is in flight (the kernel owns `rbuf`'s spare capacity).
+    pub fn recv_inflight(&self) -> bool {
+        self.recv != Recv::Idle
     }
 
     /// True for a client on a loopback address (Redis's `islocalClient`).
@@ -220,7 +303,7 @@ impl Conn {
 
     /// Moves the unparsed bytes to the front of the read buffer.
     fn compact_read_buf(&mut self) {
-        assert!(!self.recv_inflight, "read buffer compacted under a recv in flight");
+        assert!(!self.recv_inflight(), "read buffer compacted under a recv in flight");
         if self.rpos > 0 {
             let len = self.rbuf.len();
             self.rbuf.copy_within(self.rpos..len, 0);
@@ -413,7 +496,7 @@ mod tests {
     }
 
     fn conn() -> Conn {
-        Conn::new(-1, 1, String::new(), String::new(), true, 0)
+        Conn::new(-1, Protocol::Resp, 1, String::new(), String::new(), true, 0)
     }
 
     // Redis's clientsCronResizeQueryBuffer: idle over 2 s, or over 32 KiB and more

@@ -13,6 +13,7 @@ pub mod container;
 pub mod dash;
 pub mod net;
 pub mod op;
+pub mod proto;
 pub mod reply;
 pub mod resp;
 pub mod runtime;

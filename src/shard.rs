@@ -170,9 +170,10 @@ pub struct Shard {
     pub g: Arc<Globals>,
     /// Number of connections of this thread (connected_clients).
     pub nconns: usize,
-    /// This thread's listening sockets, one per bind address (multishot accepts).
-    pub listen_fds: Vec<i32>,
-    /// Generation of `listen_fds`, carried in their accepts' `user_data`: bumped when
+    /// This thread's listening sockets, one per bind address and protocol (multishot
+    /// accepts); an accept's `user_data` carries its index here.
+    pub listeners: Vec<crate::proto::Listener>,
+    /// Generation of `listeners`, carried in their accepts' `user_data`: bumped when
     /// `CONFIG SET port|bind` or shutdown replaces or closes them.
     pub listen_gen: u32,
     /// CONFIG SET sequence number of the installed listeners (0: from start-up).
@@ -220,7 +221,7 @@ impl Shard {
             cfg,
             g,
             nconns: 0,
-            listen_fds: Vec::new(),
+            listeners: Vec::new(),
             listen_gen: 0,
             listen_seq: 0,
             arm_accepts: false,

@@ -1,19 +1,24 @@
-//! The command table and dispatch.
+//! The command table, admission and dispatch.
 //!
 //! ```text
-//!   args ──▶ lookup (name, case-insensitive) ──▶ arity, auth checks
-//!        ──▶ Handler::Conn : runs on the connection's thread (server, connection cmds)
-//!        ──▶ Handler::Shard: keys → shards
-//!               one shard  ──▶ fast path: inline if local and unlocked, else Msg::Exec
-//!               many shards──▶ Multi::Split (one hop per shard, merged replies) or
+//!   args ──▶ admit::admit: lookup, arity, DEBUG gate, auth, maxmemory, keys → shards
+//!        ──▶ Reject          : the error (counted as a rejected call)
+//!        ──▶ Conn            : runs on the connection's thread (server, connection cmds)
+//!        ──▶ Single{shard}   : fast path: inline if local and unlocked, squashed into a
+//!                              pipeline batch for another shard, else Msg::Exec
+//!        ──▶ Multi           : Multi::Split (one hop per shard, merged replies) or
 //!                              Multi::Custom (a multi-hop program), both under VLL locks
 //! ```
+//!
+//! The pipeline (`tx::pipeline`) runs the fast path itself and hands everything else
+//! to [`dispatch`], with the [`Admission`] it got: every command is admitted once.
 //!
 //! Each command family is one module; each registers its commands with [`Command`]
 //! entries: name, arity (Redis convention: negative means "at least"), flags, key
 //! positions (first, last, step; last < 0 counts from the end) and handler. The same
 //! table serves `COMMAND`, `COMMAND INFO/GETKEYS/COUNT/DOCS` and the transaction layer.
 
+pub mod admit;
 pub mod config;
 pub mod generic;
 pub mod server;
@@ -25,12 +30,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::conn::Conn;
-use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
 use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::tx::{Job, Origin, Out, OwnedCmd, Plan, Program};
 use crate::vll::LockKey;
+pub use admit::Admission;
 
 pub const WRITE: u32 = 1 << 0;
 pub const READONLY: u32 = 1 << 1;
@@ -200,43 +205,6 @@ pub fn lock_keys(cmd: &Command, args: &[&[u8]]) -> Vec<LockKey> {
     v
 }
 
-/// Redis's "unknown command" error text (bytes: arguments are quoted as they came,
-/// each cut at a NUL byte like C's `%.*s`, at most 128 bytes of them in all).
-pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
-    fn c_str(b: &[u8], max: usize) -> &[u8] {
-        let b = &b[..memchr::memchr(0, b).unwrap_or(b.len())];
-        &b[..b.len().min(max)]
-    }
-    let mut tail: Vec<u8> = Vec::new();
-    for a in &args[1..] {
-        if tail.len() >= 128 {
-            break;
-        }
-        let room = 128 - tail.len();
-        tail.push(b'\'');
-        tail.extend_from_slice(c_str(a, room));
-        tail.extend_from_slice(b"' ");
-    }
-    let mut e = b"ERR unknown command '".to_vec();
-    e.extend_from_slice(c_str(args[0], 128));
-    e.extend_from_slice(b"', with args beginning with: ");
-    e.extend_from_slice(&tail);
-    e
-}
-
-/// Redis 7.0's refusal of DEBUG while `enable-debug-command` forbids it.
-pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-
-/// Whether `enable-debug-command` lets this client run a PROTECTED command: `yes`, or
-/// `local` and the client is on loopback (Redis's `allowProtectedAction`).
-fn protected_allowed(w: &Worker, c: &Conn) -> bool {
-    match w.shard.cfg.debug_command {
-        1 => true,
-        2 => c.peer_is_loopback(),
-        _ => false,
-    }
-}
-
 /// Redis's wrong-arity error text.
 pub fn arity_error(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
@@ -251,98 +219,23 @@ pub fn run_shard_handler(shard: &mut Shard, cmd: &Command, db: usize, args: &[&[
     f(&mut ctx, args, out);
 }
 
-/// For a command that would take the single-shard fast path — known, right arity,
-/// allowed, a shard handler, all keys in one shard — the command and its shard. None
-/// for everything else (errors, connection commands, multi-shard commands), which go
-/// through [`dispatch`]. Pure: writes no reply, counts nothing.
-pub fn route(w: &Worker, c: &Conn, args: &[&[u8]]) -> Option<(&'static Command, usize)> {
-    let t = table();
-    let cmd = t.lookup(args[0])?;
-    let cmd: &'static Command = &t.commands[cmd.index];
-    let argc = args.len() as i32;
-    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity || cmd.flags & BLOCKING != 0 {
-        return None;
-    }
-    if !c.authed && cmd.flags & NO_AUTH == 0 {
-        return None;
-    }
-    let Handler::Shard(..) = cmd.handler else { return None };
-    if cmd.flags & DENYOOM != 0 && w.shard.maybe_over_maxmemory() {
-        return None; // dispatch decides, and refuses it if really over
-    }
-    Some((cmd, single_shard(cmd, args, w.shard.nshards, w.id)?))
-}
-
-/// The one shard all the keys of `args` hash to, `home` for a command without
-/// keys, or `None` when the keys span shards (the caller then runs a
-/// transaction). Stops at the first key on another shard: the transaction
-/// split hashes every key again anyway.
-#[inline]
-fn single_shard(cmd: &Command, args: &[&[u8]], nshards: usize, home: usize) -> Option<usize> {
-    let mut target: Option<usize> = None;
-    for i in cmd.key_indices(args.len()) {
-        let s = shard_of(args[i], nshards);
-        match target {
-            None => target = Some(s),
-            Some(t) if t != s => return None,
-            _ => {}
+/// The slow path: runs an admitted command (see [`admit`]) that is not run inline or
+/// squashed by the pipeline — refusals, connection commands, single-shard commands for
+/// another shard or behind a lock, and transactions.
+pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]], admission: Admission) {
+    match admission {
+        Admission::Reject(refusal) => refusal.reply(&mut w.shard, c, args),
+        Admission::Conn(cmd, f) => {
+            admit::count_call(&mut w.shard, c, cmd);
+            f(w, c, origin, args);
         }
-    }
-    Some(target.unwrap_or(home))
-}
-
-/// Counts a call of `cmd` (what [`dispatch`] does before running a command).
-pub fn count_call(w: &mut Worker, c: &mut Conn, cmd: &'static Command) {
-    c.last_cmd = cmd.name;
-    w.shard.stats.commands_processed += 1;
-    w.shard.stats.cmd[cmd.index].calls += 1;
-}
-
-/// Parses, checks and routes one command.
-pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
-    let t = table();
-    // Redis's order: unknown command, then arity, then authentication.
-    let Some(cmd) = t.lookup(args[0]) else {
-        c.out.error_bytes(&unknown_command_error(args));
-        return;
-    };
-    let cmd: &'static Command = &t.commands[cmd.index];
-    c.last_cmd = cmd.name;
-    let argc = args.len() as i32;
-    // Errors of these checks count as rejected calls of the command, as Redis's
-    // rejectCommand does.
-    if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
-        w.shard.stats.cmd[cmd.index].rejected += 1;
-        c.out.error(&arity_error(cmd.name));
-        return;
-    }
-    if cmd.flags & PROTECTED != 0 && !protected_allowed(w, c) {
-        w.shard.stats.cmd[cmd.index].rejected += 1;
-        c.out.error(DEBUG_NOT_ALLOWED);
-        return;
-    }
-    if !c.authed && cmd.flags & NO_AUTH == 0 {
-        w.shard.stats.cmd[cmd.index].rejected += 1;
-        c.out.error("NOAUTH Authentication required.");
-        return;
-    }
-    // Redis's processCommand: with maxmemory set and used memory over it, commands that
-    // may grow the dataset are refused (counted as rejected, not as calls). Every
-    // maxmemory-policy behaves as noeviction for now: there is no eviction yet.
-    if cmd.flags & DENYOOM != 0 && w.shard.cfg.maxmemory != 0 && refuse_if_oom(w, c, cmd) {
-        return;
-    }
-    let stats = &mut w.shard.stats;
-    stats.commands_processed += 1;
-    stats.cmd[cmd.index].calls += 1;
-    match cmd.handler {
-        Handler::Conn(f) => f(w, c, origin, args),
-        Handler::Shard(_, multi) => {
+        Admission::Single { cmd, shard, .. } => {
+            admit::count_call(&mut w.shard, c, cmd);
+            w.exec_single(c, origin, cmd, args, shard);
+        }
+        Admission::Multi(cmd, multi) => {
+            admit::count_call(&mut w.shard, c, cmd);
             let n = w.shard.nshards;
-            if let Some(target) = single_shard(cmd, args, n, w.id) {
-                w.exec_single(c, origin, cmd, args, target);
-                return;
-            }
             match multi {
                 Multi::None => {
                     // Not reachable for well-formed tables: single-key commands can't span.
@@ -359,20 +252,6 @@ pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]]) {
             }
         }
     }
-}
-
-/// The maxmemory check of a DENYOOM command (maxmemory is set): replies with the OOM
-/// error and counts a rejected call when used memory is over the limit. Out of line so
-/// that dispatch's common path stays two compares.
-#[cold]
-#[inline(never)]
-fn refuse_if_oom(w: &mut Worker, c: &mut Conn, cmd: &'static Command) -> bool {
-    if !w.shard.over_maxmemory() {
-        return false;
-    }
-    w.shard.stats.cmd[cmd.index].rejected += 1;
-    OpStatus::Oom.reply(&mut c.out);
-    true
 }
 
 /// One shard's part of a split command.
@@ -568,19 +447,5 @@ mod tests {
         assert_eq!(del.key_indices(4).collect::<Vec<_>>(), vec![1, 2, 3]);
         let ping = t.lookup(b"ping").unwrap();
         assert_eq!(ping.key_indices(2).count(), 0);
-    }
-
-    // The unknown-command error quotes the arguments like Redis.
-    #[test]
-    fn unknown_command_text() {
-        assert_eq!(
-            unknown_command_error(&[b"foo", b"a", b"b"]),
-            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' "
-        );
-        assert_eq!(unknown_command_error(&[b"foo"]), b"ERR unknown command 'foo', with args beginning with: ");
-        assert_eq!(
-            unknown_command_error(&[b"x", b"\xb2\0z"]),
-            b"ERR unknown command 'x', with args beginning with: '\xb2' "
-        );
     }
 }

@@ -238,7 +238,7 @@ fn echo(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
 
 fn quit(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
     c.out.ok();
-    c.close_after_reply = true;
+    c.close_after_reply();
 }
 
 /// RESET: back to db 0, no name, RESP2, and unauthenticated if a password is set.
@@ -442,7 +442,7 @@ fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     }
     log::warn!("user requested shutdown (client id {})", c.id);
     crate::runtime::request_shutdown(&w.shard.g);
-    c.close_after_reply = true;
+    c.close_after_reply();
 }
 
 // ------------------------------------------------------------------ keyed introspection

@@ -1,4 +1,5 @@
-//! Connection I/O: accepting (maxclients, protected mode), the slab of connections
+//! Connection I/O: accepting (maxclients, protected mode; the connection takes the
+//! protocol of the listener that accepted it), the slab of connections
 //! (take/put with generations), posting recvs into the read buffer's spare capacity,
 //! sends of accumulated replies, and reaping closed connections. What the bytes mean
 //! is [`crate::tx::pipeline`]'s business.
@@ -8,15 +9,17 @@ use std::sync::atomic::Ordering;
 use io_uring::{opcode, types};
 
 use super::{KIND_RECV, KIND_SEND, Worker, user_data};
-use crate::conn::{self, Conn, ConnSlot, Wait};
+use crate::conn::{self, Conn, ConnSlot, Life, Recv, Wait};
+use crate::proto::{Protocol, Refused};
 use crate::shard::{Shard, unix_ms};
 
 impl Worker {
-    pub(crate) fn on_accept(&mut self, fd: i32) {
+    /// A connection accepted by a listener of protocol `proto`.
+    pub(crate) fn on_accept(&mut self, fd: i32, proto: Protocol) {
         // maxclients over all threads (Redis's check: admitted while fewer are connected).
         if self.shard.g.clients.fetch_add(1, Ordering::AcqRel) >= self.shard.cfg.maxclients {
             self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
-            reject_connection(fd, b"-ERR max number of clients reached\r\n");
+            reject_connection(fd, proto.refusal(Refused::MaxClients));
             self.shard.stats.rejected_connections += 1;
             return;
         }
@@ -27,14 +30,14 @@ impl Worker {
             && !crate::net::is_loopback_peer(&peer)
         {
             self.shard.g.clients.fetch_sub(1, Ordering::AcqRel);
-            reject_connection(fd, PROTECTED_MODE_DENIED.as_bytes());
+            reject_connection(fd, proto.refusal(Refused::ProtectedMode));
             self.shard.stats.connections_received += 1;
             self.shard.stats.rejected_connections += 1;
             return;
         }
         let id = self.shard.g.next_client_id.fetch_add(1, Ordering::Relaxed);
         let authed = self.shard.cfg.requirepass.is_empty();
-        let conn = Box::new(Conn::new(fd, id, peer, local, authed, unix_ms()));
+        let conn = Box::new(Conn::new(fd, proto, id, peer, local, authed, unix_ms()));
         let generation = self.next_gen;
         self.next_gen = (self.next_gen + 1) & 0xff_ffff;
         let idx = self.shard.conns.insert(ConnSlot { generation, conn: Some(conn) });
@@ -62,7 +65,7 @@ impl Worker {
     }
 
     pub(crate) fn post_recv(&mut self, idx: usize, generation: u32, c: &mut Conn) {
-        if c.recv_inflight || c.closing || c.close_after_reply || c.is_waiting() || self.drain_deadline.is_some() {
+        if c.recv_inflight() || !c.is_open() || c.is_waiting() || self.drain_deadline.is_some() {
             return;
         }
         if c.pending_output() > conn::OUTPUT_SOFT_LIMIT {
@@ -73,13 +76,13 @@ impl Worker {
         // and no recv is in flight here.
         if c.prepare_read_buf().is_err() {
             log::warn!("closing client {} that reached max query buffer length", c.id);
-            c.closing = true;
+            c.close();
             return;
         }
         let spare = c.rbuf.spare_capacity_mut();
         // The kernel writes into the spare capacity: uninitialised memory that nothing
         // reads until `on_recv` extends the length by the bytes the kernel reported.
-        // `rbuf` is neither reallocated nor compacted until then (`recv_inflight`).
+        // `rbuf` is neither reallocated nor compacted until then (`Recv::InFlight`).
         let e = opcode::Recv::new(
             types::Fd(c.fd),
             spare.as_mut_ptr().cast::<u8>(),
@@ -87,7 +90,7 @@ impl Worker {
         )
         .build()
         .user_data(user_data(KIND_RECV, generation, idx as u32));
-        c.recv_inflight = true;
+        c.recv = Recv::InFlight;
         self.push_sqe(e);
     }
 
@@ -96,8 +99,7 @@ impl Worker {
             return;
         }
         let mut c = self.take(idx);
-        c.recv_inflight = false;
-        c.recv_cancel = false;
+        c.recv = Recv::Idle;
         if res > 0 && self.drain_deadline.is_some() {
             // Shutting down: no new commands (see `drain_step`).
         } else if res > 0 {
@@ -105,7 +107,7 @@ impl Worker {
             assert!(received <= c.rbuf.capacity() - len, "recv reported more bytes than it was given room for");
             // SAFETY: the recv posted by `post_recv` pointed at `rbuf`'s spare capacity
             // (from `len` on), and the buffer has not moved since (no reallocation or
-            // compaction while `recv_inflight`); the kernel reports that it initialised
+            // compaction while a recv is in flight); the kernel reports that it initialised
             // the first `received` bytes of it, which the assert keeps within capacity.
             unsafe { c.rbuf.set_len(len + received) };
             c.rbuf_peak = c.rbuf_peak.max(c.rbuf.len());
@@ -120,7 +122,7 @@ impl Worker {
             // again is right in that case too.)
             self.post_recv(idx, generation, &mut c);
         } else if res == 0 || !(res == -libc::EAGAIN || res == -libc::EINTR || res == -libc::ENOBUFS) {
-            c.closing = true;
+            c.close();
         } else {
             self.post_recv(idx, generation, &mut c);
         }
@@ -137,7 +139,7 @@ impl Worker {
             if res == -libc::EAGAIN || res == -libc::EINTR {
                 self.flush(idx, generation, &mut c);
             } else {
-                c.closing = true;
+                c.close();
             }
         } else {
             c.sent += res as usize;
@@ -147,11 +149,9 @@ impl Worker {
                 c.sent = 0;
             }
             self.flush(idx, generation, &mut c);
-            if !c.send_inflight && c.close_after_reply && !c.is_waiting() {
-                c.closing = true;
-            }
+            c.close_if_replied();
             // Back-pressure may have held reads back; parsed-but-unexecuted input may remain.
-            if !c.closing && !c.is_waiting() {
+            if c.is_open() && !c.is_waiting() {
                 self.process(idx, generation, &mut c);
             }
         }
@@ -160,7 +160,7 @@ impl Worker {
 
     /// Starts a send if none is in flight and replies are waiting.
     pub(crate) fn flush(&mut self, idx: usize, generation: u32, c: &mut Conn) {
-        if c.send_inflight || c.closing {
+        if c.send_inflight || c.is_closing() {
             return;
         }
         if c.sending.is_empty() {
@@ -187,7 +187,7 @@ impl Worker {
 /// Returns false if there is no such live connection.
 pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
     match shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) {
-        Some(c) if !c.closing => c.closing = true,
+        Some(c) if !c.is_closing() => c.close(),
         _ => return false,
     }
     reap(shard, idx);
@@ -199,15 +199,16 @@ pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
 /// frees the slot.
 pub(crate) fn reap(shard: &mut Shard, idx: usize) {
     let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else { return };
-    if !c.closing {
-        return;
+    match c.life {
+        Life::Open | Life::CloseAfterReply => return,
+        Life::Closing => {
+            c.life = Life::ShutDown;
+            // SAFETY: c.fd is this connection's open socket.
+            unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+        }
+        Life::ShutDown => {}
     }
-    if !c.shutdown_done {
-        c.shutdown_done = true;
-        // SAFETY: c.fd is this connection's open socket.
-        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
-    }
-    if !c.recv_inflight && !c.send_inflight && !c.is_waiting() {
+    if !c.recv_inflight() && !c.send_inflight && !c.is_waiting() {
         // SAFETY: nothing refers to the fd any more; it is closed exactly once.
         unsafe { libc::close(c.fd) };
         shard.conns.remove(idx);
@@ -215,10 +216,6 @@ pub(crate) fn reap(shard: &mut Shard, idx: usize) {
         shard.g.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
-
-/// Redis's protected-mode refusal (networking.c, 7.0), sent to a non-loopback client
-/// when protected mode is on and no password is set.
-pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Refuses a just-accepted connection: one best-effort send of `msg` (the socket's
 /// buffer is empty, so it fits), then close.

@@ -36,6 +36,7 @@ use std::sync::atomic::{Ordering, fence};
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 use crate::cmd;
+use crate::proto::{Listener, Protocol};
 use crate::shard::{Globals, Shard};
 use crate::spsc;
 use crate::tx::Msg;
@@ -145,7 +146,7 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 core_affinity::set_for_current(c);
             }
             let mut shard = Shard::new(i, g, runtime, cmd::table().len());
-            shard.listen_fds = lfds;
+            shard.listeners = resp_listeners(lfds);
             let mut w = Worker {
                 id: i,
                 ring,
@@ -260,7 +261,7 @@ impl Worker {
         // boxed timer, or at a buffer of a connection that stays allocated (and is not
         // reallocated) until the SQE's completion is handled — for a recv, the read
         // buffer's spare capacity, which nothing resizes or compacts while
-        // `recv_inflight` (see `conn`'s module docs).
+        // its recv is in flight (see `conn`'s module docs).
         if unsafe { self.ring.submission().push(&e) }.is_ok() {
             return;
         }
@@ -285,12 +286,12 @@ impl Worker {
                     return;
                 }
                 if res >= 0 {
-                    self.on_accept(res);
+                    self.on_accept(res, self.shard.listeners[idx as usize].proto);
                 } else if res != -libc::EAGAIN && res != -libc::EINTR && res != -libc::ECONNABORTED {
                     log::warn!("accept failed: {}", std::io::Error::from_raw_os_error(-res));
                 }
                 if !cqueue::more(flags) {
-                    let fd = self.shard.listen_fds[idx as usize];
+                    let fd = self.shard.listeners[idx as usize].fd;
                     let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(
                         KIND_ACCEPT,
                         generation,
@@ -315,8 +316,8 @@ impl Worker {
     /// `listen_gen`, so those of older listeners are told apart and dropped.
     pub(crate) fn arm_accepts(&mut self) {
         self.shard.arm_accepts = false;
-        for i in 0..self.shard.listen_fds.len() {
-            let fd = self.shard.listen_fds[i];
+        for i in 0..self.shard.listeners.len() {
+            let fd = self.shard.listeners[i].fd;
             let e = opcode::AcceptMulti::new(types::Fd(fd)).build().user_data(user_data(
                 KIND_ACCEPT,
                 self.shard.listen_gen,
@@ -335,18 +336,34 @@ pub fn request_shutdown(g: &Globals) {
     g.shutdown.store(true, Ordering::SeqCst);
 }
 
+/// RESP listeners for the sockets `fds` (from [`crate::net::listeners`]).
+fn resp_listeners(fds: Vec<i32>) -> Vec<Listener> {
+    fds.into_iter().map(|fd| Listener { fd, proto: Protocol::Resp }).collect()
+}
+
+/// Closes listening sockets (their pending accepts complete with an error or are
+/// dropped by generation).
+pub(crate) fn close_listeners(listeners: Vec<Listener>) {
+    let fds: Vec<i32> = listeners.iter().map(|l| l.fd).collect();
+    crate::net::close_listeners(&fds);
+}
+
 /// Installs the listening sockets a `CONFIG SET port|bind` opened for this thread
 /// (runs as a broadcast job on the thread itself): closes the old listeners at once,
 /// so the old address refuses connections before the CONFIG SET is answered, and has
 /// the loop arm accepts on the new ones (new connections wait in their backlog until
 /// then). Existing connections are untouched. `seq` orders concurrent CONFIG SETs: the
 /// sockets of one older than the installed set are closed instead.
+///
+/// `port` and `bind` are RESP's, and today every listener is RESP: the new set
+/// replaces all of them. (A second protocol's listeners would have to survive this:
+/// with their own generation, since the accepts of the ones kept stay armed.)
 pub fn install_listeners(shard: &mut Shard, seq: u64, fds: Vec<i32>) {
     if seq < shard.listen_seq || shard.g.shutdown.load(Ordering::Relaxed) {
         crate::net::close_listeners(&fds);
         return;
     }
-    crate::net::close_listeners(&std::mem::replace(&mut shard.listen_fds, fds));
+    close_listeners(std::mem::replace(&mut shard.listeners, resp_listeners(fds)));
     shard.listen_seq = seq;
     shard.listen_gen = (shard.listen_gen + 1) & 0xff_ffff;
     shard.arm_accepts = true;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use io_uring::opcode;
 
 use super::{KIND_IGNORE, KIND_RECV, TICK_MS, Worker, user_data};
+use crate::conn::Recv;
 use crate::shard::unix_ms;
 
 /// Timer ticks per second (the tick is `TICK_MS`).
@@ -64,19 +65,19 @@ impl Worker {
             let Some(slot) = self.shard.conns.get_mut(idx) else { continue };
             let generation = slot.generation;
             let Some(c) = slot.conn.as_mut() else { continue };
-            if c.closing {
+            if c.is_closing() {
                 continue;
             }
             self.shard.client_peaks.record(now_secs, c.rbuf.capacity(), c.output_buf_bytes());
             c.shrink_output_bufs();
             let Some(target) = c.read_buf_shrink_target(now_ms) else { continue };
-            if !c.recv_inflight {
+            if c.recv == Recv::Idle {
                 c.shrink_read_buf(target);
-            } else if !c.recv_cancel {
+            } else if c.recv == Recv::InFlight {
                 // The kernel owns the buffer's spare room until the recv completes:
                 // cancel it; the -ECANCELED completion shrinks and reads again.
                 c.shrink_rbuf_to = target;
-                c.recv_cancel = true;
+                c.recv = Recv::Cancelling;
                 let e = opcode::AsyncCancel::new(user_data(KIND_RECV, generation, idx as u32))
                     .build()
                     .user_data(user_data(KIND_IGNORE, 0, 0));
@@ -134,13 +135,14 @@ impl Worker {
         let now = std::time::Instant::now();
         if self.drain_deadline.is_none() {
             self.drain_deadline = Some(now + SHUTDOWN_DRAIN);
-            crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
+            super::close_listeners(std::mem::take(&mut self.shard.listeners));
             self.shard.listen_gen = (self.shard.listen_gen + 1) & 0xff_ffff;
         }
         if !self.drained {
             let quiet = self.shard.conns.iter().all(|(_, s)| {
                 s.conn.as_ref().is_none_or(|c| {
-                    !c.is_waiting() && (c.closing || (!c.send_inflight && c.sending.is_empty() && c.out.buf.is_empty()))
+                    !c.is_waiting()
+                        && (c.is_closing() || (!c.send_inflight && c.sending.is_empty() && c.out.buf.is_empty()))
                 })
             });
             if quiet {
@@ -164,6 +166,6 @@ impl Worker {
                 };
             }
         }
-        crate::net::close_listeners(&std::mem::take(&mut self.shard.listen_fds));
+        super::close_listeners(std::mem::take(&mut self.shard.listeners));
     }
 }

@@ -35,7 +35,7 @@ impl Worker {
         args: &[&[u8]],
         shard: usize,
     ) {
-        if shard == self.id && (self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, args))) {
+        if shard == self.id && cmd::admit::may_run_inline(&self.vll, command, args) {
             cmd::run_shard_handler(&mut self.shard, command, c.db, args, &mut c.out);
             return;
         }
@@ -129,11 +129,11 @@ impl Worker {
         match std::mem::replace(&mut c.wait, Wait::None) {
             Wait::Single => {
                 let bytes = out.downcast::<Vec<u8>>().expect("single-shard jobs answer reply bytes");
-                if !c.closing {
+                if !c.is_closing() {
                     c.out.buf.extend_from_slice(&bytes);
                 }
                 let generation = origin.generation;
-                if !c.closing {
+                if !c.is_closing() {
                     self.process(idx, generation, &mut c);
                 }
                 self.put(idx, c);
@@ -158,7 +158,7 @@ impl Worker {
                     c.wait = Wait::Squash(sq);
                 } else {
                     sq.assemble(&mut c.out.buf);
-                    if !c.closing {
+                    if !c.is_closing() {
                         self.process(idx, origin.generation, &mut c);
                     }
                 }
@@ -171,7 +171,7 @@ impl Worker {
     /// Puts the coordinator back, or, if it finished, continues the connection.
     pub(crate) fn resume(&mut self, idx: usize, origin: Origin, mut c: Box<Conn>, coord: Box<Coord>) {
         if coord.is_finished() {
-            if !c.closing {
+            if !c.is_closing() {
                 self.process(idx, origin.generation, &mut c);
             }
         } else {

@@ -1,11 +1,14 @@
-//! A connection's pipeline: parse every complete command in the read buffer and run it
-//! — inline when its keys are local and free, squashed into one batch per other shard
-//! when a run of pipelined commands goes elsewhere ([`Squash`]), or through
-//! `cmd::dispatch` for everything else — until one has to wait.
+//! A connection's pipeline: parse every complete command in the read buffer with its
+//! protocol's parser (`Conn::proto`, see [`crate::proto`]), admit it (`cmd::admit`,
+//! once per command) and run it — inline when its keys are local and
+//! free, squashed into one batch per other shard when a run of pipelined commands goes
+//! elsewhere ([`Squash`]), or through `cmd::dispatch` for everything else — until one
+//! has to wait.
 
 use super::{Msg, Origin, OwnedCmd};
-use crate::cmd;
+use crate::cmd::{self, Admission, admit};
 use crate::conn::{self, Conn, Wait};
+use crate::proto::{Protocol, Request};
 use crate::runtime::Worker;
 
 /// Pipelined single-shard commands for other shards, sent as one message per shard
@@ -64,8 +67,9 @@ pub(crate) const ARENA_INITIAL: usize = 64 * 1024;
 pub(crate) const ARENA_RETAIN_MAX: usize = 1 << 20;
 
 impl Worker {
-    /// Parses and executes every complete command in the read buffer, in order, until
-    /// one has to wait for another shard. Then sends the replies and reads more.
+    /// Parses (with the connection's protocol) and executes every complete command in
+    /// the read buffer, in order, until one has to wait for another shard. Then sends
+    /// the replies and reads more. Nothing here knows a protocol's wire format.
     pub(crate) fn process(&mut self, idx: usize, generation: u32, c: &mut Conn) {
         let origin = Origin { thread: self.id as u32, idx: idx as u32, generation };
         let limits_authed = c.authed;
@@ -79,28 +83,25 @@ impl Worker {
         let mut squash: Option<Box<Squash>> = None;
         // Commands left before the next keyspace prefetch (see `prefetch_keys`).
         let mut prefetch_in = 0usize;
-        while !c.is_waiting() && !c.closing && !c.close_after_reply && c.rpos < rbuf.len() {
+        while !c.is_waiting() && c.is_open() && c.rpos < rbuf.len() {
             if c.pending_output() > conn::OUTPUT_SOFT_LIMIT && c.send_inflight {
                 break; // resume when the send completes
             }
             if prefetch_in == 0 {
-                prefetch_in = self.prefetch_keys(c.db, &rbuf[c.rpos..]);
+                prefetch_in = self.prefetch_keys(c.proto, c.db, &rbuf[c.rpos..]);
             }
             prefetch_in -= 1;
-            let limits = crate::resp::Limits { authenticated: limits_authed || c.authed, ..Default::default() };
-            match crate::resp::parse(&rbuf[c.rpos..], &arena, &limits) {
-                crate::resp::Parsed::Complete { args, consumed } => {
+            match c.proto.parse(&rbuf[c.rpos..], &arena, limits_authed || c.authed, &mut c.out) {
+                Request::Command { args, consumed } => {
                     c.need = 0;
                     if args.is_empty() {
                         c.rpos += consumed;
-                    } else if self.shard.nshards == 1 {
-                        c.rpos += consumed;
-                        cmd::dispatch(self, c, origin, &args);
                     } else {
-                        match cmd::route(self, c, &args) {
-                            Some((command, shard)) if shard != self.id => {
+                        let admission = admit::admit(&mut self.shard, c, &args);
+                        match admission {
+                            Admission::Single { cmd: command, shard, squash: true } if shard != self.id => {
                                 c.rpos += consumed;
-                                cmd::count_call(self, c, command);
+                                admit::count_call(&mut self.shard, c, command);
                                 let sq = squash.get_or_insert_with(|| Box::new(Squash::new(self.shard.nshards)));
                                 sq.add(
                                     c.out.buf.len(),
@@ -111,30 +112,30 @@ impl Worker {
                                     break;
                                 }
                             }
-                            Some((command, shard))
-                                if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(command, &args)) =>
+                            Admission::Single { cmd: command, squash: true, .. }
+                                if admit::may_run_inline(&self.vll, command, &args) =>
                             {
                                 // Local and uncontended: runs inline even inside a squashed run.
                                 c.rpos += consumed;
-                                cmd::count_call(self, c, command);
-                                self.exec_single(c, origin, command, &args, shard);
+                                admit::count_call(&mut self.shard, c, command);
+                                cmd::run_shard_handler(&mut self.shard, command, c.db, &args, &mut c.out);
                             }
-                            _ if squash.is_some() => break, // a barrier: send the run first
+                            // A barrier, or a local command that must queue: send the run first.
+                            _ if squash.is_some() => break,
                             _ => {
                                 c.rpos += consumed;
-                                cmd::dispatch(self, c, origin, &args);
+                                cmd::dispatch(self, c, origin, &args, admission);
                             }
                         }
                     }
                 }
-                crate::resp::Parsed::Incomplete { need } => {
+                Request::Incomplete { need } => {
                     // The buffer grows in `post_recv`, as the bytes actually arrive.
                     c.need = need;
                     break;
                 }
-                crate::resp::Parsed::Error(e) => {
-                    e.write_reply(&mut c.out.buf);
-                    c.close_after_reply = true;
+                Request::Malformed => {
+                    c.close_after_reply();
                     c.rpos = rbuf.len();
                 }
             }
@@ -162,9 +163,7 @@ impl Worker {
             c.wait = Wait::Squash(sq);
         }
         self.flush(idx, generation, c);
-        if c.close_after_reply && !c.send_inflight && !c.is_waiting() {
-            c.closing = true;
-        }
+        c.close_if_replied();
         self.post_recv(idx, generation, c);
     }
 
@@ -173,12 +172,12 @@ impl Worker {
     /// [`Db::prefetch`](crate::store::Db::prefetch)). Returns how many commands that
     /// covers; with fewer than two complete commands in `buf` it prefetches nothing and
     /// returns `usize::MAX` (no more tries in this read).
-    pub(crate) fn prefetch_keys(&self, db: usize, buf: &[u8]) -> usize {
+    pub(crate) fn prefetch_keys(&self, proto: Protocol, db: usize, buf: &[u8]) -> usize {
         const BATCH: usize = crate::store::PREFETCH_BATCH;
         let mut keys: [&[u8]; BATCH] = [&[]; BATCH];
         let mut local = 0;
         let (me, nshards) = (self.shard.id, self.shard.nshards);
-        let n = crate::resp::peek_keys(buf, BATCH, |k| {
+        let n = proto.peek_keys(buf, BATCH, |k| {
             if nshards == 1 || crate::shard::shard_of(k, nshards) == me {
                 keys[local] = k;
                 local += 1;

@@ -75,7 +75,7 @@ impl Worker {
         let mut replies: Vec<Vec<u8>> = Vec::with_capacity(cmds.len());
         let mut rest = cmds.into_iter();
         while let Some(cmd) = rest.next() {
-            if self.vll.queue_len() == 0 || self.vll.is_free(&cmd::lock_keys(cmd.cmd, &cmd.args())) {
+            if cmd::admit::may_run_inline(&self.vll, cmd.cmd, &cmd.args()) {
                 replies.push(cmd.run(&mut self.shard));
                 continue;
             }

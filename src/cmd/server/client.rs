@@ -198,7 +198,7 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 let mut lines: Vec<(u64, String)> = Vec::new();
                 for (idx, slot) in s.conns.iter() {
                     let Some(conn) = slot.conn.as_ref() else { continue };
-                    if is_caller(s, o, idx) || conn.closing {
+                    if is_caller(s, o, idx) || conn.is_closing() {
                         continue;
                     }
                     if wanted.as_ref().is_some_and(|w| !w.contains(&(conn.id as i64))) {
@@ -323,7 +323,7 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 let victims: Vec<usize> = s
                     .conns
                     .iter()
-                    .filter(|(_, slot)| slot.conn.as_ref().is_some_and(|c| !c.closing && f.matches(c)))
+                    .filter(|(_, slot)| slot.conn.as_ref().is_some_and(|c| !c.is_closing() && f.matches(c)))
                     .map(|(idx, _)| idx)
                     .collect();
                 let mut killed = 0i64;
@@ -334,7 +334,7 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                         }
                         // The caller waits for this reply: close it once the reply is out.
                         if let Some(me) = s.conns[idx].conn.as_mut() {
-                            me.close_after_reply = true;
+                            me.close_after_reply();
                         }
                         killed += 1;
                     } else if crate::runtime::io::kill_conn(s, idx) {
