@@ -33,11 +33,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Command, Handler};
 use crate::config::Config;
-use crate::conn::Conn;
 use crate::op::OpStatus;
-use crate::runtime::Worker;
 use crate::shard::{RuntimeConfig, Shard};
-use crate::tx::{Job, Origin, Out};
+use crate::tx::Ctx;
 
 /// Cannot be changed at run time.
 const IMMUTABLE: u8 = 1;
@@ -877,20 +875,20 @@ const HELP: &[&str] = &[
     "    Rewrite the configuration file.",
 ];
 
-fn config(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(sub) = super::server::find_sub(&mut c.out, "config", args) else { return };
-    c.last_cmd = sub.name;
+fn config(ctx: &mut Ctx, args: &[&[u8]]) {
+    let Some(sub) = super::server::find_sub(&mut ctx.conn.out, "config", args) else { return };
+    ctx.conn.last_cmd = sub.name;
     match &sub.name[7..] {
-        "get" => config_get(w, c, args),
-        "set" => config_set(w, c, o, args),
-        "resetstat" => resetstat(w, c, o),
-        "rewrite" => c.out.error("ERR The server is running without a config file"),
-        _ => super::server::help_reply(&mut c.out, "config", HELP),
+        "get" => config_get(ctx, args),
+        "set" => config_set(ctx, args),
+        "resetstat" => resetstat(ctx),
+        "rewrite" => ctx.conn.out.error("ERR The server is running without a config file"),
+        _ => super::server::help_reply(&mut ctx.conn.out, "config", HELP),
     }
 }
 
-fn config_get(w: &mut Worker, c: &mut Conn, args: &[&[u8]]) {
-    let values = &w.shard.cfg.values;
+fn config_get(ctx: &mut Ctx, args: &[&[u8]]) {
+    let values = &ctx.shard.cfg.values;
     let mut matches: Vec<(Vec<u8>, usize)> = Vec::new();
     for pat in &args[2..] {
         if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
@@ -916,16 +914,16 @@ fn config_get(w: &mut Worker, c: &mut Conn, args: &[&[u8]]) {
             }
         }
     }
-    c.out.map(matches.len());
+    ctx.conn.out.map(matches.len());
     for (name, i) in matches {
-        c.out.bulk(&name);
-        c.out.bulk(values[i].as_bytes());
+        ctx.conn.out.bulk(&name);
+        ctx.conn.out.bulk(values[i].as_bytes());
     }
 }
 
-fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn config_set(ctx: &mut Ctx, args: &[&[u8]]) {
     if args.len() % 2 == 1 {
-        OpStatus::Syntax.reply(&mut c.out);
+        OpStatus::Syntax.reply(&mut ctx.conn.out);
         return;
     }
     let pairs: Vec<(&[u8], &[u8])> = args[2..].chunks(2).map(|p| (p[0], p[1])).collect();
@@ -933,7 +931,7 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     let mut found: Vec<(usize, &'static str)> = Vec::with_capacity(pairs.len());
     for (name, _) in &pairs {
         let Some((i, reg_name)) = lookup(name) else {
-            c.out.error(&format!(
+            ctx.conn.out.error(&format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                 String::from_utf8_lossy(name)
             ));
@@ -943,14 +941,14 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         if p.flags & (IMMUTABLE | PROTECTED) != 0 {
             let why =
                 if p.flags & IMMUTABLE != 0 { "can't set immutable config" } else { "can't set protected config" };
-            c.out.error(&format!(
+            ctx.conn.out.error(&format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - {why}",
                 String::from_utf8_lossy(name)
             ));
             return;
         }
         if found.iter().any(|(j, _)| *j == i) {
-            c.out.error(&format!(
+            ctx.conn.out.error(&format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
                 String::from_utf8_lossy(name)
             ));
@@ -964,7 +962,7 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         match parse_value(&PARAMS[*i], value) {
             Ok(v) => updates.push((*i, v)),
             Err(e) => {
-                c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{reg_name}') - {e}"));
+                ctx.conn.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{reg_name}') - {e}"));
                 return;
             }
         }
@@ -973,35 +971,31 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
     // for maxclients, then the new listeners for port/bind (Redis's rollback: on
     // failure the old ones stay and nothing is applied).
     if let Some((_, v)) = updates.iter().find(|(i, _)| *i == index("maxclients"))
-        && let Err(e) = fit_maxclients(w, v)
+        && let Err(e) = fit_maxclients(ctx.shard, v)
     {
-        c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'maxclients') - {e}"));
+        ctx.conn.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'maxclients') - {e}"));
         return;
     }
-    let mut listeners = match open_listeners(w, &updates) {
+    let mut listeners = match open_listeners(ctx.shard, &updates) {
         Ok(l) => l.map(|per_thread| per_thread.into_iter().map(Some).collect::<Vec<_>>()),
         Err((arg, e)) => {
-            c.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {e}"));
+            ctx.conn.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {e}"));
             return;
         }
     };
     let seq = SET_SEQ.fetch_add(1, Ordering::Relaxed);
     let updates = std::sync::Arc::new(updates);
-    super::broadcast(
-        w,
-        c,
-        o,
-        move |shard| -> Job {
+    ctx.broadcast(
+        move |shard| {
             let updates = updates.clone();
             let fds = listeners.as_mut().and_then(|l| l[shard].take());
-            Box::new(move |s: &mut Shard| {
+            move |s: &mut Shard| {
                 apply(&mut s.cfg, seq, &updates);
                 if let Some(fds) = fds {
                     crate::runtime::install_listeners(s, seq, fds);
                 }
                 s.refresh_memory();
-                Box::new(()) as Out
-            })
+            }
         },
         |_, out| out.ok(),
     );
@@ -1009,11 +1003,11 @@ fn config_set(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
 
 /// `CONFIG SET maxclients`: Redis's `updateMaxclients` — raise the open file limit to
 /// fit, or fail with the number of clients the limit can hold.
-fn fit_maxclients(w: &Worker, value: &str) -> Result<(), String> {
+fn fit_maxclients(shard: &Shard, value: &str) -> Result<(), String> {
     use crate::net::{FdLimit, adjust_open_files_limit, reserved_fds};
     let maxclients: usize = value.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
-    let naddrs = w.shard.cfg.values[index("bind")].split_whitespace().count();
-    let reserved = reserved_fds(w.shard.nshards, naddrs);
+    let naddrs = shard.cfg.values[index("bind")].split_whitespace().count();
+    let reserved = reserved_fds(shard.nshards, naddrs);
     let fits = match adjust_open_files_limit(maxclients, reserved) {
         FdLimit::Fits { .. } => return Ok(()),
         FdLimit::Reduced { maxclients, .. } => maxclients,
@@ -1030,11 +1024,11 @@ fn fit_maxclients(w: &Worker, value: &str) -> Result<(), String> {
 /// blame and Redis's text (config.c `updatePort` / `applyBind`).
 #[allow(clippy::type_complexity)]
 fn open_listeners(
-    w: &Worker,
+    shard: &Shard,
     updates: &[(usize, String)],
 ) -> Result<Option<Vec<Vec<i32>>>, (&'static str, &'static str)> {
     let (port_i, bind_i) = (index("port"), index("bind"));
-    let values = &w.shard.cfg.values;
+    let values = &shard.cfg.values;
     let new = |i: usize| updates.iter().find(|(j, _)| *j == i).map(|(_, v)| v.as_str());
     let port_changed = new(port_i).is_some_and(|v| v != values[port_i]);
     let bind_changed = new(bind_i).is_some_and(|v| v != values[bind_i]);
@@ -1045,7 +1039,7 @@ fn open_listeners(
     let bind = new(bind_i).unwrap_or(&values[bind_i]);
     // Keeping the port: our current sockets on it may be shared (see net::listeners).
     let ours = if port_changed { Vec::new() } else { crate::net::bind_addrs(&values[bind_i]) };
-    match crate::net::listeners(bind, port, w.shard.nshards, &ours) {
+    match crate::net::listeners(bind, port, shard.nshards, &ours) {
         Ok(l) => Ok(Some(l)),
         Err(e) => {
             log::warn!("Warning: {e}");
@@ -1059,19 +1053,8 @@ fn open_listeners(
 }
 
 /// CONFIG RESETSTAT: zeroes every thread's counters.
-fn resetstat(w: &mut Worker, c: &mut Conn, o: Origin) {
-    super::broadcast(
-        w,
-        c,
-        o,
-        |_| -> Job {
-            Box::new(|s: &mut Shard| {
-                reset_stats(s);
-                Box::new(()) as Out
-            })
-        },
-        |_, out| out.ok(),
-    );
+fn resetstat(ctx: &mut Ctx) {
+    ctx.broadcast(|_| reset_stats, |_, out| out.ok());
 }
 
 /// Zeroes the counters INFO reports (Redis's resetServerStats + command stats).

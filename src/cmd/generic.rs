@@ -3,10 +3,12 @@
 //! ```text
 //!   per key, one shard      EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
 //!                           PEXPIRETIME PERSIST TYPE MOVE
-//!   keys split over shards  DEL UNLINK EXISTS TOUCH          (sum of the parts)
+//!   keys split over shards  DEL UNLINK EXISTS TOUCH: SplitOps (a count per shard,
+//!                           summed)
 //!   two keys                RENAME RENAMENX COPY: one shard ─▶ shard handler
 //!                                                 two shards ─▶ two-hop program under
-//!                                                 VLL locks (read src │ move/copy)
+//!                                                 VLL locks (read src │ move/copy);
+//!                                                 both decide with one check function
 //!   every shard             KEYS RANDOMKEY FLUSHDB FLUSHALL SWAPDB (broadcasts)
 //!   shard after shard       SCAN: cursor = shard index << 52 | Dash traverse cursor
 //! ```
@@ -30,27 +32,33 @@
 
 use std::sync::Arc;
 
-use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE, broadcast};
-use crate::conn::Conn;
+use super::{Command, DENYOOM, FAST, Handler, Multi, READONLY, WRITE};
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
-use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::{Entry, Key, SCAN_MAX_SHARDS, SCAN_POSITION_BITS};
-use crate::tx::{Job, Origin, Out, Plan, Program};
+use crate::tx::program::{Part, Slots, SplitOp, split_local, split_plan};
+use crate::tx::{Ctx, Plan, Program, TxPlan};
 use crate::util::{glob_match, parse_i64};
 use crate::vll::LockKey;
 
 pub fn commands() -> Vec<Command> {
     let w1 = Handler::Shard;
     vec![
-        Command::new("del", -2, WRITE, (1, -1, 1), w1(del, Multi::Split(Merge::SumInts)), "@keyspace @write @slow"),
+        Command::new(
+            "del",
+            -2,
+            WRITE,
+            (1, -1, 1),
+            w1(split_local::<Del>, Multi::Tx(split_plan::<Del>)),
+            "@keyspace @write @slow",
+        ),
         Command::new(
             "unlink",
             -2,
             WRITE | FAST,
             (1, -1, 1),
-            w1(del, Multi::Split(Merge::SumInts)),
+            w1(split_local::<Del>, Multi::Tx(split_plan::<Del>)),
             "@keyspace @write @fast",
         ),
         Command::new(
@@ -58,7 +66,7 @@ pub fn commands() -> Vec<Command> {
             -2,
             READONLY | FAST,
             (1, -1, 1),
-            w1(exists, Multi::Split(Merge::SumInts)),
+            w1(split_local::<Exists>, Multi::Tx(split_plan::<Exists>)),
             "@keyspace @read @fast",
         ),
         Command::new(
@@ -66,7 +74,7 @@ pub fn commands() -> Vec<Command> {
             -2,
             READONLY | FAST,
             (1, -1, 1),
-            w1(touch, Multi::Split(Merge::SumInts)),
+            w1(split_local::<Touch>, Multi::Tx(split_plan::<Touch>)),
             "@keyspace @read @fast",
         ),
         Command::new("expire", -3, WRITE | FAST, (1, 1, 1), w1(expire, Multi::None), "@keyspace @write @fast"),
@@ -86,30 +94,16 @@ pub fn commands() -> Vec<Command> {
         ),
         Command::new("persist", 2, WRITE | FAST, (1, 1, 1), w1(persist, Multi::None), "@keyspace @write @fast"),
         Command::new("type", 2, READONLY | FAST, (1, 1, 1), w1(type_, Multi::None), "@keyspace @read @fast"),
-        Command::new(
-            "rename",
-            3,
-            WRITE,
-            (1, 2, 1),
-            w1(rename, Multi::Custom(rename_program)),
-            "@keyspace @write @slow",
-        ),
+        Command::new("rename", 3, WRITE, (1, 2, 1), w1(rename, Multi::Tx(rename_plan)), "@keyspace @write @slow"),
         Command::new(
             "renamenx",
             3,
             WRITE | FAST,
             (1, 2, 1),
-            w1(renamenx, Multi::Custom(rename_program)),
+            w1(renamenx, Multi::Tx(rename_plan)),
             "@keyspace @write @fast",
         ),
-        Command::new(
-            "copy",
-            -3,
-            WRITE | DENYOOM,
-            (1, 2, 1),
-            w1(copy, Multi::Custom(copy_program)),
-            "@keyspace @write @slow",
-        ),
+        Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), w1(copy, Multi::Tx(copy_plan)), "@keyspace @write @slow"),
         Command::new("move", 3, WRITE | FAST, (1, 1, 1), w1(move_, Multi::None), "@keyspace @write @fast"),
         Command::new("keys", 2, READONLY, (0, 0, 0), Handler::Conn(keys), "@keyspace @read @slow @dangerous"),
         Command::new("randomkey", 1, READONLY, (0, 0, 0), Handler::Conn(randomkey), "@keyspace @read @slow"),
@@ -119,9 +113,6 @@ pub fn commands() -> Vec<Command> {
         Command::new("swapdb", 3, WRITE | FAST, (0, 0, 0), Handler::Conn(swapdb), "@keyspace @write @fast @dangerous"),
     ]
 }
-
-/// Lock sets by shard, as a [`Multi::Custom`] builder returns them.
-type Locks = crate::tx::LockSets;
 
 /// Parses an integer that must fit a C `int` (Redis's `getIntFromObject`).
 fn parse_i32(s: &[u8]) -> Option<i32> {
@@ -139,42 +130,65 @@ fn parse_db_index(s: &[u8], dbnum: usize) -> OpResult<usize> {
 
 // ------------------------------------------------------------------ DEL EXISTS TOUCH
 
-/// DEL and UNLINK (values are freed at once either way).
-fn del(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let now = ctx.now_ms;
-    let mut n = 0;
-    for k in &args[1..] {
-        if ctx.db().lookup(k, now).is_some() {
-            ctx.db().remove(k);
-            n += 1;
-        }
-    }
-    out.int(n);
+/// The reply of DEL, EXISTS and TOUCH: the sum of the shards' counts.
+fn sum_counts(parts: Vec<Part<i64>>, out: &mut ReplyBuf) {
+    out.int(parts.iter().map(|p| p.value).sum());
 }
 
-/// EXISTS: repeated keys count every time.
-fn exists(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let now = ctx.now_ms;
-    let mut n = 0;
-    for k in &args[1..] {
-        if ctx.db().contains(k, now) {
-            n += 1;
+/// DEL and UNLINK (values are freed at once either way): keys deleted.
+pub struct Del;
+
+impl SplitOp for Del {
+    type Part = i64;
+
+    fn run(ctx: &mut ShardCtx, args: &[&[u8]]) -> i64 {
+        let now = ctx.now_ms;
+        let mut n = 0;
+        for k in &args[1..] {
+            if ctx.db().lookup(k, now).is_some() {
+                ctx.db().remove(k);
+                n += 1;
+            }
         }
+        n
     }
-    out.int(n);
+
+    fn reduce(parts: Vec<Part<i64>>, _nkeys: usize, out: &mut ReplyBuf) {
+        sum_counts(parts, out);
+    }
+}
+
+/// EXISTS: keys that exist; repeated keys count every time.
+pub struct Exists;
+
+impl SplitOp for Exists {
+    type Part = i64;
+
+    fn run(ctx: &mut ShardCtx, args: &[&[u8]]) -> i64 {
+        let now = ctx.now_ms;
+        args[1..].iter().filter(|k| ctx.db().contains(k, now)).count() as i64
+    }
+
+    fn reduce(parts: Vec<Part<i64>>, _nkeys: usize, out: &mut ReplyBuf) {
+        sum_counts(parts, out);
+    }
 }
 
 /// TOUCH: like EXISTS, as a read (counts hits and misses) that touches the keys,
 /// even in CLIENT NO-TOUCH mode (Redis 7.2).
-fn touch(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let now = ctx.now_ms;
-    let mut n = 0;
-    for k in &args[1..] {
-        if ctx.db_touch().lookup_read(k, now).is_some() {
-            n += 1;
-        }
+pub struct Touch;
+
+impl SplitOp for Touch {
+    type Part = i64;
+
+    fn run(ctx: &mut ShardCtx, args: &[&[u8]]) -> i64 {
+        let now = ctx.now_ms;
+        args[1..].iter().filter(|k| ctx.db_touch().lookup_read(k, now).is_some()).count() as i64
     }
-    out.int(n);
+
+    fn reduce(parts: Vec<Part<i64>>, _nkeys: usize, out: &mut ReplyBuf) {
+        sum_counts(parts, out);
+    }
 }
 
 // ------------------------------------------------------------------------- EXPIRE
@@ -345,23 +359,46 @@ fn type_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 // ------------------------------------------------------------------------- RENAME
 
+/// RENAME's decision from what it found, written once for both paths: the source's
+/// absence is an error; `Ok(false)`: reply without moving (the same key, or NX and the
+/// destination exists); `Ok(true)`: move.
+fn rename_check(src_found: bool, same_key: bool, dst_found: bool, nx: bool) -> OpResult<bool> {
+    if !src_found {
+        return Err(OpStatus::NoSuchKey);
+    }
+    Ok(!(same_key || (nx && dst_found)))
+}
+
+/// RENAME's reply (OK) or RENAMENX's (1 if moved, else 0).
+fn rename_reply(nx: bool, moved: bool, out: &mut ReplyBuf) {
+    if nx { out.int(moved as i64) } else { out.ok() }
+}
+
+/// Writes a moved or copied entry (value and deadline) under `key` in `db` of a shard
+/// (the db's clock is set first: jobs and COPY's other db have no ShardCtx for it).
+fn put_entry(s: &mut Shard, db: usize, key: &[u8], e: Entry) {
+    s.dbs[db].set_access(unix_ms(), true);
+    s.dbs[db].set(key, e.value, e.expire_at_ms);
+}
+
 /// RENAME / RENAMENX with both keys in this shard.
 fn rename_generic(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf, nx: bool) {
     let (src, dst) = (args[1], args[2]);
     let now = ctx.now_ms;
     let db = ctx.db();
-    if db.lookup(src, now).is_none() {
-        return OpStatus::NoSuchKey.reply(out);
+    let found = db.lookup(src, now).is_some();
+    let same = src == dst;
+    // Looked up only where Redis looks it up: RENAMENX of an existing source elsewhere.
+    let dst_found = found && !same && nx && db.lookup(dst, now).is_some();
+    match rename_check(found, same, dst_found, nx) {
+        Err(status) => status.reply(out),
+        Ok(false) => rename_reply(nx, false, out),
+        Ok(true) => {
+            let e = db.remove(src).expect("looked up above");
+            db.set(dst, e.value, e.expire_at_ms);
+            rename_reply(nx, true, out);
+        }
     }
-    if src == dst {
-        return if nx { out.int(0) } else { out.ok() };
-    }
-    if nx && db.lookup(dst, now).is_some() {
-        return out.int(0);
-    }
-    let e = db.remove(src).expect("looked up above");
-    db.set(dst, e.value, e.expire_at_ms);
-    if nx { out.int(1) } else { out.ok() }
 }
 
 fn rename(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
@@ -370,11 +407,6 @@ fn rename(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 fn renamenx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     rename_generic(ctx, args, out, true);
-}
-
-/// Takes a typed job result out of a hop's results.
-fn result<T: 'static>(results: &mut [Option<Out>], shard: usize) -> T {
-    *results[shard].take().expect("the shard answered").downcast::<T>().expect("result type")
 }
 
 /// RENAME / RENAMENX across two shards, under exclusive locks on both keys:
@@ -387,15 +419,12 @@ struct RenameProgram {
     dst_shard: usize,
     db: usize,
     nx: bool,
+    entry: Slots<Option<Entry>>,
+    dst_found: Slots<bool>,
+    moved: Slots<()>,
 }
 
-fn rename_program(
-    cmd: &'static Command,
-    args: &[&[u8]],
-    db: usize,
-    _resp3: bool,
-    nshards: usize,
-) -> (Locks, Box<dyn Program>) {
+fn rename_plan(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize) -> TxPlan {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     debug_assert_ne!(src_shard, dst_shard, "same-shard renames run the shard handler");
@@ -404,59 +433,63 @@ fn rename_program(
         (dst_shard, vec![LockKey { key: dst.clone(), exclusive: true }]),
     ];
     let nx = cmd.name == "renamenx";
-    (locks, Box::new(RenameProgram { src, dst, src_shard, dst_shard, db, nx }))
+    let prog = RenameProgram {
+        src,
+        dst,
+        src_shard,
+        dst_shard,
+        db,
+        nx,
+        entry: Slots::new(1),
+        dst_found: Slots::new(1),
+        moved: Slots::new(2),
+    };
+    (locks, Box::new(prog))
 }
 
 impl Program for RenameProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+    fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
         let db = self.db;
         match hop {
             0 => {
                 let src = self.src.clone();
-                let mut jobs: Vec<(usize, Job)> = vec![(
-                    self.src_shard,
-                    Box::new(move |s: &mut Shard| {
-                        Box::new(s.dbs[db].lookup(&src, unix_ms()).map(|e| e.to_entry())) as Out
-                    }),
-                )];
+                let read =
+                    self.entry.job(0, move |s: &mut Shard| s.dbs[db].lookup(&src, unix_ms()).map(|e| e.to_entry()));
+                let mut jobs = vec![(self.src_shard, read)];
                 if self.nx {
                     let dst = self.dst.clone();
                     jobs.push((
                         self.dst_shard,
-                        Box::new(move |s: &mut Shard| Box::new(s.dbs[db].contains(&dst, unix_ms())) as Out),
+                        self.dst_found.job(0, move |s: &mut Shard| s.dbs[db].contains(&dst, unix_ms())),
                     ));
                 }
                 Plan::Jobs { jobs, last: false }
             }
             1 => {
-                let Some(entry) = result::<Option<Entry>>(results, self.src_shard) else {
-                    OpStatus::NoSuchKey.reply(out);
-                    return Plan::Done;
-                };
-                if self.nx && result::<bool>(results, self.dst_shard) {
-                    out.int(0);
-                    return Plan::Done;
+                let entry = self.entry.take(0);
+                let dst_found = self.nx && self.dst_found.take(0);
+                match rename_check(entry.is_some(), false, dst_found, self.nx) {
+                    Err(status) => {
+                        status.reply(out);
+                        Plan::Done
+                    }
+                    Ok(false) => {
+                        rename_reply(self.nx, false, out);
+                        Plan::Done
+                    }
+                    Ok(true) => {
+                        let entry = entry.expect("checked above");
+                        let (src, dst) = (self.src.clone(), self.dst.clone());
+                        let jobs = vec![
+                            (self.src_shard, self.moved.job(0, move |s: &mut Shard| drop(s.dbs[db].remove(&src)))),
+                            (self.dst_shard, self.moved.job(1, move |s: &mut Shard| put_entry(s, db, &dst, entry))),
+                        ];
+                        Plan::Jobs { jobs, last: true }
+                    }
                 }
-                let (src, dst) = (self.src.clone(), self.dst.clone());
-                let jobs: Vec<(usize, Job)> = vec![
-                    (self.src_shard, Box::new(move |s: &mut Shard| Box::new(s.dbs[db].remove(&src).is_some()) as Out)),
-                    (
-                        self.dst_shard,
-                        Box::new(move |s: &mut Shard| {
-                            s.dbs[db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
-                            s.dbs[db].set(&dst, entry.value, entry.expire_at_ms);
-                            Box::new(()) as Out
-                        }),
-                    ),
-                ];
-                Plan::Jobs { jobs, last: true }
             }
             _ => {
-                if self.nx {
-                    out.int(1);
-                } else {
-                    out.ok();
-                }
+                rename_reply(self.nx, true, out);
                 Plan::Done
             }
         }
@@ -488,6 +521,12 @@ fn parse_copy_opts(opts: &[&[u8]], src_db: usize, dbnum: usize) -> OpResult<Copy
     Ok(o)
 }
 
+/// COPY's decision from what it found, written once for both paths: the entry to
+/// write, or None to reply 0 (no source, or the destination exists without REPLACE).
+fn copy_check(src: Option<Entry>, dst_found: bool, replace: bool) -> Option<Entry> {
+    src.filter(|_| replace || !dst_found)
+}
+
 /// COPY with both keys in this shard (any dbs).
 fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let opts = match parse_copy_opts(&args[3..], ctx.db, ctx.shard.dbs.len()) {
@@ -502,11 +541,14 @@ fn copy(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     let Some(e) = ctx.db().lookup_read(src, now).map(|e| e.to_entry()) else { return out.int(0) };
     let target = &mut ctx.shard.dbs[opts.dst_db];
     target.set_access(now, true); // another db than ctx's: its clock for the new key
-    if !opts.replace && target.lookup(dst, now).is_some() {
-        return out.int(0);
+    let dst_found = !opts.replace && target.lookup(dst, now).is_some();
+    match copy_check(Some(e), dst_found, opts.replace) {
+        Some(e) => {
+            target.set(dst, e.value, e.expire_at_ms);
+            out.int(1);
+        }
+        None => out.int(0),
     }
-    target.set(dst, e.value, e.expire_at_ms);
-    out.int(1);
 }
 
 /// COPY across two shards: hop 0 parses the options on the shards (they know the
@@ -519,15 +561,12 @@ struct CopyProgram {
     src_shard: usize,
     dst_shard: usize,
     db: usize,
+    read: Slots<CopyRead>,
+    check: Slots<Option<(usize, bool)>>,
+    written: Slots<()>,
 }
 
-fn copy_program(
-    _cmd: &'static Command,
-    args: &[&[u8]],
-    db: usize,
-    _resp3: bool,
-    nshards: usize,
-) -> (Locks, Box<dyn Program>) {
+fn copy_plan(_cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize) -> TxPlan {
     let (src, dst): (Key, Key) = (args[1].into(), args[2].into());
     let (src_shard, dst_shard) = (shard_of(&src, nshards), shard_of(&dst, nshards));
     let locks = vec![
@@ -535,57 +574,58 @@ fn copy_program(
         (dst_shard, vec![LockKey { key: dst.clone(), exclusive: true }]),
     ];
     let opts = args[3..].iter().map(|a| a.to_vec()).collect();
-    (locks, Box::new(CopyProgram { src, dst, opts, src_shard, dst_shard, db }))
+    let prog = CopyProgram {
+        src,
+        dst,
+        opts,
+        src_shard,
+        dst_shard,
+        db,
+        read: Slots::new(1),
+        check: Slots::new(1),
+        written: Slots::new(1),
+    };
+    (locks, Box::new(prog))
 }
 
+/// The source shard's part of COPY: REPLACE, and the source entry if any.
 type CopyRead = OpResult<(bool, Option<Entry>)>;
 
 impl Program for CopyProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+    fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
         let db = self.db;
         match hop {
             0 => {
                 let (src, opts) = (self.src.clone(), self.opts.clone());
-                let read: Job = Box::new(move |s: &mut Shard| {
+                let read = self.read.job(0, move |s: &mut Shard| {
                     let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
-                    let r: CopyRead = parse_copy_opts(&opts, db, s.dbs.len())
-                        .map(|o| (o.replace, s.dbs[db].lookup_read(&src, unix_ms()).map(|e| e.to_entry())));
-                    Box::new(r) as Out
+                    parse_copy_opts(&opts, db, s.dbs.len())
+                        .map(|o| (o.replace, s.dbs[db].lookup_read(&src, unix_ms()).map(|e| e.to_entry())))
                 });
                 let (dst, opts) = (self.dst.clone(), self.opts.clone());
-                let check: Job = Box::new(move |s: &mut Shard| {
+                let check = self.check.job(0, move |s: &mut Shard| {
                     let opts: Vec<&[u8]> = opts.iter().map(|o| o.as_slice()).collect();
-                    let r = parse_copy_opts(&opts, db, s.dbs.len())
-                        .map(|o| (o.dst_db, s.dbs[o.dst_db].contains(&dst, unix_ms())));
-                    Box::new(r.ok()) as Out
+                    parse_copy_opts(&opts, db, s.dbs.len())
+                        .map(|o| (o.dst_db, s.dbs[o.dst_db].contains(&dst, unix_ms())))
+                        .ok()
                 });
                 Plan::Jobs { jobs: vec![(self.src_shard, read), (self.dst_shard, check)], last: false }
             }
             1 => {
-                let read = result::<CopyRead>(results, self.src_shard);
-                let check = result::<Option<(usize, bool)>>(results, self.dst_shard);
-                let (replace, entry) = match read {
+                let (replace, entry) = match self.read.take(0) {
                     Err(status) => {
                         status.reply(out);
                         return Plan::Done;
                     }
                     Ok(r) => r,
                 };
-                let (dst_db, dst_exists) = check.expect("both shards parse the same options");
-                let Some(entry) = entry else {
+                let (dst_db, dst_found) = self.check.take(0).expect("both shards parse the same options");
+                let Some(entry) = copy_check(entry, dst_found, replace) else {
                     out.int(0);
                     return Plan::Done;
                 };
-                if dst_exists && !replace {
-                    out.int(0);
-                    return Plan::Done;
-                }
                 let dst = self.dst.clone();
-                let write: Job = Box::new(move |s: &mut Shard| {
-                    s.dbs[dst_db].set_access(unix_ms(), true); // a job: no ShardCtx set the clock
-                    s.dbs[dst_db].set(&dst, entry.value, entry.expire_at_ms);
-                    Box::new(()) as Out
-                });
+                let write = self.written.job(0, move |s: &mut Shard| put_entry(s, dst_db, &dst, entry));
                 Plan::Jobs { jobs: vec![(self.dst_shard, write)], last: true }
             }
             _ => {
@@ -621,18 +661,15 @@ fn move_(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 // --------------------------------------------------------------------------- KEYS
 
 /// KEYS: every shard's matches, at most `keys_output_limit` in all.
-fn keys(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let db = c.db;
-    let pattern = args[1].to_vec();
-    let limit = w.shard.cfg.keys_output_limit;
-    broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
+fn keys(ctx: &mut Ctx, args: &[&[u8]]) {
+    let db = ctx.conn.db;
+    let pattern: Arc<[u8]> = args[1].into();
+    let limit = ctx.shard.cfg.keys_output_limit;
+    ctx.broadcast(
+        move |_| {
             let pattern = pattern.clone();
-            Box::new(move |s: &mut Shard| {
-                let all = pattern == b"*";
+            move |s: &mut Shard| {
+                let all = &*pattern == b"*";
                 let limit = s.cfg.keys_output_limit;
                 let mut v: Vec<Key> = Vec::new();
                 s.dbs[db].for_each_key(unix_ms(), |k, _| {
@@ -640,11 +677,10 @@ fn keys(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                         v.push(k.into());
                     }
                 });
-                Box::new(v) as Out
-            })
+                v
+            }
         },
-        move |outs, out| {
-            let parts: Vec<Vec<Key>> = outs.into_iter().map(|o| *o.downcast::<Vec<Key>>().expect("keys")).collect();
+        move |parts: Vec<Vec<Key>>, out| {
             let n = parts.iter().map(|p| p.len()).sum::<usize>().min(limit);
             out.array(n);
             for k in parts.iter().flatten().take(n) {
@@ -657,29 +693,20 @@ fn keys(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
 // ---------------------------------------------------------------------- RANDOMKEY
 
 /// RANDOMKEY: every shard proposes a key; one is picked with odds by shard size.
-fn randomkey(w: &mut Worker, c: &mut Conn, o: Origin, _args: &[&[u8]]) {
-    let db = c.db;
-    let seed = w.shard.random();
-    broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
-            Box::new(move |s: &mut Shard| {
+fn randomkey(ctx: &mut Ctx, _args: &[&[u8]]) {
+    let db = ctx.conn.db;
+    let seed = ctx.shard.random();
+    ctx.broadcast(
+        move |_| {
+            move |s: &mut Shard| {
                 let seed = s.random();
                 let k = s.dbs[db].random_key(unix_ms(), seed);
-                let n = s.dbs[db].len();
-                Box::new((n, k)) as Out
-            })
+                (s.dbs[db].len(), k)
+            }
         },
-        move |outs, out| {
-            let props: Vec<(usize, Key)> = outs
-                .into_iter()
-                .filter_map(|o| {
-                    let (n, k) = *o.downcast::<(usize, Option<Key>)>().expect("(len, key)");
-                    k.map(|k| (n.max(1), k))
-                })
-                .collect();
+        move |proposals: Vec<(usize, Option<Key>)>, out| {
+            let props: Vec<(usize, Key)> =
+                proposals.into_iter().filter_map(|(n, k)| k.map(|k| (n.max(1), k))).collect();
             match pick_weighted(&props, seed) {
                 Some(k) => out.bulk(k),
                 None => out.null(),
@@ -784,24 +811,26 @@ fn parse_scan_opts(opts: &[&[u8]]) -> OpResult<ScanOpts> {
 
 /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: steps through the cursor's shard,
 /// and on into the next shards while fewer than COUNT keys were visited.
-fn scan(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(cursor) = parse_scan_cursor(args[1]) else { return OpStatus::InvalidCursor.reply(&mut c.out) };
+fn scan(ctx: &mut Ctx, args: &[&[u8]]) {
+    let out = &mut ctx.conn.out;
+    let Some(cursor) = parse_scan_cursor(args[1]) else { return OpStatus::InvalidCursor.reply(out) };
     let opts = match parse_scan_opts(&args[2..]) {
         Ok(o) => o,
-        Err(status) => return status.reply(&mut c.out),
+        Err(status) => return status.reply(out),
     };
-    let nshards = w.shard.nshards;
+    let nshards = ctx.shard.nshards;
     let (shard, pos) = decode_cursor(cursor);
     if shard >= nshards {
         // Not a cursor we handed out: nothing there.
-        c.out.array(2);
-        c.out.bulk(b"0");
-        c.out.array(0);
+        out.array(2);
+        out.bulk(b"0");
+        out.array(0);
         return;
     }
     let remaining = opts.count;
-    let prog = ScanProgram { db: c.db, shard, pos, remaining, nshards, opts: Arc::new(opts), keys: Vec::new() };
-    w.start_broadcast(c, o, Box::new(prog));
+    let (db, opts) = (ctx.conn.db, Arc::new(opts));
+    let prog = ScanProgram { db, shard, pos, remaining, nshards, opts, keys: Vec::new(), step: Slots::new(1) };
+    ctx.run(Box::new(prog));
 }
 
 /// One SCAN call: a step per shard, shard after shard (no locks).
@@ -814,6 +843,8 @@ struct ScanProgram {
     nshards: usize,
     opts: Arc<ScanOpts>,
     keys: Vec<Key>,
+    /// The result of the current shard's step.
+    step: Slots<ScanStep>,
 }
 
 /// What a shard's SCAN step gives back: matching keys, where to go on (0: shard
@@ -847,9 +878,9 @@ fn scan_step(s: &mut Shard, db: usize, pos: u64, count: usize, opts: &ScanOpts) 
 }
 
 impl Program for ScanProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+    fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
         if hop > 0 {
-            let (keys, next, visited) = result::<ScanStep>(results, self.shard);
+            let (keys, next, visited) = self.step.take(0);
             self.keys.extend(keys);
             self.remaining = self.remaining.saturating_sub(visited);
             let cursor = match next {
@@ -873,7 +904,7 @@ impl Program for ScanProgram {
             }
         }
         let (db, pos, count, opts) = (self.db, self.pos, self.remaining, self.opts.clone());
-        let job: Job = Box::new(move |s: &mut Shard| Box::new(scan_step(s, db, pos, count, &opts)) as Out);
+        let job = self.step.job(0, move |s: &mut Shard| scan_step(s, db, pos, count, &opts));
         Plan::Jobs { jobs: vec![(self.shard, job)], last: true }
     }
 }
@@ -907,67 +938,42 @@ pub(super) fn flush_db(s: &mut Shard, db: usize, lazy: bool) {
     }
 }
 
-fn flushdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn flushdb(ctx: &mut Ctx, args: &[&[u8]]) {
     let lazy = match parse_flush_mode(args) {
         Ok(l) => l,
-        Err(status) => return status.reply(&mut c.out),
+        Err(status) => return status.reply(&mut ctx.conn.out),
     };
-    let db = c.db;
-    broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
-            Box::new(move |s: &mut Shard| {
-                flush_db(s, db, lazy);
-                Box::new(()) as Out
-            })
-        },
-        |_, out| out.ok(),
-    );
+    let db = ctx.conn.db;
+    ctx.broadcast(move |_| move |s: &mut Shard| flush_db(s, db, lazy), |_, out| out.ok());
 }
 
-fn flushall(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn flushall(ctx: &mut Ctx, args: &[&[u8]]) {
     let lazy = match parse_flush_mode(args) {
         Ok(l) => l,
-        Err(status) => return status.reply(&mut c.out),
+        Err(status) => return status.reply(&mut ctx.conn.out),
     };
-    broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
-            Box::new(move |s: &mut Shard| {
+    ctx.broadcast(
+        move |_| {
+            move |s: &mut Shard| {
                 for db in 0..s.dbs.len() {
                     flush_db(s, db, lazy);
                 }
-                Box::new(()) as Out
-            })
+            }
         },
         |_, out| out.ok(),
     );
 }
 
-fn swapdb(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(a) = parse_i32(args[1]) else { return OpStatus::InvalidFirstDbIndex.reply(&mut c.out) };
-    let Some(b) = parse_i32(args[2]) else { return OpStatus::InvalidSecondDbIndex.reply(&mut c.out) };
-    let dbnum = w.shard.dbs.len();
+fn swapdb(ctx: &mut Ctx, args: &[&[u8]]) {
+    let out = &mut ctx.conn.out;
+    let Some(a) = parse_i32(args[1]) else { return OpStatus::InvalidFirstDbIndex.reply(out) };
+    let Some(b) = parse_i32(args[2]) else { return OpStatus::InvalidSecondDbIndex.reply(out) };
+    let dbnum = ctx.shard.dbs.len();
     if a < 0 || b < 0 || a as usize >= dbnum || b as usize >= dbnum {
-        return OpStatus::DbIndexOutOfRange.reply(&mut c.out);
+        return OpStatus::DbIndexOutOfRange.reply(out);
     }
     let (a, b) = (a as usize, b as usize);
-    broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
-            Box::new(move |s: &mut Shard| {
-                s.dbs.swap(a, b);
-                Box::new(()) as Out
-            })
-        },
-        |_, out| out.ok(),
-    );
+    ctx.broadcast(move |_| move |s: &mut Shard| s.dbs.swap(a, b), |_, out| out.ok());
 }
 
 #[cfg(test)]

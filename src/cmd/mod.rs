@@ -4,14 +4,21 @@
 //!   args ──▶ admit::admit: lookup, arity, DEBUG gate, auth, maxmemory, keys → shards
 //!        ──▶ Reject          : the error (counted as a rejected call)
 //!        ──▶ Conn            : runs on the connection's thread (server, connection cmds)
+//!                              with a tx::Ctx (session, reply, local shard, programs)
 //!        ──▶ Single{shard}   : fast path: inline if local and unlocked, squashed into a
 //!                              pipeline batch for another shard, else Msg::Exec
-//!        ──▶ Multi           : Multi::Split (one hop per shard, merged replies) or
-//!                              Multi::Custom (a multi-hop program), both under VLL locks
+//!        ──▶ Multi           : Multi::Tx: the command's plan (lock sets + a
+//!                              tx::Program) run by the coordinator under VLL locks
 //! ```
 //!
 //! The pipeline (`tx::pipeline`) runs the fast path itself and hands everything else
 //! to [`dispatch`], with the [`Admission`] it got: every command is admitted once.
+//!
+//! A multi-key command is written once as a [`crate::tx::program::SplitOp`] (a per-shard
+//! `run` and a typed `reduce`): its shard handler is `split_local::<Op>` and its
+//! `Multi::Tx` builder `split_plan::<Op>`. Commands with several hops (MSETNX,
+//! RENAME, COPY, LCS) share their shard-local operations between the shard handler and
+//! their program.
 //!
 //! Each command family is one module; each registers its commands with [`Command`]
 //! entries: name, arity (Redis convention: negative means "at least"), flags, key
@@ -29,11 +36,9 @@ mod write_hook_tests;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::conn::Conn;
 use crate::reply::ReplyBuf;
-use crate::runtime::Worker;
-use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
-use crate::tx::{Job, Origin, Out, OwnedCmd, Plan, Program};
+use crate::shard::{Shard, ShardCtx, unix_ms};
+use crate::tx::{Ctx, TxPlan};
 use crate::vll::LockKey;
 pub use admit::Admission;
 
@@ -78,27 +83,17 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
 /// A shard-side handler: runs on the thread that owns the command's keys.
 pub type ShardFn = fn(&mut ShardCtx, &[&[u8]], &mut ReplyBuf);
 /// A connection-side handler: runs on the connection's thread.
-pub type ConnFn = fn(&mut Worker, &mut Conn, Origin, &[&[u8]]);
-/// Builds the locks and program of a command whose keys span several shards.
-pub type CustomFn = fn(&'static Command, &[&[u8]], usize, bool, usize) -> crate::tx::TxPlan;
-
-/// How replies of a command split over shards are merged.
-#[derive(Clone, Copy, Debug)]
-pub enum Merge {
-    /// Integer replies are summed (DEL, EXISTS, TOUCH, UNLINK).
-    SumInts,
-    /// Every part answers OK (MSET).
-    Ok,
-    /// Array replies are put back in key order (MGET).
-    Reorder,
-}
+pub type ConnFn = fn(&mut Ctx, &[&[u8]]);
+/// Builds the lock sets and program of a command whose keys span several shards:
+/// `(command, args, db, nshards)`.
+pub type PlanFn = fn(&'static Command, &[&[u8]], usize, usize) -> TxPlan;
 
 #[derive(Clone, Copy)]
 pub enum Multi {
     /// All keys must live in one shard (single-key commands).
     None,
-    Split(Merge),
-    Custom(CustomFn),
+    /// Keys over several shards run as this plan (e.g. `split_plan::<Op>`).
+    Tx(PlanFn),
 }
 
 #[derive(Clone, Copy)]
@@ -217,220 +212,6 @@ pub fn run_shard_handler(shard: &mut Shard, cmd: &Command, db: usize, args: &[&[
     };
     let mut ctx = ShardCtx { shard, db, now_ms: unix_ms(), no_touch: out.no_touch };
     f(&mut ctx, args, out);
-}
-
-/// The slow path: runs an admitted command (see [`admit`]) that is not run inline or
-/// squashed by the pipeline — refusals, connection commands, single-shard commands for
-/// another shard or behind a lock, and transactions.
-pub fn dispatch(w: &mut Worker, c: &mut Conn, origin: Origin, args: &[&[u8]], admission: Admission) {
-    match admission {
-        Admission::Reject(refusal) => refusal.reply(&mut w.shard, c, args),
-        Admission::Conn(cmd, f) => {
-            admit::count_call(&mut w.shard, c, cmd);
-            f(w, c, origin, args);
-        }
-        Admission::Single { cmd, shard, .. } => {
-            admit::count_call(&mut w.shard, c, cmd);
-            w.exec_single(c, origin, cmd, args, shard);
-        }
-        Admission::Multi(cmd, multi) => {
-            admit::count_call(&mut w.shard, c, cmd);
-            let n = w.shard.nshards;
-            match multi {
-                Multi::None => {
-                    // Not reachable for well-formed tables: single-key commands can't span.
-                    c.out.error("ERR command keys must be in one shard");
-                }
-                Multi::Split(merge) => {
-                    let (locks, prog) = split_program(cmd, args, c.db, c.out.resp3, n, merge);
-                    w.start_tx(c, origin, locks, prog);
-                }
-                Multi::Custom(build) => {
-                    let (locks, prog) = build(cmd, args, c.db, c.out.resp3, n);
-                    w.start_tx(c, origin, locks, prog);
-                }
-            }
-        }
-    }
-}
-
-/// One shard's part of a split command.
-struct Part {
-    shard: usize,
-    /// Ordinal (among the keys) of each key in this part, in order.
-    ordinals: Vec<usize>,
-    cmd: Option<OwnedCmd>,
-}
-
-/// Runs a multi-key command as one sub-command per shard and merges the replies.
-struct SplitProgram {
-    parts: Vec<Part>,
-    merge: Merge,
-    nkeys: usize,
-    resp3: bool,
-}
-
-fn split_program(
-    cmd: &'static Command,
-    args: &[&[u8]],
-    db: usize,
-    resp3: bool,
-    nshards: usize,
-    merge: Merge,
-) -> crate::tx::TxPlan {
-    let step = cmd.step.max(1) as usize;
-    let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); nshards];
-    let mut ordinal_of: Vec<Vec<usize>> = vec![Vec::new(); nshards];
-    for (ord, i) in cmd.key_indices(args.len()).enumerate() {
-        let s = shard_of(args[i], nshards);
-        by_shard[s].push(i);
-        ordinal_of[s].push(ord);
-    }
-    let nkeys = ordinal_of.iter().map(|v| v.len()).sum();
-    let mut parts = Vec::new();
-    let mut locks = Vec::new();
-    for s in 0..nshards {
-        if by_shard[s].is_empty() {
-            continue;
-        }
-        let mut sub: Vec<&[u8]> = vec![args[0]];
-        for &i in &by_shard[s] {
-            sub.extend_from_slice(&args[i..(i + step).min(args.len())]);
-        }
-        locks.push((s, lock_keys(cmd, &sub)));
-        parts.push(Part {
-            shard: s,
-            ordinals: std::mem::take(&mut ordinal_of[s]),
-            cmd: Some(OwnedCmd::new(cmd, &sub, db, resp3)),
-        });
-    }
-    (locks, Box::new(SplitProgram { parts, merge, nkeys, resp3 }))
-}
-
-impl Program for SplitProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
-        if hop == 0 {
-            let jobs = self
-                .parts
-                .iter_mut()
-                .map(|p| {
-                    let owned = p.cmd.take().expect("hop 0 runs once");
-                    let job: Job = Box::new(move |s: &mut Shard| Box::new(owned.run(s)) as Out);
-                    (p.shard, job)
-                })
-                .collect();
-            return Plan::Jobs { jobs, last: true };
-        }
-        let replies: Vec<Vec<u8>> = self
-            .parts
-            .iter()
-            .map(|p| *results[p.shard].take().expect("every part answers").downcast::<Vec<u8>>().expect("reply bytes"))
-            .collect();
-        // An error from any part (e.g. WRONGTYPE) is the reply, as Redis would give it.
-        if let Some(err) = replies.iter().find(|r| r.first() == Some(&b'-')) {
-            out.buf.extend_from_slice(err);
-            return Plan::Done;
-        }
-        match self.merge {
-            Merge::SumInts => {
-                let total: i64 = replies.iter().map(|r| parse_int_reply(r).expect("integer reply")).sum();
-                out.int(total);
-            }
-            Merge::Ok => out.ok(),
-            Merge::Reorder => {
-                let mut slots: Vec<&[u8]> = vec![&[]; self.nkeys];
-                for (p, r) in self.parts.iter().zip(&replies) {
-                    let elems = split_array_reply(r).expect("array reply");
-                    for (ord, e) in p.ordinals.iter().zip(elems) {
-                        slots[*ord] = e;
-                    }
-                }
-                let _ = self.resp3;
-                out.array(self.nkeys);
-                for s in slots {
-                    out.buf.extend_from_slice(s);
-                }
-            }
-        }
-        Plan::Done
-    }
-}
-
-/// A program that runs one job on each of a set of shards, without locks, then builds
-/// the reply from their results (in the order of `shards`).
-struct Gather<F, D> {
-    shards: Vec<usize>,
-    make: F,
-    done: Option<D>,
-}
-
-impl<F, D> Program for Gather<F, D>
-where
-    F: FnMut(usize) -> Job + Send,
-    D: FnOnce(Vec<Out>, &mut ReplyBuf) + Send,
-{
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
-        if hop == 0 {
-            let jobs = self.shards.iter().map(|&s| (s, (self.make)(s))).collect();
-            return Plan::Jobs { jobs, last: true };
-        }
-        let outs = self.shards.iter().map(|&s| results[s].take().expect("every shard answers")).collect();
-        (self.done.take().expect("done runs once"))(outs, out);
-        Plan::Done
-    }
-}
-
-/// Runs `make(shard)`'s job on every shard (no locks), then `done` with the results in
-/// shard order. The connection waits meanwhile. For DBSIZE, KEYS, INFO, FLUSHALL...
-pub fn broadcast<F, D>(w: &mut Worker, c: &mut Conn, origin: Origin, make: F, done: D)
-where
-    F: FnMut(usize) -> Job + Send + 'static,
-    D: FnOnce(Vec<Out>, &mut ReplyBuf) + Send + 'static,
-{
-    let shards = (0..w.shard.nshards).collect();
-    w.start_broadcast(c, origin, Box::new(Gather { shards, make, done: Some(done) }));
-}
-
-/// Runs one job on one shard (no locks), then `done` with its result.
-pub fn on_shard<D>(w: &mut Worker, c: &mut Conn, origin: Origin, shard: usize, job: Job, done: D)
-where
-    D: FnOnce(Out, &mut ReplyBuf) + Send + 'static,
-{
-    let mut job = Some(job);
-    let make = move |_s: usize| job.take().expect("one job");
-    let done = move |mut outs: Vec<Out>, out: &mut ReplyBuf| done(outs.pop().expect("one result"), out);
-    w.start_broadcast(c, origin, Box::new(Gather { shards: vec![shard], make, done: Some(done) }));
-}
-
-/// The value of an integer reply (`:N\r\n`).
-fn parse_int_reply(r: &[u8]) -> Option<i64> {
-    let body = r.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
-    crate::util::parse_i64(body)
-}
-
-/// Splits an array reply of bulk strings / nulls / integers / simple strings into its
-/// elements' raw bytes (what our own shard handlers produce for MGET-like commands).
-fn split_array_reply(r: &[u8]) -> Option<Vec<&[u8]>> {
-    let line_end = |from: usize| memchr::memmem::find(&r[from..], b"\r\n").map(|i| from + i);
-    if r.first() != Some(&b'*') {
-        return None;
-    }
-    let e = line_end(0)?;
-    let n: usize = std::str::from_utf8(&r[1..e]).ok()?.parse().ok()?;
-    let mut pos = e + 2;
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = pos;
-        let e = line_end(pos)?;
-        if r[pos] == b'$' {
-            let len: i64 = std::str::from_utf8(&r[pos + 1..e]).ok()?.parse().ok()?;
-            pos = if len < 0 { e + 2 } else { e + 2 + len as usize + 2 };
-        } else {
-            pos = e + 2;
-        }
-        v.push(r.get(start..pos)?);
-    }
-    Some(v)
 }
 
 #[cfg(test)]

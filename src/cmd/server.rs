@@ -23,12 +23,10 @@ use super::{
     ADMIN, ALLOW_BUSY, Command, FAST, Handler, LOADING, Multi, NO_AUTH, NO_MULTI, NOSCRIPT, PROTECTED, READONLY, STALE,
     WRITE,
 };
-use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::runtime::Worker;
 use crate::shard::{Shard, ShardCtx};
-use crate::tx::{Job, Origin, Out};
+use crate::tx::Ctx;
 
 /// The Redis version Darter reports (HELLO, INFO): clients gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -224,53 +222,53 @@ pub fn help_reply(out: &mut ReplyBuf, container: &str, lines: &[&str]) {
 
 // ------------------------------------------------------------------ connection
 
-fn ping(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+fn ping(ctx: &mut Ctx, args: &[&[u8]]) {
     match args.len() {
-        1 => c.out.simple("PONG"),
-        2 => c.out.bulk(args[1]),
-        _ => c.out.error(&super::arity_error("ping")),
+        1 => ctx.conn.out.simple("PONG"),
+        2 => ctx.conn.out.bulk(args[1]),
+        _ => ctx.conn.out.error(&super::arity_error("ping")),
     }
 }
 
-fn echo(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
-    c.out.bulk(args[1]);
+fn echo(ctx: &mut Ctx, args: &[&[u8]]) {
+    ctx.conn.out.bulk(args[1]);
 }
 
-fn quit(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
-    c.out.ok();
-    c.close_after_reply();
+fn quit(ctx: &mut Ctx, _args: &[&[u8]]) {
+    ctx.conn.out.ok();
+    ctx.conn.close_after_reply();
 }
 
 /// RESET: back to db 0, no name, RESP2, and unauthenticated if a password is set.
-fn reset(w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
-    c.db = 0;
-    c.out.resp3 = false;
-    c.out.no_touch = false; // Redis 7.2's RESET clears CLIENT NO-TOUCH
-    c.name.clear();
-    c.authed = w.shard.cfg.requirepass.is_empty();
-    c.out.simple("RESET");
+fn reset(ctx: &mut Ctx, _args: &[&[u8]]) {
+    ctx.conn.db = 0;
+    ctx.conn.out.resp3 = false;
+    ctx.conn.out.no_touch = false; // Redis 7.2's RESET clears CLIENT NO-TOUCH
+    ctx.conn.name.clear();
+    ctx.conn.authed = ctx.shard.cfg.requirepass.is_empty();
+    ctx.conn.out.simple("RESET");
 }
 
 /// Checks a user/password pair: only the "default" user exists; without requirepass it
 /// takes any password ("nopass").
-fn check_credentials(w: &Worker, user: &[u8], pass: &[u8]) -> bool {
+fn check_credentials(shard: &Shard, user: &[u8], pass: &[u8]) -> bool {
     if user != b"default" {
         return false;
     }
-    let required = &w.shard.cfg.requirepass;
+    let required = &shard.cfg.requirepass;
     required.is_empty() || crate::util::constant_time_eq(required.as_bytes(), pass)
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
-fn auth(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+fn auth(ctx: &mut Ctx, args: &[&[u8]]) {
     if args.len() > 3 {
-        OpStatus::Syntax.reply(&mut c.out);
+        OpStatus::Syntax.reply(&mut ctx.conn.out);
         return;
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 2 {
-        if w.shard.cfg.requirepass.is_empty() {
-            c.out.error(
+        if ctx.shard.cfg.requirepass.is_empty() {
+            ctx.conn.out.error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             );
             return;
@@ -279,11 +277,11 @@ fn auth(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     } else {
         (args[1], args[2])
     };
-    if check_credentials(w, user, pass) {
-        c.authed = true;
-        c.out.ok();
+    if check_credentials(ctx.shard, user, pass) {
+        ctx.conn.authed = true;
+        ctx.conn.out.ok();
     } else {
-        c.out.error(WRONGPASS);
+        ctx.conn.out.error(WRONGPASS);
     }
 }
 
@@ -294,17 +292,17 @@ pub fn valid_name(name: &[u8]) -> bool {
 
 pub const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
 
-fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+fn hello(ctx: &mut Ctx, args: &[&[u8]]) {
     let mut ver = 0;
     let mut next = 1;
     if args.len() >= 2 {
         match crate::util::parse_i64(args[1]) {
             None => {
-                c.out.error("ERR Protocol version is not an integer or out of range");
+                ctx.conn.out.error("ERR Protocol version is not an integer or out of range");
                 return;
             }
             Some(v) if !(2..=3).contains(&v) => {
-                c.out.error("NOPROTO unsupported protocol version");
+                ctx.conn.out.error("NOPROTO unsupported protocol version");
                 return;
             }
             Some(v) => ver = v,
@@ -324,34 +322,34 @@ fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
             name = Some(args[j + 1]);
             j += 2;
         } else {
-            c.out.error(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)));
+            ctx.conn.out.error(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)));
             return;
         }
     }
     if let Some((user, pass)) = creds {
-        if !check_credentials(w, user, pass) {
-            c.out.error(WRONGPASS);
+        if !check_credentials(ctx.shard, user, pass) {
+            ctx.conn.out.error(WRONGPASS);
             return;
         }
-        c.authed = true;
+        ctx.conn.authed = true;
     }
-    if !c.authed {
-        c.out.error(
+    if !ctx.conn.authed {
+        ctx.conn.out.error(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
         return;
     }
     if let Some(n) = name {
         if !valid_name(n) {
-            c.out.error(BAD_NAME);
+            ctx.conn.out.error(BAD_NAME);
             return;
         }
-        c.name = n.to_vec();
+        ctx.conn.name = n.to_vec();
     }
     if ver != 0 {
-        c.out.resp3 = ver == 3;
+        ctx.conn.out.resp3 = ver == 3;
     }
-    let out = &mut c.out;
+    let out = &mut ctx.conn.out;
     out.map(7);
     out.bulk(b"server");
     out.bulk(b"redis");
@@ -360,7 +358,7 @@ fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     out.bulk(b"proto");
     out.int(if out.resp3 { 3 } else { 2 });
     out.bulk(b"id");
-    out.int(c.id as i64);
+    out.int(ctx.conn.id as i64);
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
@@ -369,52 +367,49 @@ fn hello(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
     out.array(0);
 }
 
-fn select(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+fn select(ctx: &mut Ctx, args: &[&[u8]]) {
     match crate::util::parse_i64(args[1]) {
-        None => OpStatus::NotInteger.reply(&mut c.out),
-        Some(n) if n < 0 || n as usize >= w.shard.dbs.len() => OpStatus::DbIndexOutOfRange.reply(&mut c.out),
+        None => OpStatus::NotInteger.reply(&mut ctx.conn.out),
+        Some(n) if n < 0 || n as usize >= ctx.shard.dbs.len() => OpStatus::DbIndexOutOfRange.reply(&mut ctx.conn.out),
         Some(n) => {
-            c.db = n as usize;
-            c.out.ok();
+            ctx.conn.db = n as usize;
+            ctx.conn.out.ok();
         }
     }
 }
 
 /// DBSIZE: the sum of every shard's key count for the selected db.
-fn dbsize(w: &mut Worker, c: &mut Conn, o: Origin, _args: &[&[u8]]) {
-    let db = c.db;
-    super::broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job { Box::new(move |s: &mut Shard| Box::new(s.dbs[db].len()) as Out) },
-        |outs, out| out.int(outs.into_iter().map(|o| *o.downcast::<usize>().expect("usize")).sum::<usize>() as i64),
+fn dbsize(ctx: &mut Ctx, _args: &[&[u8]]) {
+    let db = ctx.conn.db;
+    ctx.broadcast(
+        move |_| move |s: &mut Shard| s.dbs[db].len(),
+        |lens: Vec<usize>, out| out.int(lens.iter().sum::<usize>() as i64),
     );
 }
 
 // ------------------------------------------------------------------ server
 
-fn time(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
+fn time(ctx: &mut Ctx, _args: &[&[u8]]) {
     let us = crate::shard::unix_us();
-    c.out.array(2);
-    c.out.bulk_int(us / 1_000_000);
-    c.out.bulk_int(us % 1_000_000);
+    ctx.conn.out.array(2);
+    ctx.conn.out.bulk_int(us / 1_000_000);
+    ctx.conn.out.bulk_int(us % 1_000_000);
 }
 
 /// LASTSAVE: Darter has not saved yet, so the start time (as Redis reports before its
 /// first save).
-fn lastsave(w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
-    c.out.int(w.shard.g.started_unix_ms / 1000);
+fn lastsave(ctx: &mut Ctx, _args: &[&[u8]]) {
+    ctx.conn.out.int(ctx.shard.g.started_unix_ms / 1000);
 }
 
-fn save(_w: &mut Worker, c: &mut Conn, _o: Origin, _args: &[&[u8]]) {
-    c.out.error("ERR snapshots are not supported yet");
+fn save(ctx: &mut Ctx, _args: &[&[u8]]) {
+    ctx.conn.out.error("ERR snapshots are not supported yet");
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: raises the shutdown flag; every thread
 /// sees it at its next loop turn (at most one timer tick away), closes its sockets and
 /// ends, and the process exits 0. No reply on success, as in Redis.
-fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+fn shutdown(ctx: &mut Ctx, args: &[&[u8]]) {
     let (mut nosave, mut save, mut abort, mut flags) = (false, false, false, false);
     for a in &args[1..] {
         if a.eq_ignore_ascii_case(b"nosave") {
@@ -428,21 +423,21 @@ fn shutdown(w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
-            OpStatus::Syntax.reply(&mut c.out);
+            OpStatus::Syntax.reply(&mut ctx.conn.out);
             return;
         }
     }
     if (abort && flags) || (nosave && save) {
-        OpStatus::Syntax.reply(&mut c.out);
+        OpStatus::Syntax.reply(&mut ctx.conn.out);
         return;
     }
     if abort {
-        c.out.error("ERR No shutdown in progress.");
+        ctx.conn.out.error("ERR No shutdown in progress.");
         return;
     }
-    log::warn!("user requested shutdown (client id {})", c.id);
-    crate::runtime::request_shutdown(&w.shard.g);
-    c.close_after_reply();
+    log::warn!("user requested shutdown (client id {})", ctx.conn.id);
+    crate::runtime::request_shutdown(&ctx.shard.g);
+    ctx.conn.close_after_reply();
 }
 
 // ------------------------------------------------------------------ keyed introspection
@@ -620,51 +615,40 @@ fn strtod_lenient(s: &[u8]) -> f64 {
     std::str::from_utf8(s).ok().and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(0.0)
 }
 
-fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn debug(ctx: &mut Ctx, args: &[&[u8]]) {
     let sub = String::from_utf8_lossy(args[1]).to_ascii_lowercase();
     let argc = args.len();
     match (sub.as_str(), argc) {
-        ("help", 2) => help_reply(&mut c.out, "debug", DEBUG_HELP),
+        ("help", 2) => help_reply(&mut ctx.conn.out, "debug", DEBUG_HELP),
         ("sleep", 3) => {
             // Redis blocks the whole server; Darter blocks this thread.
             let secs = strtod_lenient(args[2]);
             if secs > 0.0 && secs.is_finite() {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(86_400.0)));
             }
-            c.out.ok();
+            ctx.conn.out.ok();
         }
         ("set-active-expire", 3) => {
             let on = atoi(args[2]) != 0;
-            super::broadcast(
-                w,
-                c,
-                o,
-                move |_| -> Job {
-                    Box::new(move |s: &mut Shard| {
-                        s.cfg.active_expire = on;
-                        Box::new(()) as Out
-                    })
-                },
-                |_, out| out.ok(),
-            );
+            ctx.broadcast(move |_| move |s: &mut Shard| s.cfg.active_expire = on, |_, out| out.ok());
         }
-        ("jmap", _) | ("change-repl-id", 2) => c.out.ok(),
+        ("jmap", _) | ("change-repl-id", 2) => ctx.conn.out.ok(),
         ("log", 3) => {
             log::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args[2]));
-            c.out.ok();
+            ctx.conn.out.ok();
         }
-        ("reload", _) => c.out.error("ERR DEBUG RELOAD not supported"),
+        ("reload", _) => ctx.conn.out.error("ERR DEBUG RELOAD not supported"),
         ("object", 3) => {
             let key = args[2].to_vec();
-            let db = c.db;
-            let shard = crate::shard::shard_of(&key, w.shard.nshards);
-            let job: Job = Box::new(move |s: &mut Shard| {
+            let db = ctx.conn.db;
+            let shard = crate::shard::shard_of(&key, ctx.shard.nshards);
+            let job = move |s: &mut Shard| -> Option<String> {
                 let now = crate::shard::unix_ms();
                 // Like Redis's DEBUG OBJECT, leaves the key's access time alone.
                 let d = &mut s.dbs[db];
                 d.set_access(now, false);
                 let idle_s = d.idle_seconds(&key, now).unwrap_or(0);
-                let r: Option<String> = d.lookup(&key, now).map(|e| {
+                d.lookup(&key, now).map(|e| {
                     let len = e.value.len();
                     let refcount = if e.value.as_int().is_some_and(|n| (0..OBJ_SHARED_INTEGERS).contains(&n)) {
                         i32::MAX as i64
@@ -679,18 +663,15 @@ fn debug(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                         // Redis's 24-bit LRU clock (seconds) at the last access.
                         (now / 1000 - idle_s as i64) & ((1 << 24) - 1),
                     )
-                });
-                Box::new(r) as Out
-            });
-            super::on_shard(w, c, o, shard, job, |r, out| {
-                match *r.downcast::<Option<String>>().expect("debug object") {
-                    Some(line) => out.simple(line),
-                    None => out.error("ERR no such key"),
-                }
+                })
+            };
+            ctx.on_shard(shard, job, |r, out| match r {
+                Some(line) => out.simple(line),
+                None => out.error("ERR no such key"),
             });
         }
-        ("protocol", 3) => debug_protocol(&mut c.out, args[2]),
-        _ => c.out.error(&format!(
+        ("protocol", 3) => debug_protocol(&mut ctx.conn.out, args[2]),
+        _ => ctx.conn.out.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(args[1])
         )),
@@ -773,24 +754,26 @@ const FUNCTION_HELP: &[&str] = &[
 
 /// FUNCTION FLUSH / LIST / HELP: Darter has no functions, so there is nothing to flush
 /// or list.
-fn function(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
-    let Some(s) = find_sub(&mut c.out, "function", args) else { return };
-    c.last_cmd = s.name;
+fn function(ctx: &mut Ctx, args: &[&[u8]]) {
+    let Some(s) = find_sub(&mut ctx.conn.out, "function", args) else { return };
+    ctx.conn.last_cmd = s.name;
     match &s.name[9..] {
         "flush" => {
             if args.len() > 3 {
-                c.out.error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.");
+                ctx.conn
+                    .out
+                    .error("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.");
             } else if args.len() == 3
                 && !args[2].eq_ignore_ascii_case(b"async")
                 && !args[2].eq_ignore_ascii_case(b"sync")
             {
-                c.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+                ctx.conn.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
             } else {
-                c.out.ok();
+                ctx.conn.out.ok();
             }
         }
-        "list" => c.out.array(0),
-        _ => help_reply(&mut c.out, "function", FUNCTION_HELP),
+        "list" => ctx.conn.out.array(0),
+        _ => help_reply(&mut ctx.conn.out, "function", FUNCTION_HELP),
     }
 }
 

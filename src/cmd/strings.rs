@@ -2,12 +2,14 @@
 //!
 //! ```text
 //!   one key ──▶ shard handler (SET, GET, INCR, APPEND, SETRANGE, LCS on one shard...)
-//!   MGET    ──▶ Multi::Split: one MGET per shard, replies put back in key order
-//!   MSET    ──▶ Multi::Custom: hop 0 sets on every shard
-//!   MSETNX  ──▶ Multi::Custom: hop 0 checks existence on every shard (exclusive
-//!               locks held), hop 1 sets everywhere only if no key exists
-//!   LCS     ──▶ Multi::Custom: hop 0 fetches both values (shared locks), then the
-//!               coordinator computes the LCS and replies
+//!   MGET    ──▶ SplitOp `Mget`: each shard reads its keys (typed values), the reduce
+//!               puts them back in key order
+//!   MSET    ──▶ SplitOp `Mset`: each shard sets its pairs, the reply is OK
+//!   MSETNX  ──▶ one shard: `op_any_exists` then `op_mset` inline; several: the same
+//!               ops as two hops (existence everywhere under exclusive locks, then the
+//!               sets only if no key exists)
+//!   LCS     ──▶ one shard: `lcs_fetch` twice inline; two: one hop of `lcs_fetch` on
+//!               each (shared locks), then the coordinator computes the LCS and replies
 //! ```
 //!
 //! Error order follows Redis: option syntax, then argument values, then the key's type,
@@ -26,15 +28,15 @@
 //! Darter extension: PREPEND key value, APPEND's mirror image.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
-use super::{Command, DENYOOM, FAST, Handler, Merge, Multi, READONLY, WRITE};
+use super::{Command, DENYOOM, FAST, Handler, Multi, READONLY, WRITE};
 use crate::container::ObjType;
 use crate::op::{OpResult, OpStatus};
 use crate::reply::ReplyBuf;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::store::Value;
-use crate::tx::{Job, Out, OwnedCmd, Plan, Program};
+use crate::tx::program::{self, Part, Share, Slots, SplitOp, split_local, split_plan};
+use crate::tx::{Plan, Program, TxPlan};
 use crate::util::{FloatErr, incr_by_float, parse_i64};
 
 pub fn commands() -> Vec<Command> {
@@ -54,18 +56,18 @@ pub fn commands() -> Vec<Command> {
             -2,
             READONLY | FAST,
             (1, -1, 1),
-            Handler::Shard(mget, Multi::Split(Merge::Reorder)),
+            Handler::Shard(split_local::<Mget>, Multi::Tx(split_plan::<Mget>)),
             "@read @string @fast",
         ),
-        Command::new("mset", -3, WRITE | DENYOOM, (1, -1, 2), Handler::Shard(mset, Multi::Custom(mset_multi)), ws),
         Command::new(
-            "msetnx",
+            "mset",
             -3,
             WRITE | DENYOOM,
             (1, -1, 2),
-            Handler::Shard(msetnx, Multi::Custom(msetnx_multi)),
+            Handler::Shard(split_local::<Mset>, Multi::Tx(split_plan::<Mset>)),
             ws,
         ),
+        Command::new("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), Handler::Shard(msetnx, Multi::Tx(msetnx_plan)), ws),
         Command::new("incr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(incr, Multi::None), w),
         Command::new("decr", 2, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(decr, Multi::None), w),
         Command::new("incrby", 3, WRITE | DENYOOM | FAST, (1, 1, 1), Handler::Shard(incrby, Multi::None), w),
@@ -84,14 +86,7 @@ pub fn commands() -> Vec<Command> {
         Command::new("getrange", 4, READONLY, (1, 1, 1), Handler::Shard(getrange, Multi::None), "@read @string @slow"),
         Command::new("substr", 4, READONLY, (1, 1, 1), Handler::Shard(getrange, Multi::None), "@read @string @slow"),
         Command::new("setrange", 4, WRITE | DENYOOM, (1, 1, 1), Handler::Shard(setrange, Multi::None), ws),
-        Command::new(
-            "lcs",
-            -3,
-            READONLY,
-            (1, 2, 1),
-            Handler::Shard(lcs, Multi::Custom(lcs_multi)),
-            "@read @string @slow",
-        ),
+        Command::new("lcs", -3, READONLY, (1, 2, 1), Handler::Shard(lcs, Multi::Tx(lcs_plan)), "@read @string @slow"),
     ]
 }
 
@@ -357,114 +352,130 @@ fn getex(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     }
 }
 
-fn mget(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let now = ctx.now_ms;
-    out.array(args.len() - 1);
-    for k in &args[1..] {
-        // Values of other types read as nil here, not WRONGTYPE.
-        match ctx.db().lookup_read_typed(k, now, ObjType::String) {
-            Ok(Some(e)) => reply_str(e.value, out),
-            Ok(None) | Err(_) => out.null(),
+/// MGET: each shard reads its keys; values of other types read as nil, not WRONGTYPE.
+pub struct Mget;
+
+impl SplitOp for Mget {
+    /// The shard's keys' values, in its argument order.
+    type Part = Vec<Option<Vec<u8>>>;
+
+    fn run(ctx: &mut ShardCtx, args: &[&[u8]]) -> Self::Part {
+        let now = ctx.now_ms;
+        let db = ctx.db();
+        args[1..]
+            .iter()
+            .map(|k| match db.lookup_read_typed(k, now, ObjType::String) {
+                Ok(Some(e)) => Some(str_bytes(e.value).into_owned()),
+                Ok(None) | Err(_) => None,
+            })
+            .collect()
+    }
+
+    /// The values put back in key order.
+    fn reduce(parts: Vec<Part<Self::Part>>, nkeys: usize, out: &mut ReplyBuf) {
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; nkeys];
+        for p in parts {
+            for (ord, v) in p.ordinals.into_iter().zip(p.value) {
+                values[ord] = v;
+            }
+        }
+        out.array(nkeys);
+        for v in values {
+            match v {
+                Some(b) => out.bulk(&b),
+                None => out.null(),
+            }
         }
     }
 }
 
 // ------------------------------------------------------------------ MSET / MSETNX
 
-fn mset(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    if args.len().is_multiple_of(2) {
-        return out.error(&super::arity_error("mset"));
-    }
-    for kv in args[1..].chunks(2) {
-        ctx.db().set(kv[0], Value::from_bytes(kv[1]), 0);
-    }
-    out.ok();
+/// MSET and MSETNX need whole key/value pairs (an even count after the name).
+fn check_pairs(name: &str, args: &[&[u8]]) -> Result<(), String> {
+    if args.len().is_multiple_of(2) { Err(super::arity_error(name)) } else { Ok(()) }
 }
 
-fn msetnx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    if args.len().is_multiple_of(2) {
-        return out.error(&super::arity_error("msetnx"));
-    }
-    let now = ctx.now_ms;
-    if args[1..].chunks(2).any(|kv| ctx.db().lookup(kv[0], now).is_some()) {
-        return out.int(0);
-    }
-    for kv in args[1..].chunks(2) {
+/// Sets every `key value` pair of `pairs` (no deadline).
+fn op_mset(ctx: &mut ShardCtx, pairs: &[&[u8]]) {
+    for kv in pairs.chunks(2) {
         ctx.db().set(kv[0], Value::from_bytes(kv[1]), 0);
     }
+}
+
+/// Whether any key of the `key value` pairs exists.
+fn op_any_exists(ctx: &mut ShardCtx, pairs: &[&[u8]]) -> bool {
+    let now = ctx.now_ms;
+    pairs.chunks(2).any(|kv| ctx.db().lookup(kv[0], now).is_some())
+}
+
+/// MSET: each shard sets its pairs.
+pub struct Mset;
+
+impl SplitOp for Mset {
+    type Part = ();
+    const STEP: usize = 2;
+
+    fn check(args: &[&[u8]]) -> Result<(), String> {
+        check_pairs("mset", args)
+    }
+
+    fn run(ctx: &mut ShardCtx, args: &[&[u8]]) {
+        op_mset(ctx, &args[1..]);
+    }
+
+    fn reduce(_parts: Vec<Part<()>>, _nkeys: usize, out: &mut ReplyBuf) {
+        out.ok();
+    }
+}
+
+/// MSETNX with every key in this shard.
+fn msetnx(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    if let Err(e) = check_pairs("msetnx", args) {
+        return out.error(&e);
+    }
+    if op_any_exists(ctx, &args[1..]) {
+        return out.int(0);
+    }
+    op_mset(ctx, &args[1..]);
     out.int(1);
 }
 
-/// MSET / MSETNX over several shards.
-struct MsetProgram {
-    nx: bool,
-    db: usize,
-    /// Per shard, its pairs in argument order as one `MSET k v k v ...` (one copy of
-    /// the arguments per shard, shared by MSETNX's check and set hops).
-    parts: Vec<(usize, Arc<OwnedCmd>)>,
+/// MSETNX over several shards, under exclusive locks on every key: hop 0 runs
+/// `op_any_exists` on every shard, hop 1 `op_mset` on every shard if no key exists.
+struct MsetNx {
+    shares: Vec<Share>,
+    exists: Slots<bool>,
+    set: Slots<()>,
 }
 
-impl MsetProgram {
-    fn set_jobs(&mut self) -> Vec<(usize, Job)> {
-        let db = self.db;
-        self.parts
-            .iter()
-            .map(|(s, part)| {
-                let part = part.clone();
-                let job: Job = Box::new(move |sh: &mut Shard| {
-                    // A job has no ShardCtx: the db's clock (new keys' access stamp)
-                    // is set here.
-                    sh.dbs[db].set_access(unix_ms(), true);
-                    let args = part.args();
-                    for kv in args[1..].chunks(2) {
-                        sh.dbs[db].set(kv[0], Value::from_bytes(kv[1]), 0);
-                    }
-                    Box::new(()) as Out
-                });
-                (*s, job)
-            })
-            .collect()
-    }
-}
-
-impl Program for MsetProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
-        match (self.nx, hop) {
-            (false, 0) => Plan::Jobs { jobs: self.set_jobs(), last: true },
-            (false, _) => {
-                out.ok();
-                Plan::Done
-            }
-            (true, 0) => {
-                // Existence checks under the exclusive locks, which stay held for hop 1.
-                let db = self.db;
+impl Program for MsetNx {
+    fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
+        match hop {
+            0 => {
                 let jobs = self
-                    .parts
+                    .shares
                     .iter()
-                    .map(|(s, part)| {
-                        let part = part.clone();
-                        let job: Job = Box::new(move |sh: &mut Shard| {
-                            let now = unix_ms();
-                            let args = part.args();
-                            Box::new(args[1..].chunks(2).any(|kv| sh.dbs[db].lookup(kv[0], now).is_some())) as Out
-                        });
-                        (*s, job)
-                    })
+                    .enumerate()
+                    .map(|(i, p)| (p.shard, p.job(&self.exists, i, |ctx, args| op_any_exists(ctx, &args[1..]))))
                     .collect();
                 Plan::Jobs { jobs, last: false }
             }
-            (true, 1) => {
-                let any = self
-                    .parts
-                    .iter()
-                    .any(|(s, _)| *results[*s].take().expect("every shard answers").downcast::<bool>().expect("bool"));
+            1 => {
+                let any = msetnx_any(&self.exists, self.shares.len());
                 if any {
                     out.int(0);
                     return Plan::Done;
                 }
-                Plan::Jobs { jobs: self.set_jobs(), last: true }
+                let jobs = self
+                    .shares
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.shard, p.job(&self.set, i, |ctx, args| op_mset(ctx, &args[1..]))))
+                    .collect();
+                Plan::Jobs { jobs, last: true }
             }
-            (true, _) => {
+            _ => {
                 out.int(1);
                 Plan::Done
             }
@@ -472,49 +483,18 @@ impl Program for MsetProgram {
     }
 }
 
-/// A program that only replies with an error (checks the dispatcher cannot make).
-struct ErrorProgram(String);
-
-impl Program for ErrorProgram {
-    fn step(&mut self, _hop: u32, _results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
-        out.error(&self.0);
-        Plan::Done
-    }
+/// MSETNX's reduce of the existence checks: all or nothing, so any key anywhere stops it.
+fn msetnx_any(exists: &Slots<bool>, n: usize) -> bool {
+    (0..n).map(|i| exists.take(i)).fold(false, |any, e| any | e)
 }
 
-type Built = crate::tx::TxPlan;
-
-fn mset_build(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize, nx: bool) -> Built {
-    if args.len().is_multiple_of(2) {
-        // An odd number of key/value arguments: no locks, just the arity error.
-        return (Vec::new(), Box::new(ErrorProgram(super::arity_error(cmd.name))));
+fn msetnx_plan(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize) -> TxPlan {
+    if let Err(e) = check_pairs(cmd.name, args) {
+        return program::error(e);
     }
-    let mut subs: Vec<Vec<&[u8]>> = vec![Vec::new(); nshards];
-    for kv in args[1..].chunks(2) {
-        let sub = &mut subs[shard_of(kv[0], nshards)];
-        if sub.is_empty() {
-            sub.push(args[0]);
-        }
-        sub.extend_from_slice(kv);
-    }
-    let mut locks = Vec::new();
-    let mut parts = Vec::new();
-    for (s, sub) in subs.into_iter().enumerate() {
-        if sub.is_empty() {
-            continue;
-        }
-        locks.push((s, super::lock_keys(cmd, &sub)));
-        parts.push((s, Arc::new(OwnedCmd::new(cmd, &sub, db, false))));
-    }
-    (locks, Box::new(MsetProgram { nx, db, parts }))
-}
-
-fn mset_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> Built {
-    mset_build(cmd, args, db, nshards, false)
-}
-
-fn msetnx_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> Built {
-    mset_build(cmd, args, db, nshards, true)
+    let (locks, shares) = program::split_shares(cmd, args, db, nshards);
+    let n = shares.len();
+    (locks, Box::new(MsetNx { shares, exists: Slots::new(n), set: Slots::new(n) }))
 }
 
 // ------------------------------------------------------------------ counters
@@ -912,29 +892,28 @@ struct LcsProgram {
     /// (shard, key) of the first and second key.
     keys: [(usize, Box<[u8]>); 2],
     opts: Vec<Box<[u8]>>,
+    /// The fetched values, first key then second.
+    fetched: Slots<Fetched>,
 }
 
 type Fetched = OpResult<Option<Vec<u8>>>;
 
 impl Program for LcsProgram {
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan {
+    fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
         if hop == 0 {
             let db = self.db;
             let jobs = self
                 .keys
                 .iter()
-                .map(|(s, k)| {
+                .enumerate()
+                .map(|(i, (s, k))| {
                     let k = k.clone();
-                    let job: Job = Box::new(move |sh: &mut Shard| Box::new(lcs_fetch(sh, db, &k, unix_ms())) as Out);
-                    (*s, job)
+                    (*s, self.fetched.job(i, move |sh: &mut Shard| lcs_fetch(sh, db, &k, unix_ms())))
                 })
                 .collect();
             return Plan::Jobs { jobs, last: true };
         }
-        let mut take =
-            |s: usize| *results[s].take().expect("both shards answer").downcast::<Fetched>().expect("fetched value");
-        let a = take(self.keys[0].0);
-        let b = take(self.keys[1].0);
+        let (a, b) = (self.fetched.take(0), self.fetched.take(1));
         let (a, b) = match (a, b) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(status), _) | (_, Err(status)) => {
@@ -948,7 +927,7 @@ impl Program for LcsProgram {
     }
 }
 
-fn lcs_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nshards: usize) -> Built {
+fn lcs_plan(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize) -> TxPlan {
     let (s1, s2) = (shard_of(args[1], nshards), shard_of(args[2], nshards));
     // The dispatcher only comes here when the two keys are on different shards.
     debug_assert_ne!(s1, s2);
@@ -958,6 +937,7 @@ fn lcs_multi(cmd: &'static Command, args: &[&[u8]], db: usize, _resp3: bool, nsh
         db,
         keys: [(s1, args[1].into()), (s2, args[2].into())],
         opts: args[3..].iter().map(|&o| o.into()).collect(),
+        fetched: Slots::new(2),
     };
     (locks, Box::new(prog))
 }

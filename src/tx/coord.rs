@@ -1,7 +1,7 @@
 //! The coordinator side of multi-shard transactions: schedule the lock sets in every
 //! shard (VLL), retry on refusal, drive a [`Program`]'s hops, conclude.
 
-use super::{LockSets, Msg, Origin, Out, OwnedCmd, Plan, Program};
+use super::{LockSets, Msg, Origin, OwnedCmd, Plan, Program};
 use crate::cmd::{self, Command};
 use crate::conn::{Conn, Wait};
 use crate::runtime::Worker;
@@ -19,7 +19,6 @@ pub struct Coord {
     txid: u64,
     hop: u32,
     phase: Phase,
-    results: Vec<Option<Out>>,
     /// The last hop was sent: the shards release their locks on their own.
     concluded: bool,
 }
@@ -47,16 +46,8 @@ impl Worker {
     /// Starts a multi-shard transaction: schedules `locks` in every shard listed, then
     /// drives `prog`'s hops. The connection waits until the program is done.
     pub fn start_tx(&mut self, c: &mut Conn, origin: Origin, locks: LockSets, prog: Box<dyn Program>) {
-        let n = self.shard.nshards;
-        let mut coord = Box::new(Coord {
-            prog,
-            locks,
-            txid: 0,
-            hop: 0,
-            phase: Phase::Running { pending: 0 },
-            results: (0..n).map(|_| None).collect(),
-            concluded: false,
-        });
+        let mut coord =
+            Box::new(Coord { prog, locks, txid: 0, hop: 0, phase: Phase::Running { pending: 0 }, concluded: false });
         if coord.locks.is_empty() {
             self.next_hop(c, origin, &mut coord);
         } else {
@@ -65,11 +56,6 @@ impl Worker {
         if !coord.is_finished() {
             c.wait = Wait::Tx(coord);
         }
-    }
-
-    /// Runs an unlocked program (broadcasts and reads that need no isolation).
-    pub fn start_broadcast(&mut self, c: &mut Conn, origin: Origin, prog: Box<dyn Program>) {
-        self.start_tx(c, origin, Vec::new(), prog);
     }
 
     pub(crate) fn schedule(&mut self, origin: Origin, coord: &mut Coord) {
@@ -92,7 +78,10 @@ impl Worker {
             panic!("schedule answer for a connection that coordinates no transaction");
         };
         let mut all_in = false;
+        debug_assert!(matches!(coord.phase, Phase::Scheduling { .. }), "schedule answer while running");
         if let Phase::Scheduling { pending, refused, accepted } = &mut coord.phase {
+            debug_assert!(*pending > 0, "more schedule answers than shards asked");
+            debug_assert!(!accepted.contains(&shard), "two schedule answers from shard {shard}");
             *pending -= 1;
             if ok {
                 accepted.push(shard);
@@ -119,53 +108,72 @@ impl Worker {
         self.resume(idx, origin, c, coord);
     }
 
-    pub(crate) fn on_done(&mut self, origin: Origin, shard: usize, out: Out) {
+    /// A hop's job ran on `shard`: once every job of the hop has, step the program.
+    pub(crate) fn on_done(&mut self, origin: Origin, shard: usize) {
         let idx = origin.idx as usize;
         if !self.slot_ok(idx, origin.generation) {
             // Connections stay allocated while they wait, so this is a broken invariant.
             panic!("job result for a freed connection slot");
         }
         let mut c = self.take(idx);
-        match std::mem::replace(&mut c.wait, Wait::None) {
-            Wait::Single => {
-                let bytes = out.downcast::<Vec<u8>>().expect("single-shard jobs answer reply bytes");
-                if !c.is_closing() {
-                    c.out.buf.extend_from_slice(&bytes);
-                }
-                let generation = origin.generation;
-                if !c.is_closing() {
-                    self.process(idx, generation, &mut c);
-                }
-                self.put(idx, c);
-            }
-            Wait::Tx(mut coord) => {
-                coord.results[shard] = Some(out);
-                let mut all_in = false;
-                if let Phase::Running { pending } = &mut coord.phase {
-                    *pending -= 1;
-                    all_in = *pending == 0;
-                }
-                if all_in {
-                    coord.hop += 1;
-                    self.next_hop(&mut c, origin, &mut coord);
-                }
-                self.resume(idx, origin, c, coord);
-            }
-            Wait::Squash(mut sq) => {
-                sq.results[shard] = *out.downcast::<Vec<Vec<u8>>>().expect("batch jobs answer reply lists");
-                sq.outstanding -= 1;
-                if sq.outstanding > 0 {
-                    c.wait = Wait::Squash(sq);
-                } else {
-                    sq.assemble(&mut c.out.buf);
-                    if !c.is_closing() {
-                        self.process(idx, origin.generation, &mut c);
-                    }
-                }
-                self.put(idx, c);
-            }
-            Wait::None => panic!("job result for a connection that waits for nothing"),
+        let Wait::Tx(mut coord) = std::mem::replace(&mut c.wait, Wait::None) else {
+            panic!("hop answer from shard {shard} for a connection that coordinates no transaction");
+        };
+        let mut all_in = false;
+        debug_assert!(matches!(coord.phase, Phase::Running { .. }), "hop answer while scheduling");
+        if let Phase::Running { pending } = &mut coord.phase {
+            debug_assert!(*pending > 0, "more hop answers than jobs sent");
+            *pending -= 1;
+            all_in = *pending == 0;
         }
+        if all_in {
+            coord.hop += 1;
+            self.next_hop(&mut c, origin, &mut coord);
+        }
+        self.resume(idx, origin, c, coord);
+    }
+
+    /// The reply of a single-shard command run elsewhere: append it and go on.
+    pub(crate) fn on_reply(&mut self, origin: Origin, bytes: Vec<u8>) {
+        let idx = origin.idx as usize;
+        if !self.slot_ok(idx, origin.generation) {
+            panic!("command reply for a freed connection slot");
+        }
+        let mut c = self.take(idx);
+        let Wait::Single = std::mem::replace(&mut c.wait, Wait::None) else {
+            panic!("command reply for a connection that waits for none");
+        };
+        if !c.is_closing() {
+            c.out.buf.extend_from_slice(&bytes);
+            self.process(idx, origin.generation, &mut c);
+        }
+        self.put(idx, c);
+    }
+
+    /// The replies of a squashed batch from `shard`: once every batch is in, splice
+    /// them into the output and go on.
+    pub(crate) fn on_replies(&mut self, origin: Origin, shard: usize, replies: Vec<Vec<u8>>) {
+        let idx = origin.idx as usize;
+        if !self.slot_ok(idx, origin.generation) {
+            panic!("batch replies for a freed connection slot");
+        }
+        let mut c = self.take(idx);
+        let Wait::Squash(mut sq) = std::mem::replace(&mut c.wait, Wait::None) else {
+            panic!("batch replies for a connection that squashed nothing");
+        };
+        debug_assert!(sq.outstanding > 0, "more batch answers than batches sent");
+        debug_assert!(sq.results[shard].is_empty(), "two batch answers from shard {shard}");
+        sq.results[shard] = replies;
+        sq.outstanding -= 1;
+        if sq.outstanding > 0 {
+            c.wait = Wait::Squash(sq);
+        } else {
+            sq.assemble(&mut c.out.buf);
+            if !c.is_closing() {
+                self.process(idx, origin.generation, &mut c);
+            }
+        }
+        self.put(idx, c);
     }
 
     /// Puts the coordinator back, or, if it finished, continues the connection.
@@ -183,14 +191,10 @@ impl Worker {
     /// Asks the program for its next hop and sends the jobs.
     pub(crate) fn next_hop(&mut self, c: &mut Conn, origin: Origin, coord: &mut Coord) {
         let hop = coord.hop;
-        let plan = {
-            // A closing connection still drives its transaction to the end; its
-            // replies go nowhere.
-            coord.prog.step(hop, &mut coord.results, &mut c.out)
-        };
-        for r in coord.results.iter_mut() {
-            *r = None;
-        }
+        debug_assert!(matches!(coord.phase, Phase::Running { pending: 0 }), "next hop with answers outstanding");
+        // A closing connection still drives its transaction to the end; its replies go
+        // nowhere.
+        let plan = coord.prog.step(hop, &mut c.out);
         let locked = !coord.locks.is_empty();
         match plan {
             Plan::Done => {
@@ -205,6 +209,8 @@ impl Worker {
                 coord.phase = Phase::Running { pending: 0 };
             }
             Plan::Jobs { jobs, last } => {
+                debug_assert!(!coord.concluded, "jobs after the transaction concluded");
+                debug_assert!(jobs.len() <= self.shard.nshards, "more jobs than shards in one hop");
                 coord.phase = Phase::Running { pending: jobs.len() };
                 if locked {
                     let mut involved = vec![false; self.shard.nshards];

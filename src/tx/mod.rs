@@ -4,26 +4,28 @@
 //! per-shard batches ([`pipeline`]).
 //!
 //! ```text
-//!   pipeline ──▶ cmd::dispatch ──▶ one shard, local and free: run inline
-//!                               ├─ one shard elsewhere:   Msg::Exec ──▶ shard_side ──▶ Msg::Done
+//!   pipeline ──▶ admit ▶ dispatch ──▶ one shard, local and free: run inline
+//!                               ├─ one shard elsewhere:   Msg::Exec ──▶ shard_side ──▶ Msg::Reply
 //!                               └─ several shards:        coord: Schedule ▶ Hop* ▶ conclude
+//!                                                         (each hop answered by Msg::Done)
 //! ```
+//!
+//! Commands reach this layer through [`Ctx`] ([`ctx`]); multi-shard commands are
+//! [`Program`]s built from the typed pieces of [`program`].
 
 pub mod coord;
+pub mod ctx;
 pub mod pipeline;
+pub mod program;
 pub mod shard_side;
 
-use std::any::Any;
+pub use ctx::Ctx;
+pub use program::{Job, LockSets, Plan, Program, TxPlan};
 
 use crate::cmd::{self, Command};
 use crate::reply::ReplyBuf;
 use crate::shard::Shard;
 use crate::vll::LockKey;
-
-/// The result of a job, sent back to the coordinator.
-pub type Out = Box<dyn Any + Send>;
-/// Work for a shard, run on the shard's own thread.
-pub type Job = Box<dyn FnOnce(&mut Shard) -> Out + Send>;
 
 /// Who gets a job's result: a connection on some thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct Origin {
 pub enum Msg {
     /// A single-shard command: run now if its keys are unlocked, else queue it.
     Exec { origin: Origin, cmd: Box<OwnedCmd> },
-    /// Pipelined single-shard commands, run in order; answered with `Vec<Vec<u8>>`.
+    /// Pipelined single-shard commands, run in order; answered with `Replies`.
     ExecBatch { origin: Origin, cmds: Vec<OwnedCmd> },
     /// Schedule a multi-shard transaction's locks in this shard.
     Schedule { origin: Origin, txid: u64, keys: Vec<LockKey> },
@@ -47,8 +49,12 @@ pub enum Msg {
     Cancel { txid: u64 },
     /// Run a job at once, without locks (broadcasts: DBSIZE, INFO, KEYS...).
     Run { origin: Origin, job: Job },
-    /// A job's result, for the coordinator.
-    Done { origin: Origin, shard: u32, out: Out },
+    /// A hop's job ran on `shard` (its result, if any, is in its program's slots).
+    Done { origin: Origin, shard: u32 },
+    /// The reply of a single-shard command (`Exec`).
+    Reply { origin: Origin, bytes: Vec<u8> },
+    /// The replies of a batch (`ExecBatch`), in order.
+    Replies { origin: Origin, shard: u32, replies: Vec<Vec<u8>> },
     /// Answer to `Schedule`.
     Scheduled { origin: Origin, shard: u32, ok: bool },
 }
@@ -101,25 +107,4 @@ impl OwnedCmd {
         cmd::run_shard_handler(shard, self.cmd, self.db as usize, &args, &mut out);
         out.buf
     }
-}
-
-/// Lock sets of a multi-shard transaction, by shard.
-pub type LockSets = Vec<(usize, Vec<LockKey>)>;
-/// What a multi-shard command builder returns: its locks and its program.
-pub type TxPlan = (LockSets, Box<dyn Program>);
-
-/// A multi-step program a coordinator drives over several shards.
-pub trait Program: Send {
-    /// Returns the jobs of hop `hop`, given the previous hop's results by shard, or
-    /// [`Plan::Done`] once it has written its reply into `out`.
-    fn step(&mut self, hop: u32, results: &mut [Option<Out>], out: &mut ReplyBuf) -> Plan;
-}
-
-pub enum Plan {
-    /// Run these jobs (at most one per shard). `last`: the transaction concludes after them.
-    Jobs {
-        jobs: Vec<(usize, Job)>,
-        last: bool,
-    },
-    Done,
 }

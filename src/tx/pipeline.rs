@@ -2,10 +2,10 @@
 //! protocol's parser (`Conn::proto`, see [`crate::proto`]), admit it (`cmd::admit`,
 //! once per command) and run it — inline when its keys are local and
 //! free, squashed into one batch per other shard when a run of pipelined commands goes
-//! elsewhere ([`Squash`]), or through `cmd::dispatch` for everything else — until one
+//! elsewhere ([`Squash`]), or through [`Worker::dispatch`] for everything else — until one
 //! has to wait.
 
-use super::{Msg, Origin, OwnedCmd};
+use super::{Ctx, Msg, Origin, OwnedCmd};
 use crate::cmd::{self, Admission, admit};
 use crate::conn::{self, Conn, Wait};
 use crate::proto::{Protocol, Request};
@@ -124,7 +124,7 @@ impl Worker {
                             _ if squash.is_some() => break,
                             _ => {
                                 c.rpos += consumed;
-                                cmd::dispatch(self, c, origin, &args, admission);
+                                self.dispatch(c, origin, &args, admission);
                             }
                         }
                     }
@@ -190,5 +190,42 @@ impl Worker {
             d.prefetch(&keys[..local]);
         }
         n
+    }
+}
+
+impl Worker {
+    /// The slow path: runs an admitted command (see [`cmd::admit`]) that is not run inline or
+    /// squashed by the pipeline — refusals, connection commands, single-shard commands for
+    /// another shard or behind a lock, and transactions.
+    pub(crate) fn dispatch(&mut self, c: &mut Conn, origin: Origin, args: &[&[u8]], admission: Admission) {
+        match admission {
+            Admission::Reject(refusal) => refusal.reply(&mut self.shard, c, args),
+            Admission::Conn(cmd, f) => {
+                cmd::admit::count_call(&mut self.shard, c, cmd);
+                let mut ctx = Ctx::new(c, &mut self.shard, origin);
+                f(&mut ctx, args);
+                if let Some((locks, prog)) = ctx.take_plan() {
+                    self.start_tx(c, origin, locks, prog);
+                }
+            }
+            Admission::Single { cmd, shard, .. } => {
+                cmd::admit::count_call(&mut self.shard, c, cmd);
+                self.exec_single(c, origin, cmd, args, shard);
+            }
+            Admission::Multi(cmd, multi) => {
+                cmd::admit::count_call(&mut self.shard, c, cmd);
+                let n = self.shard.nshards;
+                match multi {
+                    cmd::Multi::None => {
+                        // Not reachable for well-formed tables: single-key commands can't span.
+                        c.out.error("ERR command keys must be in one shard");
+                    }
+                    cmd::Multi::Tx(build) => {
+                        let (locks, prog) = build(cmd, args, c.db, n);
+                        self.start_tx(c, origin, locks, prog);
+                    }
+                }
+            }
+        }
     }
 }

@@ -2,15 +2,46 @@
 //! their keys are free, queueing them (and the hops of multi-shard transactions) in the
 //! VLL queue otherwise, and answering the coordinator.
 
-use super::{Job, Msg, Origin, Out, OwnedCmd};
+use super::{Job, Msg, Origin, OwnedCmd};
 use crate::cmd;
 use crate::runtime::Worker;
 use crate::shard::Shard;
 use crate::vll::{LockKey, TxId};
 
-/// A queued hop in the VLL queue.
+/// What waits in the VLL queue: a command, the rest of a batch or a hop. Each kind
+/// has its own answer, so no result is ever type-erased.
+pub enum Work {
+    /// A single-shard command; answered with `Msg::Reply`.
+    Exec(Box<OwnedCmd>),
+    /// The rest of a batch after its first contended command, with the replies of the
+    /// commands that ran before it; answered with `Msg::Replies`.
+    Batch(Vec<OwnedCmd>, Vec<Vec<u8>>),
+    /// A hop of a multi-shard transaction; answered with `Msg::Done`.
+    Hop(Job),
+}
+
+impl Work {
+    /// Runs the work on `shard` and returns the answer for `origin`.
+    fn run(self, shard: &mut Shard, origin: Origin) -> Msg {
+        match self {
+            Work::Exec(cmd) => Msg::Reply { origin, bytes: cmd.run(shard) },
+            Work::Batch(cmds, mut replies) => {
+                for q in cmds {
+                    replies.push(q.run(shard));
+                }
+                Msg::Replies { origin, shard: shard.id as u32, replies }
+            }
+            Work::Hop(job) => {
+                job(shard);
+                Msg::Done { origin, shard: shard.id as u32 }
+            }
+        }
+    }
+}
+
+/// A queued entry of the VLL queue.
 pub struct QueuedJob {
-    job: Job,
+    work: Work,
     origin: Origin,
     last: bool,
 }
@@ -21,14 +52,10 @@ impl Worker {
             Msg::Exec { origin, cmd } => {
                 let keys = cmd::lock_keys(cmd.cmd, &cmd.args());
                 if self.vll.is_free(&keys) {
-                    let out = cmd.run(&mut self.shard);
-                    self.send_msg(
-                        origin.thread as usize,
-                        Msg::Done { origin, shard: self.id as u32, out: Box::new(out) },
-                    );
+                    let bytes = cmd.run(&mut self.shard);
+                    self.send_msg(origin.thread as usize, Msg::Reply { origin, bytes });
                 } else {
-                    let job: Job = Box::new(move |s: &mut Shard| Box::new(cmd.run(s)) as Out);
-                    self.vll.schedule_local(keys, QueuedJob { job, origin, last: true });
+                    self.vll.schedule_local(keys, QueuedJob { work: Work::Exec(cmd), origin, last: true });
                     self.pump();
                 }
             }
@@ -48,7 +75,7 @@ impl Worker {
                         self.vll.remove(id);
                     }
                     Some(job) => {
-                        if self.vll.set_pending(id, QueuedJob { job, origin, last }).is_err() {
+                        if self.vll.set_pending(id, QueuedJob { work: Work::Hop(job), origin, last }).is_err() {
                             panic!("hop for transaction {txid} that is not scheduled in shard {}", self.id);
                         }
                     }
@@ -60,10 +87,12 @@ impl Worker {
                 self.pump();
             }
             Msg::Run { origin, job } => {
-                let out = job(&mut self.shard);
-                self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32, out });
+                job(&mut self.shard);
+                self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32 });
             }
-            Msg::Done { origin, shard, out } => self.on_done(origin, shard as usize, out),
+            Msg::Done { origin, shard } => self.on_done(origin, shard as usize),
+            Msg::Reply { origin, bytes } => self.on_reply(origin, bytes),
+            Msg::Replies { origin, shard, replies } => self.on_replies(origin, shard as usize, replies),
             Msg::Scheduled { origin, shard, ok } => self.on_scheduled(origin, shard as usize, ok),
         }
     }
@@ -88,27 +117,21 @@ impl Worker {
                 keys.extend(cmd::lock_keys(q.cmd, &q.args()));
             }
             crate::vll::normalize(&mut keys);
-            let job: Job = Box::new(move |s: &mut Shard| {
-                for q in queued {
-                    replies.push(q.run(s));
-                }
-                Box::new(replies) as Out
-            });
-            self.vll.schedule_local(keys, QueuedJob { job, origin, last: true });
+            self.vll.schedule_local(keys, QueuedJob { work: Work::Batch(queued, replies), origin, last: true });
             self.pump();
             return;
         }
-        self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32, out: Box::new(replies) });
+        self.send_msg(origin.thread as usize, Msg::Replies { origin, shard: self.id as u32, replies });
     }
 
-    /// Runs every queued hop that has become runnable.
+    /// Runs every queued entry that has become runnable.
     pub(crate) fn pump(&mut self) {
         while let Some((id, q)) = self.vll.next_runnable() {
-            let out = (q.job)(&mut self.shard);
+            let answer = q.work.run(&mut self.shard, q.origin);
             if q.last {
                 self.vll.remove(id);
             }
-            self.send_msg(q.origin.thread as usize, Msg::Done { origin: q.origin, shard: self.id as u32, out });
+            self.send_msg(q.origin.thread as usize, answer);
         }
     }
 }

@@ -15,9 +15,8 @@
 use super::{BAD_NAME, find_sub, help_reply, valid_name};
 use crate::conn::Conn;
 use crate::op::OpStatus;
-use crate::runtime::Worker;
 use crate::shard::{Shard, unix_ms};
-use crate::tx::{Job, Origin, Out};
+use crate::tx::{Ctx, Origin};
 
 const HELP: &[&str] = &[
     "GETREDIR",
@@ -58,49 +57,49 @@ const HELP: &[&str] = &[
     "    Will not touch LRU/LFU stats when this mode is on.",
 ];
 
-pub fn client(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
-    let Some(s) = find_sub(&mut c.out, "client", args) else { return };
-    c.last_cmd = s.name;
+pub fn client(ctx: &mut Ctx, args: &[&[u8]]) {
+    let Some(s) = find_sub(&mut ctx.conn.out, "client", args) else { return };
+    ctx.conn.last_cmd = s.name;
     match &s.name[7..] {
-        "id" => c.out.int(c.id as i64),
+        "id" => ctx.conn.out.int(ctx.conn.id as i64),
         "getname" => {
-            if c.name.is_empty() {
-                c.out.null();
+            if ctx.conn.name.is_empty() {
+                ctx.conn.out.null();
             } else {
-                c.out.bulk(&c.name);
+                ctx.conn.out.bulk(&ctx.conn.name);
             }
         }
         "setname" => {
             if valid_name(args[2]) {
-                c.name = args[2].to_vec();
-                c.out.ok();
+                ctx.conn.name = args[2].to_vec();
+                ctx.conn.out.ok();
             } else {
-                c.out.error(BAD_NAME);
+                ctx.conn.out.error(BAD_NAME);
             }
         }
         "info" => {
-            let mut line = own_info_line(c, args);
+            let mut line = own_info_line(ctx.conn, args);
             line.push('\n');
-            c.out.verbatim("txt", line.as_bytes());
+            ctx.conn.out.verbatim("txt", line.as_bytes());
         }
-        "getredir" => c.out.int(-1),
+        "getredir" => ctx.conn.out.int(-1),
         "no-evict" | "no-touch" => {
             let (on, off) = (args[2].eq_ignore_ascii_case(b"on"), args[2].eq_ignore_ascii_case(b"off"));
             if on || off {
                 // NO-TOUCH rides on the reply buffer to whichever shard runs a command
                 // (`ReplyBuf::no_touch`); NO-EVICT has nothing to protect from.
                 if s.name == "client|no-touch" {
-                    c.out.no_touch = on;
+                    ctx.conn.out.no_touch = on;
                 }
-                c.out.ok();
+                ctx.conn.out.ok();
             } else {
-                OpStatus::Syntax.reply(&mut c.out);
+                OpStatus::Syntax.reply(&mut ctx.conn.out);
             }
         }
-        "setinfo" => setinfo(c, args),
-        "list" => list(w, c, o, args),
-        "kill" => kill(w, c, o, args),
-        _ => help_reply(&mut c.out, "client", HELP),
+        "setinfo" => setinfo(ctx.conn, args),
+        "list" => list(ctx, args),
+        "kill" => kill(ctx, args),
+        _ => help_reply(&mut ctx.conn.out, "client", HELP),
     }
 }
 
@@ -155,16 +154,16 @@ fn is_caller(s: &Shard, o: Origin, idx: usize) -> bool {
     s.id == o.thread as usize && idx == o.idx as usize
 }
 
-fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn list(ctx: &mut Ctx, args: &[&[u8]]) {
     let mut ids: Option<Vec<i64>> = None;
     if args.len() == 4 && args[2].eq_ignore_ascii_case(b"type") {
         match client_type(args[3]) {
             None => {
-                c.out.error(&unknown_type(args[3]));
+                ctx.conn.out.error(&unknown_type(args[3]));
                 return;
             }
             Some(false) => {
-                c.out.verbatim("txt", b"");
+                ctx.conn.out.verbatim("txt", b"");
                 return;
             }
             Some(true) => {}
@@ -175,25 +174,23 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
             match crate::util::parse_i64(a) {
                 Some(id) => v.push(id),
                 None => {
-                    c.out.error("ERR Invalid client ID");
+                    ctx.conn.out.error("ERR Invalid client ID");
                     return;
                 }
             }
         }
         ids = Some(v);
     } else if args.len() != 2 {
-        OpStatus::Syntax.reply(&mut c.out);
+        OpStatus::Syntax.reply(&mut ctx.conn.out);
         return;
     }
-    let mine = (c.id, own_info_line(c, args));
+    let mine = (ctx.conn.id, own_info_line(ctx.conn, args));
     let wanted = ids.clone();
-    super::super::broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
+    let o = ctx.origin();
+    ctx.broadcast(
+        move |_| {
             let wanted = wanted.clone();
-            Box::new(move |s: &mut Shard| {
+            move |s: &mut Shard| {
                 let now = unix_ms();
                 let mut lines: Vec<(u64, String)> = Vec::new();
                 for (idx, slot) in s.conns.iter() {
@@ -206,14 +203,12 @@ fn list(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                     }
                     lines.push((conn.id, conn.info_line(now, 0)));
                 }
-                Box::new(lines) as Out
-            })
-        },
-        move |outs, out| {
-            let mut all: Vec<(u64, String)> = vec![mine];
-            for o in outs {
-                all.extend(*o.downcast::<Vec<(u64, String)>>().expect("client lines"));
+                lines
             }
+        },
+        move |parts: Vec<Vec<(u64, String)>>, out| {
+            let mut all: Vec<(u64, String)> = vec![mine];
+            all.extend(parts.into_iter().flatten());
             let mut text = String::new();
             match ids {
                 Some(ids) => {
@@ -258,7 +253,7 @@ impl KillFilter {
     }
 }
 
-fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+fn kill(ctx: &mut Ctx, args: &[&[u8]]) {
     let old_form = args.len() == 3;
     let mut f = KillFilter { skipme: true, ..Default::default() };
     if old_form {
@@ -269,21 +264,21 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
         while i < args.len() {
             let opt = args[i];
             let Some(val) = args.get(i + 1).copied() else {
-                OpStatus::Syntax.reply(&mut c.out);
+                OpStatus::Syntax.reply(&mut ctx.conn.out);
                 return;
             };
             if opt.eq_ignore_ascii_case(b"id") {
                 match crate::util::parse_i64(val) {
                     Some(id) if id >= 1 => f.id = Some(id as u64),
                     _ => {
-                        c.out.error("ERR client-id should be greater than 0");
+                        ctx.conn.out.error("ERR client-id should be greater than 0");
                         return;
                     }
                 }
             } else if opt.eq_ignore_ascii_case(b"type") {
                 match client_type(val) {
                     None => {
-                        c.out.error(&unknown_type(val));
+                        ctx.conn.out.error(&unknown_type(val));
                         return;
                     }
                     Some(normal) => f.no_type_match |= !normal,
@@ -294,7 +289,7 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 f.laddr = Some(val.to_vec());
             } else if opt.eq_ignore_ascii_case(b"user") {
                 if val != b"default" {
-                    c.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(val)));
+                    ctx.conn.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(val)));
                     return;
                 }
             } else if opt.eq_ignore_ascii_case(b"skipme") {
@@ -303,23 +298,21 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                 } else if val.eq_ignore_ascii_case(b"no") {
                     f.skipme = false;
                 } else {
-                    OpStatus::Syntax.reply(&mut c.out);
+                    OpStatus::Syntax.reply(&mut ctx.conn.out);
                     return;
                 }
             } else {
-                OpStatus::Syntax.reply(&mut c.out);
+                OpStatus::Syntax.reply(&mut ctx.conn.out);
                 return;
             }
             i += 2;
         }
     }
-    super::super::broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job {
+    let o = ctx.origin();
+    ctx.broadcast(
+        move |_| {
             let f = f.clone();
-            Box::new(move |s: &mut Shard| {
+            move |s: &mut Shard| {
                 let victims: Vec<usize> = s
                     .conns
                     .iter()
@@ -341,11 +334,11 @@ fn kill(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
                         killed += 1;
                     }
                 }
-                Box::new(killed) as Out
-            })
+                killed
+            }
         },
-        move |outs, out| {
-            let killed: i64 = outs.into_iter().map(|o| *o.downcast::<i64>().expect("kill count")).sum();
+        move |counts: Vec<i64>, out| {
+            let killed: i64 = counts.iter().sum();
             if old_form {
                 if killed == 0 {
                     out.error("ERR No such client");

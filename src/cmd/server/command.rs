@@ -7,11 +7,9 @@
 
 use super::{Sub, find_sub, help_reply, subcommands};
 use crate::cmd::{Command, FLAG_NAMES, MOVABLE_KEYS, READONLY, WRITE, table};
-use crate::conn::Conn;
 use crate::op::OpStatus;
 use crate::reply::ReplyBuf;
-use crate::runtime::Worker;
-use crate::tx::Origin;
+use crate::tx::Ctx;
 
 /// Tips of Darter's own top-level commands (others have none in the table).
 fn command_tips(name: &str) -> &'static str {
@@ -155,39 +153,39 @@ const HELP: &[&str] = &[
     "    Return the keys from a full Redis command.",
 ];
 
-pub fn command(_w: &mut Worker, c: &mut Conn, _o: Origin, args: &[&[u8]]) {
+pub fn command(ctx: &mut Ctx, args: &[&[u8]]) {
     let t = table();
     if args.len() == 1 {
-        c.out.array(t.len());
+        ctx.conn.out.array(t.len());
         for cmd in &t.commands {
-            write_info(&mut c.out, &Desc::of_command(cmd));
+            write_info(&mut ctx.conn.out, &Desc::of_command(cmd));
         }
         return;
     }
-    let Some(s) = find_sub(&mut c.out, "command", args) else { return };
-    c.last_cmd = s.name;
+    let Some(s) = find_sub(&mut ctx.conn.out, "command", args) else { return };
+    ctx.conn.last_cmd = s.name;
     match &s.name[8..] {
-        "count" => c.out.int(t.len() as i64),
+        "count" => ctx.conn.out.int(t.len() as i64),
         "info" => {
             if args.len() == 2 {
-                c.out.array(t.len());
+                ctx.conn.out.array(t.len());
                 for cmd in &t.commands {
-                    write_info(&mut c.out, &Desc::of_command(cmd));
+                    write_info(&mut ctx.conn.out, &Desc::of_command(cmd));
                 }
                 return;
             }
-            c.out.array(args.len() - 2);
+            ctx.conn.out.array(args.len() - 2);
             for name in &args[2..] {
                 match describe(name) {
-                    Some(d) => write_info(&mut c.out, &d),
-                    None => c.out.null(),
+                    Some(d) => write_info(&mut ctx.conn.out, &d),
+                    None => ctx.conn.out.null(),
                 }
             }
         }
-        "docs" => docs(&mut c.out, &args[2..]),
-        "list" => list(&mut c.out, args),
-        "getkeys" => getkeys(&mut c.out, &args[2..]),
-        _ => help_reply(&mut c.out, "command", HELP),
+        "docs" => docs(&mut ctx.conn.out, &args[2..]),
+        "list" => list(&mut ctx.conn.out, args),
+        "getkeys" => getkeys(&mut ctx.conn.out, &args[2..]),
+        _ => help_reply(&mut ctx.conn.out, "command", HELP),
     }
 }
 

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::cmd::{WRITE, table};
-use crate::conn::Conn;
-use crate::runtime::Worker;
 use crate::shard::{Globals, RuntimeConfig, Shard, ThreadStats, unix_us};
-use crate::tx::{Job, Origin, Out};
+use crate::tx::Ctx;
 
 /// Every section, in output order.
 const SECTIONS: &[&str] = &[
@@ -117,19 +115,14 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
     info
 }
 
-pub fn info(w: &mut Worker, c: &mut Conn, o: Origin, args: &[&[u8]]) {
+pub fn info(ctx: &mut Ctx, args: &[&[u8]]) {
     let sections = wanted(&args[1..]);
     let with_memory = sections.contains(&"memory");
-    let g = w.shard.g.clone();
-    let cfg = w.shard.cfg.clone();
-    crate::cmd::broadcast(
-        w,
-        c,
-        o,
-        move |_| -> Job { Box::new(move |s: &mut Shard| Box::new(gather(s, with_memory)) as Out) },
-        move |outs, out| {
-            let shards: Vec<ShardInfo> =
-                outs.into_iter().map(|o| *o.downcast::<ShardInfo>().expect("shard info")).collect();
+    let g = ctx.shard.g.clone();
+    let cfg = ctx.shard.cfg.clone();
+    ctx.broadcast(
+        move |_| move |s: &mut Shard| gather(s, with_memory),
+        move |shards: Vec<ShardInfo>, out| {
             let text = render(&sections, &shards, &g, &cfg);
             out.verbatim("txt", text.as_bytes());
         },
