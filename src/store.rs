@@ -646,10 +646,11 @@ impl Db {
         let h = self.map.hash_key(key);
         let Some((slot, expire_at_ms)) = self.find_live(h, key, now_ms) else { return Ok(None) };
         let (k, value) = self.map.slot_key_mut(slot);
+        // Touched before the type check, as Redis's lookupKeyWrite does.
+        touch_key(k, self.touch, self.clock);
         if value.obj_type() != ty {
             return Err(OpStatus::WrongType);
         }
-        touch_key(k, self.touch, self.clock);
         Ok(Some(EntryMut { value, expire_at_ms, key, hooks: &mut self.hooks, modified: false }))
     }
 

@@ -255,7 +255,9 @@ fn set_generic(
         return;
     }
     let db = ctx.db();
-    let found = (o.nx || o.xx) && db.lookup(key, now).is_some();
+    // The lookup deletes a key past its deadline (passive expiry, as Redis's
+    // lookupKeyWrite does for every SET), so KEEPTTL keeps only a live key's deadline.
+    let found = (o.nx || o.xx || o.keepttl) && db.lookup(key, now).is_some();
     if (o.nx && found) || (o.xx && !found) {
         if !o.get {
             match reply {

@@ -210,6 +210,11 @@ fn every_write_command_reports_exactly_its_writes() {
         assert_eq!(recorded(&mut s).0, vec![w(0, key, Set)]);
         assert_eq!(run_in(&mut s, 0, args).1, vec![w(0, key, Expired)], "{args:?}");
     }
+    // SET KEEPTTL on a key past its deadline: deleted first, then stored without one.
+    s.dbs[0].set(b"x5", Value::from_int(1), 1);
+    let _ = recorded(&mut s);
+    assert_eq!(run_in(&mut s, 0, &["set", "x5", "v", "keepttl"]).1, vec![w(0, "x5", Expired), w(0, "x5", Set)]);
+    assert_eq!(run_in(&mut s, 0, &["pttl", "x5"]).0, ":-1\r\n");
     let expired_before = s.dbs[0].stats().expired_keys;
 
     // FLUSHDB / FLUSHALL: what their jobs run on every shard. A db that had keys
