@@ -457,6 +457,26 @@ pub struct ConnSlot {
     pub conn: Option<Box<Conn>>,
 }
 
+/// A thread's connections: the slab (slot index = the `idx` of `user_data` and
+/// [`crate::tx::Origin`]) and what the tick keeps about them. Owned by the runtime's
+/// `Worker`, not by the `Shard` (the keyspace): commands reach it only through a
+/// thread-level job ([`crate::tx::Job::Thread`]: CLIENT LIST/KILL, INFO clients).
+pub struct Conns {
+    pub slab: slab::Slab<ConnSlot>,
+    /// Live connections of this thread (INFO connected_clients sums them).
+    pub count: usize,
+    /// Largest client buffers of the last seconds (INFO clients), kept by the tick.
+    pub peaks: RecentClientPeaks,
+    /// The slot the tick's client housekeeping visits next.
+    pub cron_cursor: usize,
+}
+
+impl Default for Conns {
+    fn default() -> Conns {
+        Conns { slab: slab::Slab::with_capacity(64), count: 0, peaks: Default::default(), cron_cursor: 0 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

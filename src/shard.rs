@@ -3,7 +3,7 @@
 //! ```text
 //!   Globals (Arc, read-only after start + atomics)      Shard (one per thread, !Sync)
 //!   ├── config, thread count                             ├── dbs[dbnum]: Db
-//!   ├── txid counter (multi-shard tx ids)                ├── conns: Slab<ConnSlot>
+//!   ├── txid counter (multi-shard tx ids)                │   (connections: runtime's Conns)
 //!   ├── ring fds + "notified" flags (wake-ups)           ├── stats, per-command stats
 //!   ├── client id counter, start time                    ├── runtime config (CONFIG SET)
 //!   └── connected clients (maxclients), shutdown flags   └── listeners to swap in
@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::conn::ConnSlot;
 use crate::store::{Db, Dbs};
 
 /// An `AtomicBool` alone on its cache line.
@@ -164,12 +163,9 @@ pub struct Shard {
     /// The dbs: every write to them goes through a `Db` method and fires the db's
     /// write hooks (`store::Dbs`, `store::WriteHooks`).
     pub dbs: Dbs,
-    pub conns: slab::Slab<ConnSlot>,
     pub stats: ThreadStats,
     pub cfg: RuntimeConfig,
     pub g: Arc<Globals>,
-    /// Number of connections of this thread (connected_clients).
-    pub nconns: usize,
     /// This thread's listening sockets, one per bind address and protocol (multishot
     /// accepts); an accept's `user_data` carries its index here.
     pub listeners: Vec<crate::proto::Listener>,
@@ -180,10 +176,6 @@ pub struct Shard {
     pub listen_seq: u64,
     /// New listeners were installed: the loop must arm their accepts.
     pub arm_accepts: bool,
-    /// Largest client buffers of the last seconds (INFO clients), kept by the tick.
-    pub client_peaks: crate::conn::RecentClientPeaks,
-    /// The connection slot the tick's client housekeeping visits next.
-    pub clients_cron_cursor: usize,
     /// The other threads' allocation counters summed at the last
     /// [`Shard::refresh_memory`] (every tick): with this thread's own counter, read
     /// live, the estimate of used_memory that the maxmemory check starts from.
@@ -216,17 +208,13 @@ impl Shard {
             id,
             nshards: g.nthreads,
             dbs: Dbs::new(dbnum),
-            conns: slab::Slab::with_capacity(64),
             stats: ThreadStats { cmd: vec![CmdStat::default(); ncommands], ..Default::default() },
             cfg,
             g,
-            nconns: 0,
             listeners: Vec::new(),
             listen_gen: 0,
             listen_seq: 0,
             arm_accepts: false,
-            client_peaks: Default::default(),
-            clients_cron_cursor: 0,
             mem_others: crate::alloc::net_allocated() - crate::alloc::this_thread(),
             evict_db: 0,
             cache_grow: true,

@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering;
 use io_uring::{opcode, types};
 
 use super::{KIND_RECV, KIND_SEND, Worker, user_data};
-use crate::conn::{self, Conn, ConnSlot, Life, Recv, Wait};
+use crate::conn::{self, Conn, ConnSlot, Conns, Life, Recv, Wait};
 use crate::proto::{Protocol, Refused};
-use crate::shard::{Shard, unix_ms};
+use crate::shard::{Globals, unix_ms};
 
 impl Worker {
     /// A connection accepted by a listener of protocol `proto`.
@@ -40,8 +40,8 @@ impl Worker {
         let conn = Box::new(Conn::new(fd, proto, id, peer, local, authed, unix_ms()));
         let generation = self.next_gen;
         self.next_gen = (self.next_gen + 1) & 0xff_ffff;
-        let idx = self.shard.conns.insert(ConnSlot { generation, conn: Some(conn) });
-        self.shard.nconns += 1;
+        let idx = self.conns.slab.insert(ConnSlot { generation, conn: Some(conn) });
+        self.conns.count += 1;
         self.shard.stats.connections_received += 1;
         let mut c = self.take(idx);
         self.post_recv(idx, generation, &mut c);
@@ -50,18 +50,18 @@ impl Worker {
 
     /// Takes a connection out of its slot for processing; put it back with [`Worker::put`].
     pub(crate) fn take(&mut self, idx: usize) -> Box<Conn> {
-        self.shard.conns[idx].conn.take().expect("connection is in its slot")
+        self.conns.slab[idx].conn.take().expect("connection is in its slot")
     }
 
     /// Puts a connection back, or frees the slot if it is closing and idle.
     pub(crate) fn put(&mut self, idx: usize, c: Box<Conn>) {
-        self.shard.conns[idx].conn = Some(c);
-        reap(&mut self.shard, idx);
+        self.conns.slab[idx].conn = Some(c);
+        reap(&mut self.conns, &self.shard.g, idx);
     }
 
     /// Looks up a live slot by index and generation.
     pub(crate) fn slot_ok(&self, idx: usize, generation: u32) -> bool {
-        matches!(self.shard.conns.get(idx), Some(s) if s.generation == generation && s.conn.is_some())
+        matches!(self.conns.slab.get(idx), Some(s) if s.generation == generation && s.conn.is_some())
     }
 
     pub(crate) fn post_recv(&mut self, idx: usize, generation: u32, c: &mut Conn) {
@@ -185,20 +185,20 @@ impl Worker {
 /// request): marks it closing and shuts its socket down, so its pending recv/send
 /// completes and the loop frees it; frees it at once if nothing is in flight.
 /// Returns false if there is no such live connection.
-pub fn kill_conn(shard: &mut Shard, idx: usize) -> bool {
-    match shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) {
+pub fn kill_conn(conns: &mut Conns, g: &Globals, idx: usize) -> bool {
+    match conns.slab.get_mut(idx).and_then(|s| s.conn.as_mut()) {
         Some(c) if !c.is_closing() => c.close(),
         _ => return false,
     }
-    reap(shard, idx);
+    reap(conns, g, idx);
     true
 }
 
 /// For a closing connection in slot `idx`: shuts its socket down (once), so pending
 /// I/O completes, and once no SQE and no transaction is in flight closes the fd and
 /// frees the slot.
-pub(crate) fn reap(shard: &mut Shard, idx: usize) {
-    let Some(c) = shard.conns.get_mut(idx).and_then(|s| s.conn.as_mut()) else { return };
+pub(crate) fn reap(conns: &mut Conns, g: &Globals, idx: usize) {
+    let Some(c) = conns.slab.get_mut(idx).and_then(|s| s.conn.as_mut()) else { return };
     match c.life {
         Life::Open | Life::CloseAfterReply => return,
         Life::Closing => {
@@ -211,9 +211,9 @@ pub(crate) fn reap(shard: &mut Shard, idx: usize) {
     if !c.recv_inflight() && !c.send_inflight && !c.is_waiting() {
         // SAFETY: nothing refers to the fd any more; it is closed exactly once.
         unsafe { libc::close(c.fd) };
-        shard.conns.remove(idx);
-        shard.nconns -= 1;
-        shard.g.clients.fetch_sub(1, Ordering::AcqRel);
+        conns.slab.remove(idx);
+        conns.count -= 1;
+        g.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Worker {
     pub id: usize,
     pub(crate) ring: IoUring,
     pub shard: Shard,
+    /// This thread's connections (the shard holds only the keyspace).
+    pub(crate) conns: crate::conn::Conns,
     pub(crate) vll: Vll<QueuedJob>,
     pub(crate) mesh: Arc<Mesh>,
     /// By thread id: the ring to that peer, once this thread has sent it a message
@@ -151,6 +153,7 @@ pub fn run(cfg: crate::config::Config) -> std::io::Result<()> {
                 id: i,
                 ring,
                 shard,
+                conns: Default::default(),
                 vll: Vll::default(),
                 peers: (0..n).map(|_| None).collect(),
                 talking: Vec::new(),

@@ -51,24 +51,24 @@ impl Worker {
     pub(crate) fn clients_cron(&mut self) {
         let now_ms = unix_ms();
         let now_secs = now_ms / 1000;
-        self.shard.client_peaks.tick(now_secs);
+        self.conns.peaks.tick(now_secs);
         // Every slab key is below the slab's capacity, so walking 0..capacity round-robin
         // visits every connection.
-        let slots = self.shard.conns.capacity();
+        let slots = self.conns.slab.capacity();
         if slots == 0 {
             return;
         }
         let visits = (slots / TICKS_PER_SECOND).max(CLIENTS_CRON_MIN_VISITS).min(slots);
         for _ in 0..visits {
-            let idx = self.shard.clients_cron_cursor % slots;
-            self.shard.clients_cron_cursor = idx + 1;
-            let Some(slot) = self.shard.conns.get_mut(idx) else { continue };
+            let idx = self.conns.cron_cursor % slots;
+            self.conns.cron_cursor = idx + 1;
+            let Some(slot) = self.conns.slab.get_mut(idx) else { continue };
             let generation = slot.generation;
             let Some(c) = slot.conn.as_mut() else { continue };
             if c.is_closing() {
                 continue;
             }
-            self.shard.client_peaks.record(now_secs, c.rbuf.capacity(), c.output_buf_bytes());
+            self.conns.peaks.record(now_secs, c.rbuf.capacity(), c.output_buf_bytes());
             c.shrink_output_bufs();
             let Some(target) = c.read_buf_shrink_target(now_ms) else { continue };
             if c.recv == Recv::Idle {
@@ -139,7 +139,7 @@ impl Worker {
             self.shard.listen_gen = (self.shard.listen_gen + 1) & 0xff_ffff;
         }
         if !self.drained {
-            let quiet = self.shard.conns.iter().all(|(_, s)| {
+            let quiet = self.conns.slab.iter().all(|(_, s)| {
                 s.conn.as_ref().is_none_or(|c| {
                     !c.is_waiting()
                         && (c.is_closing() || (!c.send_inflight && c.sending.is_empty() && c.out.buf.is_empty()))
@@ -155,7 +155,7 @@ impl Worker {
     }
 
     pub(crate) fn close_all(&mut self) {
-        for (_, s) in self.shard.conns.iter_mut() {
+        for (_, s) in self.conns.slab.iter_mut() {
             if let Some(c) = &s.conn {
                 // SAFETY: closing our own sockets at shutdown; the process is exiting.
                 // shutdown() first: in-flight io_uring requests keep the file open until

@@ -16,7 +16,7 @@
 
 use super::Origin;
 use super::program::{self, LockSets, Program, TxPlan};
-use crate::conn::Conn;
+use crate::conn::{Conn, Conns};
 use crate::reply::ReplyBuf;
 use crate::shard::Shard;
 
@@ -70,6 +70,19 @@ impl<'a> Ctx<'a> {
     {
         let shards = (0..self.shard.nshards).collect();
         self.run(program::gather(shards, make, done));
+    }
+
+    /// [`Ctx::broadcast`] with thread-level jobs: `make(shard)` also gets that thread's
+    /// connections (CLIENT LIST/KILL, INFO clients).
+    pub fn broadcast_threads<R, M, F, D>(&mut self, make: M, done: D)
+    where
+        R: Send + 'static,
+        M: FnMut(usize) -> F + Send + 'static,
+        F: FnOnce(&mut Shard, &mut Conns) -> R + Send + 'static,
+        D: FnOnce(Vec<R>, &mut ReplyBuf) + Send + 'static,
+    {
+        let shards = (0..self.shard.nshards).collect();
+        self.run(program::gather_threads(shards, make, done));
     }
 
     /// Runs `f` on one shard (no locks), then `done` with its result.

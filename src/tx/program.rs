@@ -23,10 +23,10 @@
 //! - [`Seq`]: programs composed under one transaction's locks (for EXEC and EVAL).
 //! - [`error`]: a program that only replies with an error.
 
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::cmd::{self, Command};
+use crate::conn::Conns;
 use crate::reply::ReplyBuf;
 use crate::shard::{Shard, ShardCtx, shard_of, unix_ms};
 use crate::vll::LockKey;
@@ -35,7 +35,28 @@ use super::OwnedCmd;
 
 /// Work for a shard, run on the shard's own thread. It returns nothing: a job that
 /// has a result writes it into its program's [`Slots`].
-pub type Job = Box<dyn FnOnce(&mut Shard) + Send>;
+pub enum Job {
+    /// Needs the shard's keyspace only (nearly every job).
+    Shard(ShardJob),
+    /// A thread-level job: needs the thread's connections too (CLIENT LIST/KILL, INFO
+    /// clients). The only way a command reaches connections other than its own.
+    Thread(ThreadJob),
+}
+
+/// The closure of a [`Job::Shard`].
+pub type ShardJob = Box<dyn FnOnce(&mut Shard) + Send>;
+/// The closure of a [`Job::Thread`].
+pub type ThreadJob = Box<dyn FnOnce(&mut Shard, &mut Conns) + Send>;
+
+impl Job {
+    /// Runs the job on its thread's shard (and connections).
+    pub fn run(self, shard: &mut Shard, conns: &mut Conns) {
+        match self {
+            Job::Shard(f) => f(shard),
+            Job::Thread(f) => f(shard, conns),
+        }
+    }
+}
 
 /// Lock sets of a multi-shard transaction, by shard.
 pub type LockSets = Vec<(usize, Vec<LockKey>)>;
@@ -73,10 +94,22 @@ impl<R: Send + 'static> Slots<R> {
         F: FnOnce(&mut Shard) -> R + Send + 'static,
     {
         let slots = self.0.clone();
-        Box::new(move |s: &mut Shard| {
+        Job::Shard(Box::new(move |s: &mut Shard| {
             let r = f(s);
             *lock(&slots[i]) = Some(r);
-        })
+        }))
+    }
+
+    /// A thread-level job ([`Job::Thread`]) that runs `f` and stores the result in slot `i`.
+    pub fn thread_job<F>(&self, i: usize, f: F) -> Job
+    where
+        F: FnOnce(&mut Shard, &mut Conns) -> R + Send + 'static,
+    {
+        let slots = self.0.clone();
+        Job::Thread(Box::new(move |s: &mut Shard, c: &mut Conns| {
+            let r = f(s, c);
+            *lock(&slots[i]) = Some(r);
+        }))
     }
 
     /// Takes slot `i`'s result. Panics if its job has not run: the coordinator steps a
@@ -96,24 +129,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// One job on each of a set of shards, without locks, then `done` with their results
 /// in the order of `shards`.
-struct Gather<R, M, F, D> {
+/// `make(shard, slots, i)` builds the job for `shard` that fills slot `i`.
+struct Gather<R, M, D> {
     shards: Vec<usize>,
     make: M,
     done: Option<D>,
     slots: Slots<R>,
-    _job: PhantomData<fn() -> F>,
 }
 
-impl<R, M, F, D> Program for Gather<R, M, F, D>
+impl<R, M, D> Program for Gather<R, M, D>
 where
     R: Send + 'static,
-    M: FnMut(usize) -> F + Send,
-    F: FnOnce(&mut Shard) -> R + Send + 'static,
+    M: FnMut(usize, &Slots<R>, usize) -> Job + Send,
     D: FnOnce(Vec<R>, &mut ReplyBuf) + Send,
 {
     fn step(&mut self, hop: u32, out: &mut ReplyBuf) -> Plan {
         if hop == 0 {
-            let jobs = self.shards.iter().enumerate().map(|(i, &s)| (s, self.slots.job(i, (self.make)(s)))).collect();
+            let jobs = self.shards.iter().enumerate().map(|(i, &s)| (s, (self.make)(s, &self.slots, i))).collect();
             return Plan::Jobs { jobs, last: true };
         }
         let results = (0..self.shards.len()).map(|i| self.slots.take(i)).collect();
@@ -131,8 +163,25 @@ where
     F: FnOnce(&mut Shard) -> R + Send + 'static,
     D: FnOnce(Vec<R>, &mut ReplyBuf) + Send + 'static,
 {
+    let mut make = make;
     let slots = Slots::new(shards.len());
-    Box::new(Gather { shards, make, done: Some(done), slots, _job: PhantomData })
+    let make = move |s: usize, slots: &Slots<R>, i: usize| slots.job(i, make(s));
+    Box::new(Gather { shards, make, done: Some(done), slots })
+}
+
+/// [`gather`] with thread-level jobs ([`Job::Thread`]): `make(shard)` also gets the
+/// thread's connections.
+pub fn gather_threads<R, M, F, D>(shards: Vec<usize>, make: M, done: D) -> Box<dyn Program>
+where
+    R: Send + 'static,
+    M: FnMut(usize) -> F + Send + 'static,
+    F: FnOnce(&mut Shard, &mut Conns) -> R + Send + 'static,
+    D: FnOnce(Vec<R>, &mut ReplyBuf) + Send + 'static,
+{
+    let mut make = make;
+    let slots = Slots::new(shards.len());
+    let make = move |s: usize, slots: &Slots<R>, i: usize| slots.thread_job(i, make(s));
+    Box::new(Gather { shards, make, done: Some(done), slots })
 }
 
 // ------------------------------------------------------------------------- Error
@@ -344,7 +393,7 @@ pub fn run_here(prog: &mut dyn Program, shards: &mut [Shard], out: &mut ReplyBuf
             Plan::Done => return hop,
             Plan::Jobs { jobs, .. } => {
                 for (s, job) in jobs {
-                    job(&mut shards[s]);
+                    job.run(&mut shards[s], &mut Conns::default());
                 }
             }
         }
@@ -493,7 +542,7 @@ mod tests {
                 Plan::Jobs { jobs, last } => {
                     lasts.push(last);
                     for (sh, job) in jobs {
-                        job(&mut s[sh]);
+                        job.run(&mut s[sh], &mut Conns::default());
                     }
                 }
             }

@@ -4,6 +4,7 @@
 
 use super::{Job, Msg, Origin, OwnedCmd};
 use crate::cmd;
+use crate::conn::Conns;
 use crate::runtime::Worker;
 use crate::shard::Shard;
 use crate::vll::{LockKey, TxId};
@@ -22,7 +23,7 @@ pub enum Work {
 
 impl Work {
     /// Runs the work on `shard` and returns the answer for `origin`.
-    fn run(self, shard: &mut Shard, origin: Origin) -> Msg {
+    fn run(self, shard: &mut Shard, conns: &mut Conns, origin: Origin) -> Msg {
         match self {
             Work::Exec(cmd) => Msg::Reply { origin, bytes: cmd.run(shard) },
             Work::Batch(cmds, mut replies) => {
@@ -32,7 +33,7 @@ impl Work {
                 Msg::Replies { origin, shard: shard.id as u32, replies }
             }
             Work::Hop(job) => {
-                job(shard);
+                job.run(shard, conns);
                 Msg::Done { origin, shard: shard.id as u32 }
             }
         }
@@ -87,7 +88,7 @@ impl Worker {
                 self.pump();
             }
             Msg::Run { origin, job } => {
-                job(&mut self.shard);
+                job.run(&mut self.shard, &mut self.conns);
                 self.send_msg(origin.thread as usize, Msg::Done { origin, shard: self.id as u32 });
             }
             Msg::Done { origin, shard } => self.on_done(origin, shard as usize),
@@ -127,7 +128,7 @@ impl Worker {
     /// Runs every queued entry that has become runnable.
     pub(crate) fn pump(&mut self) {
         while let Some((id, q)) = self.vll.next_runnable() {
-            let answer = q.work.run(&mut self.shard, q.origin);
+            let answer = q.work.run(&mut self.shard, &mut self.conns, q.origin);
             if q.last {
                 self.vll.remove(id);
             }

@@ -13,7 +13,7 @@
 //! by its (thread, slot) and LIST adds its line, taken before the broadcast, itself.
 
 use super::{BAD_NAME, find_sub, help_reply, valid_name};
-use crate::conn::Conn;
+use crate::conn::{Conn, Conns};
 use crate::op::OpStatus;
 use crate::shard::{Shard, unix_ms};
 use crate::tx::{Ctx, Origin};
@@ -187,13 +187,13 @@ fn list(ctx: &mut Ctx, args: &[&[u8]]) {
     let mine = (ctx.conn.id, own_info_line(ctx.conn, args));
     let wanted = ids.clone();
     let o = ctx.origin();
-    ctx.broadcast(
+    ctx.broadcast_threads(
         move |_| {
             let wanted = wanted.clone();
-            move |s: &mut Shard| {
+            move |s: &mut Shard, conns: &mut Conns| {
                 let now = unix_ms();
                 let mut lines: Vec<(u64, String)> = Vec::new();
-                for (idx, slot) in s.conns.iter() {
+                for (idx, slot) in conns.slab.iter() {
                     let Some(conn) = slot.conn.as_ref() else { continue };
                     if is_caller(s, o, idx) || conn.is_closing() {
                         continue;
@@ -309,12 +309,12 @@ fn kill(ctx: &mut Ctx, args: &[&[u8]]) {
         }
     }
     let o = ctx.origin();
-    ctx.broadcast(
+    ctx.broadcast_threads(
         move |_| {
             let f = f.clone();
-            move |s: &mut Shard| {
-                let victims: Vec<usize> = s
-                    .conns
+            move |s: &mut Shard, conns: &mut Conns| {
+                let victims: Vec<usize> = conns
+                    .slab
                     .iter()
                     .filter(|(_, slot)| slot.conn.as_ref().is_some_and(|c| !c.is_closing() && f.matches(c)))
                     .map(|(idx, _)| idx)
@@ -326,11 +326,11 @@ fn kill(ctx: &mut Ctx, args: &[&[u8]]) {
                             continue;
                         }
                         // The caller waits for this reply: close it once the reply is out.
-                        if let Some(me) = s.conns[idx].conn.as_mut() {
+                        if let Some(me) = conns.slab[idx].conn.as_mut() {
                             me.close_after_reply();
                         }
                         killed += 1;
-                    } else if crate::runtime::io::kill_conn(s, idx) {
+                    } else if crate::runtime::io::kill_conn(conns, &s.g, idx) {
                         killed += 1;
                     }
                 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::cmd::{WRITE, table};
+use crate::conn::Conns;
 use crate::shard::{Globals, RuntimeConfig, Shard, ThreadStats, unix_us};
 use crate::tx::Ctx;
 
@@ -87,11 +88,11 @@ struct ShardInfo {
     expired: u64,
 }
 
-fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
+fn gather(s: &Shard, conns: &Conns, with_memory: bool) -> ShardInfo {
     let mut info = ShardInfo {
-        nconns: s.nconns,
+        nconns: conns.count,
         conn_bytes: 0,
-        client_peaks: s.client_peaks.max(),
+        client_peaks: conns.peaks.max(),
         stats: s.stats.clone(),
         dbs: s.dbs.iter().map(|d| (d.len(), d.expires_len())).collect(),
         hits: 0,
@@ -106,7 +107,7 @@ fn gather(s: &Shard, with_memory: bool) -> ShardInfo {
         info.stats.evicted_keys += stats.evicted_keys;
     }
     if with_memory {
-        for (_, slot) in s.conns.iter() {
+        for (_, slot) in conns.slab.iter() {
             if let Some(c) = &slot.conn {
                 info.conn_bytes += c.read_buf_figures().1 + c.output_buf_bytes();
             }
@@ -120,8 +121,8 @@ pub fn info(ctx: &mut Ctx, args: &[&[u8]]) {
     let with_memory = sections.contains(&"memory");
     let g = ctx.shard.g.clone();
     let cfg = ctx.shard.cfg.clone();
-    ctx.broadcast(
-        move |_| move |s: &mut Shard| gather(s, with_memory),
+    ctx.broadcast_threads(
+        move |_| move |s: &mut Shard, conns: &mut Conns| gather(s, conns, with_memory),
         move |shards: Vec<ShardInfo>, out| {
             let text = render(&sections, &shards, &g, &cfg);
             out.verbatim("txt", text.as_bytes());
