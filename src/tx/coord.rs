@@ -215,6 +215,11 @@ impl Worker {
                 if locked {
                     let mut involved = vec![false; self.shard.nshards];
                     for (s, job) in jobs {
+                        debug_assert!(!involved[s], "two jobs for shard {s} in one hop");
+                        debug_assert!(
+                            coord.locks.iter().any(|(l, _)| *l == s),
+                            "a job for shard {s}, which holds no locks"
+                        );
                         involved[s] = true;
                         self.send_msg(s, Msg::Hop { origin, txid: coord.txid, job: Some(job), last });
                     }
