@@ -40,16 +40,21 @@ fn schedule_drain_hot_key(c: &mut Criterion) {
                     v.schedule_local(keys.clone(), i as u64);
                 }
                 v.remove((1, 0));
-                let mut sum = 0;
-                while let Some((id, job)) = v.next_runnable() {
-                    sum += job;
-                    v.remove(id);
-                }
-                black_box(sum)
+                black_box(drain(&mut v))
             })
         });
     }
     group.finish();
+}
+
+/// Runs and removes every queued entry in order; the sum of their payloads.
+fn drain(v: &mut Vll<u64>) -> u64 {
+    let mut sum = 0;
+    while let Some((id, job)) = v.next_runnable() {
+        sum += job;
+        v.remove(id);
+    }
+    sum
 }
 
 fn queue_behind_waiting(c: &mut Criterion) {
@@ -67,12 +72,7 @@ fn queue_behind_waiting(c: &mut Criterion) {
                     assert!(v.next_runnable().is_none());
                 }
                 v.remove((1, 0));
-                let mut sum = 0;
-                while let Some((id, job)) = v.next_runnable() {
-                    sum += job;
-                    v.remove(id);
-                }
-                black_box(sum)
+                black_box(drain(&mut v))
             })
         });
     }

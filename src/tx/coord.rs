@@ -68,12 +68,19 @@ impl Worker {
         }
     }
 
-    pub(crate) fn on_scheduled(&mut self, origin: Origin, shard: usize, ok: bool) {
+    /// Takes the connection an answer from another shard is for. It cannot have been
+    /// freed: a connection stays allocated while it waits (`reap`), so a missing slot is
+    /// a broken invariant.
+    fn take_waiting(&mut self, origin: Origin, what: &str) -> (usize, Box<Conn>) {
         let idx = origin.idx as usize;
         if !self.slot_ok(idx, origin.generation) {
-            panic!("schedule answer for a freed connection slot");
+            panic!("{what} for a freed connection slot");
         }
-        let mut c = self.take(idx);
+        (idx, self.take(idx))
+    }
+
+    pub(crate) fn on_scheduled(&mut self, origin: Origin, shard: usize, ok: bool) {
+        let (idx, mut c) = self.take_waiting(origin, "schedule answer");
         let Wait::Tx(mut coord) = std::mem::replace(&mut c.wait, Wait::None) else {
             panic!("schedule answer for a connection that coordinates no transaction");
         };
@@ -110,12 +117,7 @@ impl Worker {
 
     /// A hop's job ran on `shard`: once every job of the hop has, step the program.
     pub(crate) fn on_done(&mut self, origin: Origin, shard: usize) {
-        let idx = origin.idx as usize;
-        if !self.slot_ok(idx, origin.generation) {
-            // Connections stay allocated while they wait, so this is a broken invariant.
-            panic!("job result for a freed connection slot");
-        }
-        let mut c = self.take(idx);
+        let (idx, mut c) = self.take_waiting(origin, "job result");
         let Wait::Tx(mut coord) = std::mem::replace(&mut c.wait, Wait::None) else {
             panic!("hop answer from shard {shard} for a connection that coordinates no transaction");
         };
@@ -135,11 +137,7 @@ impl Worker {
 
     /// The reply of a single-shard command run elsewhere: append it and go on.
     pub(crate) fn on_reply(&mut self, origin: Origin, bytes: Vec<u8>) {
-        let idx = origin.idx as usize;
-        if !self.slot_ok(idx, origin.generation) {
-            panic!("command reply for a freed connection slot");
-        }
-        let mut c = self.take(idx);
+        let (idx, mut c) = self.take_waiting(origin, "command reply");
         let Wait::Single = std::mem::replace(&mut c.wait, Wait::None) else {
             panic!("command reply for a connection that waits for none");
         };
@@ -153,11 +151,7 @@ impl Worker {
     /// The replies of a squashed batch from `shard`: once every batch is in, splice
     /// them into the output and go on.
     pub(crate) fn on_replies(&mut self, origin: Origin, shard: usize, replies: Vec<Vec<u8>>) {
-        let idx = origin.idx as usize;
-        if !self.slot_ok(idx, origin.generation) {
-            panic!("batch replies for a freed connection slot");
-        }
-        let mut c = self.take(idx);
+        let (idx, mut c) = self.take_waiting(origin, "batch replies");
         let Wait::Squash(mut sq) = std::mem::replace(&mut c.wait, Wait::None) else {
             panic!("batch replies for a connection that squashed nothing");
         };
