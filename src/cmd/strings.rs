@@ -501,27 +501,33 @@ fn msetnx_plan(cmd: &'static Command, args: &[&[u8]], db: usize, nshards: usize)
 
 // ------------------------------------------------------------------ counters
 
+/// Replies with an integer result, or its status's error.
+fn reply_int(r: OpResult<i64>, out: &mut ReplyBuf) {
+    match r {
+        Ok(n) => out.int(n),
+        Err(status) => status.reply(out),
+    }
+}
+
 /// Redis `incrDecrCommand`: the value (0 if missing) must be a canonical integer; the
-/// result is stored as an integer and the TTL is kept.
-fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
+/// result is stored as an integer and the TTL is kept. Returns the new value.
+pub fn op_incr(ctx: &mut ShardCtx, key: &[u8], by: i64) -> OpResult<i64> {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let cur = match db.lookup_typed(key, now, ObjType::String) {
-        Ok(None) => 0,
-        Ok(Some(e)) => match e.value().as_int() {
+    let cur = match db.lookup_typed(key, now, ObjType::String)? {
+        None => 0,
+        Some(e) => match e.value().as_int() {
             Some(n) => n,
-            None => match parse_i64(&str_bytes(e.value())) {
-                Some(n) => n,
-                None => return OpStatus::NotInteger.reply(out),
-            },
+            None => parse_i64(&str_bytes(e.value())).ok_or(OpStatus::NotInteger)?,
         },
-        Err(status) => return status.reply(out),
     };
-    let Some(new) = cur.checked_add(by) else {
-        return OpStatus::Overflow.reply(out);
-    };
+    let new = cur.checked_add(by).ok_or(OpStatus::Overflow)?;
     db.set_keep_ttl(key, Value::from_int(new));
-    out.int(new);
+    Ok(new)
+}
+
+fn incr_generic(ctx: &mut ShardCtx, key: &[u8], by: i64, out: &mut ReplyBuf) {
+    reply_int(op_incr(ctx, key, by), out);
 }
 
 fn incr(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
@@ -550,69 +556,71 @@ fn decrby(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 
 /// INCRBYFLOAT: long-double arithmetic; the stored result is the reply's text (a string,
 /// never an integer encoding) and the TTL is kept.
-fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+/// Returns the new value's text (what is stored and replied).
+pub fn op_incrbyfloat(ctx: &mut ShardCtx, key: &[u8], incr: &[u8]) -> OpResult<Vec<u8>> {
     let now = ctx.now_ms;
-    let key = args[1];
     let db = ctx.db();
-    let result = match db.lookup_typed(key, now, ObjType::String) {
-        Ok(None) => incr_by_float(b"0", args[2]),
-        Ok(Some(e)) => incr_by_float(&str_bytes(e.value()), args[2]),
-        Err(status) => return status.reply(out),
+    let result = match db.lookup_typed(key, now, ObjType::String)? {
+        None => incr_by_float(b"0", incr),
+        Some(e) => incr_by_float(&str_bytes(e.value()), incr),
     };
-    match result {
-        Err(FloatErr::InvalidCurrent | FloatErr::InvalidIncrement) => OpStatus::NotValidFloat.reply(out),
-        Err(FloatErr::NanOrInfinity) => OpStatus::NanOrInfinity.reply(out),
-        Ok(text) => {
-            out.bulk(&text);
-            db.set_keep_ttl(key, Value::from_text(&text));
-        }
+    let text = result.map_err(|e| match e {
+        FloatErr::InvalidCurrent | FloatErr::InvalidIncrement => OpStatus::NotValidFloat,
+        FloatErr::NanOrInfinity => OpStatus::NanOrInfinity,
+    })?;
+    db.set_keep_ttl(key, Value::from_text(&text));
+    Ok(text)
+}
+
+fn incrbyfloat(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    match op_incrbyfloat(ctx, args[1], args[2]) {
+        Ok(text) => out.bulk(&text),
+        Err(status) => status.reply(out),
     }
 }
 
 // ------------------------------------------------------------------ APPEND / PREPEND / STRLEN
 
-fn append_generic(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool, out: &mut ReplyBuf) {
+/// APPEND (and memcached's prepend): adds `arg` at the end (or the start) of the
+/// string, creating it if missing. Returns the new length.
+pub fn op_append(ctx: &mut ShardCtx, key: &[u8], arg: &[u8], prepend: bool) -> OpResult<usize> {
     let now = ctx.now_ms;
     let db = ctx.db();
-    match db.lookup_typed(key, now, ObjType::String) {
-        Ok(Some(mut e)) => {
-            if e.value().len() as u64 + arg.len() as u64 > MAX_STRING {
-                return OpStatus::StringTooBig.reply(out);
-            }
-            let new_len = e.value_mut().modify_raw(|bytes| {
-                if prepend {
-                    bytes.splice(0..0, arg.iter().copied());
-                } else {
-                    bytes.extend_from_slice(arg);
-                }
-                bytes.len()
-            });
-            return out.int(new_len as i64);
+    if let Some(mut e) = db.lookup_typed(key, now, ObjType::String)? {
+        if e.value().len() as u64 + arg.len() as u64 > MAX_STRING {
+            return Err(OpStatus::StringTooBig);
         }
-        Ok(None) => {}
-        Err(status) => return status.reply(out),
+        let new_len = e.value_mut().modify_raw(|bytes| {
+            if prepend {
+                bytes.splice(0..0, arg.iter().copied());
+            } else {
+                bytes.extend_from_slice(arg);
+            }
+            bytes.len()
+        });
+        return Ok(new_len);
     }
     // A new key, stored once the lookup's guard is gone.
     db.set(key, Value::from_bytes(arg), 0);
-    out.int(arg.len() as i64);
+    Ok(arg.len())
 }
 
 fn append(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    append_generic(ctx, args[1], args[2], false, out);
+    reply_int(op_append(ctx, args[1], args[2], false).map(|n| n as i64), out);
 }
 
 fn prepend(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    append_generic(ctx, args[1], args[2], true, out);
+    reply_int(op_append(ctx, args[1], args[2], true).map(|n| n as i64), out);
+}
+
+/// The string's length (0 if missing), without formatting an integer.
+pub fn op_strlen(ctx: &mut ShardCtx, key: &[u8]) -> OpResult<usize> {
+    let now = ctx.now_ms;
+    Ok(ctx.db().lookup_read_typed(key, now, ObjType::String)?.map_or(0, |e| e.value.len()))
 }
 
 fn strlen(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let now = ctx.now_ms;
-    match ctx.db().lookup_read_typed(args[1], now, ObjType::String) {
-        Ok(None) => out.int(0),
-        // The length without formatting an integer.
-        Ok(Some(e)) => out.int(e.value.len() as i64),
-        Err(status) => status.reply(out),
-    }
+    reply_int(op_strlen(ctx, args[1]).map(|n| n as i64), out);
 }
 
 // ------------------------------------------------------------------ GETRANGE / SETRANGE
@@ -656,49 +664,46 @@ fn getrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
     }
 }
 
-fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
-    let Some(offset) = parse_i64(args[2]) else {
-        return OpStatus::NotInteger.reply(out);
-    };
+/// SETRANGE: overwrites the string from byte `offset` on with `val` (zero-padding a
+/// shorter or missing string). Returns the new length; an empty `val` changes nothing.
+pub fn op_setrange(ctx: &mut ShardCtx, key: &[u8], offset: i64, val: &[u8]) -> OpResult<usize> {
     if offset < 0 {
-        return OpStatus::OffsetOutOfRange.reply(out);
+        return Err(OpStatus::OffsetOutOfRange);
     }
-    let (key, val) = (args[1], args[3]);
     // offset + len, or None if it is over the limit (or overflows).
     let total = (offset as u64).checked_add(val.len() as u64).filter(|&t| t <= MAX_STRING).map(|t| t as usize);
     let now = ctx.now_ms;
     let db = ctx.db();
-    match db.lookup_typed(key, now, ObjType::String) {
-        Ok(Some(mut e)) => {
-            if val.is_empty() {
-                return out.int(e.value().len() as i64);
-            }
-            let Some(total) = total else {
-                return OpStatus::StringTooBig.reply(out);
-            };
-            let new_len = e.value_mut().modify_raw(|bytes| {
-                if bytes.len() < total {
-                    bytes.resize(total, 0);
-                }
-                bytes[offset as usize..total].copy_from_slice(val);
-                bytes.len()
-            });
-            return out.int(new_len as i64);
+    if let Some(mut e) = db.lookup_typed(key, now, ObjType::String)? {
+        if val.is_empty() {
+            return Ok(e.value().len());
         }
-        Ok(None) => {}
-        Err(status) => return status.reply(out),
+        let total = total.ok_or(OpStatus::StringTooBig)?;
+        let new_len = e.value_mut().modify_raw(|bytes| {
+            if bytes.len() < total {
+                bytes.resize(total, 0);
+            }
+            bytes[offset as usize..total].copy_from_slice(val);
+            bytes.len()
+        });
+        return Ok(new_len);
     }
     // A new key, stored once the lookup's guard is gone.
     if val.is_empty() {
-        return out.int(0);
+        return Ok(0);
     }
-    let Some(total) = total else {
-        return OpStatus::StringTooBig.reply(out);
-    };
+    let total = total.ok_or(OpStatus::StringTooBig)?;
     let mut bytes = vec![0u8; total];
     bytes[offset as usize..].copy_from_slice(val);
     db.set(key, Value::from_raw_vec(bytes), 0);
-    out.int(total as i64);
+    Ok(total)
+}
+
+fn setrange(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
+    let Some(offset) = parse_i64(args[2]) else {
+        return OpStatus::NotInteger.reply(out);
+    };
+    reply_int(op_setrange(ctx, args[1], offset, args[3]).map(|n| n as i64), out);
 }
 
 // ------------------------------------------------------------------ LCS
