@@ -201,17 +201,24 @@ fn expire_at_ms(kind: ExpireKind, arg: &[u8], now_ms: i64, cmd: &'static str) ->
 
 // ------------------------------------------------------------------ GET / SET
 
-/// Replies with the value of `key` (or nil); Ok(true) if it exists. Err if it is not
-/// a string (WRONGTYPE was replied). Counts a keyspace hit or miss.
-fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> OpResult<bool> {
+/// GET: the string value of `key`, if any (WrongType for another type). Counts a
+/// keyspace hit or miss.
+#[inline]
+pub fn op_get<'a>(ctx: &'a mut ShardCtx, key: &[u8]) -> OpResult<Option<&'a Value>> {
     let now = ctx.now_ms;
-    match ctx.db().lookup_read_typed(key, now, ObjType::String) {
+    Ok(ctx.db().lookup_read_typed(key, now, ObjType::String)?.map(|e| e.value))
+}
+
+/// Replies with the value of `key` (or nil); Ok(true) if it exists. Err if it is not
+/// a string (WRONGTYPE was replied).
+fn get_generic(ctx: &mut ShardCtx, key: &[u8], out: &mut ReplyBuf) -> OpResult<bool> {
+    match op_get(ctx, key) {
         Ok(None) => {
             out.null();
             Ok(false)
         }
-        Ok(Some(e)) => {
-            reply_str(e.value, out);
+        Ok(Some(v)) => {
+            reply_str(v, out);
             Ok(true)
         }
         Err(status) => {
@@ -231,6 +238,35 @@ fn get(ctx: &mut ShardCtx, args: &[&[u8]], out: &mut ReplyBuf) {
 enum SetReply {
     Ok,
     One,
+}
+
+/// How a SET stores: only if absent (NX) or present (XX), keeping the key's deadline
+/// (KEEPTTL) or setting `deadline` (unix ms, 0 = none).
+#[derive(Clone, Copy, Default)]
+pub struct SetMode {
+    pub nx: bool,
+    pub xx: bool,
+    pub keepttl: bool,
+    pub deadline: i64,
+}
+
+/// SET's store step: Ok(true) if it stored `val`, Ok(false) if NX/XX stopped it.
+#[inline]
+pub fn op_set(ctx: &mut ShardCtx, key: &[u8], val: &[u8], m: SetMode) -> OpResult<bool> {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    // The lookup deletes a key past its deadline (passive expiry, as Redis's
+    // lookupKeyWrite does for every SET), so KEEPTTL keeps only a live key's deadline.
+    let found = (m.nx || m.xx || m.keepttl) && db.lookup(key, now).is_some();
+    if (m.nx && found) || (m.xx && !found) {
+        return Ok(false);
+    }
+    if m.keepttl {
+        db.set_keep_ttl(key, Value::from_bytes(val));
+    } else {
+        db.set_bytes(key, val, m.deadline);
+    }
+    Ok(true)
 }
 
 /// Redis `setGenericCommand`.
@@ -254,28 +290,16 @@ fn set_generic(
     if o.get && get_generic(ctx, key, out).is_err() {
         return;
     }
-    let db = ctx.db();
-    // The lookup deletes a key past its deadline (passive expiry, as Redis's
-    // lookupKeyWrite does for every SET), so KEEPTTL keeps only a live key's deadline.
-    let found = (o.nx || o.xx || o.keepttl) && db.lookup(key, now).is_some();
-    if (o.nx && found) || (o.xx && !found) {
-        if !o.get {
-            match reply {
-                SetReply::Ok => out.null(),
-                SetReply::One => out.int(0),
-            }
-        }
-        return;
-    }
-    if o.keepttl {
-        db.set_keep_ttl(key, Value::from_bytes(val));
-    } else {
-        db.set_bytes(key, val, deadline);
-    }
+    let mode = SetMode { nx: o.nx, xx: o.xx, keepttl: o.keepttl, deadline };
+    let stored = match op_set(ctx, key, val, mode) {
+        Ok(stored) => stored,
+        Err(status) => return status.reply(out),
+    };
     if !o.get {
-        match reply {
-            SetReply::Ok => out.ok(),
-            SetReply::One => out.int(1),
+        match (reply, stored) {
+            (SetReply::Ok, true) => out.ok(),
+            (SetReply::Ok, false) => out.null(),
+            (SetReply::One, stored) => out.int(stored as i64),
         }
     }
 }
